@@ -1,0 +1,119 @@
+"""One error shape for the whole service: `{"error": "..."}` with the right status.
+
+Every status is a promise to the vendor (SPEC 1): 4xx means "this request will never
+succeed, do not retry", 503 with Retry-After means "try again soon". Typed errors carry
+their status; `init_app` installs the handlers that render them, Werkzeug's HTTP errors
+(404, 405, 413, ...) and anything unexpected in the same JSON envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from flask.wrappers import Response
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error the client should see, with its HTTP status."""
+
+    status = 400
+    default_message = "Bad request"
+
+    def __init__(self, message: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    """The body is not usable JSON: not UTF-8, not JSON, or not an object."""
+
+    status = 400
+
+
+class Unauthorized(ApiError):
+    """Authentication missing or wrong. `reason` is a short label for metrics and logs."""
+
+    status = 401
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InvalidField(ApiError):
+    """The JSON parsed but a field the ticket needs is missing or of the wrong type."""
+
+    status = 422
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"Field '{field}' {problem}")
+        self.field = field
+
+
+class UnstorablePayload(ApiError):
+    """PostgreSQL refused a value in the payload (for example a \\u0000 escape in JSONB)."""
+
+    status = 422
+
+
+class ServiceUnavailable(ApiError):
+    """A dependency we cannot work without (the database) is down: retry soon.
+
+    Retry-After stays under 60 s because Zendesk only honours shorter ones.
+    """
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """PostgreSQL cannot be reached in time; nothing was stored, the vendor should retry."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Database unavailable, please retry later", retry_after)
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _render_api_error(error: ApiError) -> Response:
+    return error_response(error.status, error.message, error.headers)
+
+
+def _render_http_exception(error: HTTPException) -> Response:
+    code = error.code or 500
+    message = {
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Request body too large",
+    }.get(code, error.description or error.name)
+    response = error_response(code, message)
+    # Keep the headers Werkzeug computed for the client (Allow on 405, Retry-After on 429).
+    for name, value in error.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value
+    return response
+
+
+def _render_unexpected(error: Exception) -> Response:
+    """A bug: log it with its traceback, answer a JSON 500 (tests treat any 500 as a failure)."""
+    log.exception("unhandled error", exc_info=error)
+    return error_response(500, "Internal server error")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ApiError, _render_api_error)
+    app.register_error_handler(HTTPException, _render_http_exception)
+    app.register_error_handler(Exception, _render_unexpected)
