@@ -1,0 +1,147 @@
+"""PostgreSQL access: the connection pool's lifecycle and the operations the service needs.
+
+This is the one place that turns database errors into domain errors:
+- cannot connect in time, connection lost, statement timeout -> `DatabaseUnavailable`
+  (503 + Retry-After: the vendor retries, nothing was half-stored);
+- PostgreSQL refuses a value the client sent (a \\u0000 escape in JSONB, nesting past
+  its stack limit) -> `UnstorablePayload` (422: retrying will not help).
+Anything else is a bug and surfaces as such.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..config import Settings
+from ..errors import DatabaseUnavailable, UnstorablePayload
+from ..tickets import Outcome, StoredDelivery, Ticket
+from . import queries
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.sql"
+
+#: A connection that broke while idle in the pool (the server restarted) fails on first
+#: use; retrying on a fresh connection hides that from the vendor. Ingestion is idempotent,
+#: so a retry can at worst report `already_exists` for a write whose reply was lost.
+ATTEMPTS = 3
+
+
+class Storage:
+    """Owns one psycopg pool per process. Created closed; opened in the process that uses it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.retry_after = settings.retry_after_seconds
+        self._pid: int | None = None
+        self._pool = ConnectionPool(
+            settings.database_url,
+            # Never connect before gunicorn forks: sockets must not be shared by workers.
+            open=False,
+            # A sync worker runs one request at a time; the spare serves /health.
+            min_size=1,
+            max_size=settings.db_pool_size,
+            # How long a request waits for a connection before answering 503: short, so
+            # an outage gives a fast 503 + Retry-After, never a hang until gunicorn's timeout.
+            timeout=settings.db_pool_timeout,
+            # Give up on a failing reconnection quickly; the next request that needs a
+            # connection starts a new attempt, so recovery follows the database within seconds
+            # instead of waiting out the pool's exponential backoff.
+            reconnect_timeout=2.0,
+            name="ingestion",
+            kwargs={
+                # Each webhook is a single statement, so autocommit makes it exactly one
+                # round trip and one transaction (no separate BEGIN / COMMIT).
+                "autocommit": True,
+                "connect_timeout": settings.db_connect_timeout,
+                "application_name": "ingestion",
+                "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            },
+        )
+
+    def open(self) -> None:
+        """Open the pool in this process (idempotent). gunicorn calls it after the fork."""
+        if self._pid != os.getpid():
+            self._pool.open(wait=False)
+            self._pid = os.getpid()
+
+    def close(self) -> None:
+        if self._pid == os.getpid():
+            self._pool.close()
+            self._pid = None
+
+    def _run(self, work: Callable[[psycopg.Connection], T], timeout: float | None = None) -> T:
+        self.open()
+        for attempt in range(1, ATTEMPTS + 1):
+            broken = False
+            try:
+                with self._pool.connection(timeout=timeout) as conn:
+                    try:
+                        return work(conn)
+                    except psycopg.OperationalError:
+                        broken = conn.broken
+                        raise
+            except PoolTimeout:
+                raise DatabaseUnavailable(self.retry_after) from None
+            except (psycopg.DataError, pg_errors.ProgramLimitExceeded) as error:
+                raise UnstorablePayload(f"The database refused a value in the payload: {error.diag.message_primary}") from None
+            except psycopg.OperationalError as error:
+                if broken and attempt < ATTEMPTS:
+                    log.warning("database connection lost, retrying on a fresh one", extra={"attempt": attempt})
+                    continue
+                log.warning("database unavailable", extra={"error": type(error).__name__})
+                raise DatabaseUnavailable(self.retry_after) from None
+        raise AssertionError("unreachable")
+
+    def ingest(self, ticket: Ticket, raw_json: str, vendor_delivery_id: str | None,
+               request_id: str | None, content_hash: str | None = None) -> StoredDelivery:
+        """Store one ticket delivery (created / already_exists / updated / stale)."""
+        params = (
+            ticket.source, ticket.external_id, content_hash or ticket.content_hash(),
+            ticket.subject, ticket.description, ticket.status, ticket.priority,
+            ticket.requester_name, ticket.requester_email, list(ticket.tags),
+            ticket.vendor_created_at, ticket.vendor_updated_at,
+            raw_json, vendor_delivery_id, request_id,
+        )
+
+        def work(conn: psycopg.Connection) -> StoredDelivery:
+            ticket_id, outcome, revision = conn.execute(queries.INGEST_TICKET, params).fetchone()
+            return StoredDelivery(Outcome(outcome), str(ticket_id), revision)
+
+        return self._run(work)
+
+    def record_ignored(self, source: str, vendor_delivery_id: str | None, request_id: str | None) -> StoredDelivery:
+        """Audit an authentic delivery that is not about a ticket."""
+        self._run(lambda conn: conn.execute(queries.RECORD_IGNORED, (source, vendor_delivery_id, request_id)))
+        return StoredDelivery(Outcome.IGNORED)
+
+    def check(self, timeout: float = 1.0) -> bool:
+        """True when a connection can be borrowed within `timeout` seconds and answers."""
+        try:
+            self._run(lambda conn: conn.execute(queries.PING).fetchone(), timeout=timeout)
+        except DatabaseUnavailable:
+            return False
+        return True
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection for maintenance work (the relay, pruning), errors untranslated."""
+        self.open()
+        with self._pool.connection() as conn:
+            yield conn
+
+
+def apply_schema(database_url: str, schema_file: Path = SCHEMA_FILE) -> None:
+    """Apply schema.sql in one transaction, serialized against other instances doing the same."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(queries.SCHEMA_LOCK)
+        conn.execute(schema_file.read_text())
