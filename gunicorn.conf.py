@@ -1,0 +1,68 @@
+"""gunicorn settings: what `make run` and the Docker image run.
+
+Environment: BIND (default 0.0.0.0:8080), GUNICORN_WORKERS (default 2 x cores + 1),
+GUNICORN_TIMEOUT (default 30). The service's own variables are
+validated here, in the master, so a bad value stops start-up with one line instead of
+every worker crashing in turn.
+"""
+
+import multiprocessing
+import os
+import sys
+
+from ingestion.config import ConfigError, Settings
+
+
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        sys.exit(f"configuration error: {name}: must be a whole number >= {minimum}, got {raw!r}")
+    return value
+
+
+try:
+    settings = Settings.from_env()
+except ConfigError as error:
+    sys.exit(f"configuration error: {error}")
+
+bind = os.environ.get("BIND", "0.0.0.0:8080")
+# GUNICORN_WORKERS wins; WEB_CONCURRENCY (the Heroku-style name gunicorn also reads) is
+# honoured when it is the only one set.
+workers = _env_int("GUNICORN_WORKERS", _env_int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"  # one request per worker at a time: each holds one pooled connection
+# Requests finish in milliseconds, or answer 503 within ~2 s when the database is down;
+# this only catches a truly stuck worker.
+timeout = _env_int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = 20
+keepalive = 5  # nginx reuses upstream connections
+# Header limits; the body limit is MAX_BODY_BYTES, enforced by the app (413).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+max_requests = 0  # memory stays flat (see docs/performance.md); no need to recycle workers
+
+logger_class = "ingestion.logs.GunicornLogger"
+accesslog = "-"
+errorlog = "-"
+loglevel = settings.log_level.lower()
+proc_name = "ingestion"
+
+
+def post_worker_init(worker):
+    """Open this worker's database pool now that it has forked, before the first request."""
+    from ingestion.services import EXTENSION
+
+    worker.wsgi.extensions[EXTENSION].storage.open()
+
+
+def on_starting(server):
+    """Once, in the master: say how each vendor authenticates (never the secrets)."""
+    from ingestion import logs
+    from ingestion.web import auth
+
+    logs.configure(settings.log_level)
+    auth.log_posture(settings)

@@ -1,0 +1,38 @@
+"""Helpdesk webhook ingestion service.
+
+`create_app()` wires the pieces in request order: configuration -> logging -> storage ->
+the web layer (errors, request ids, authentication, rate limits) -> one blueprint per
+vendor -> health.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import errors, logs
+from .config import Settings
+from .health import blueprint as health_blueprint
+from .services import EXTENSION, Services
+from .storage import Storage
+from .vendors import all_vendors
+from .web import auth, requests
+from .web.webhook import webhook_blueprint
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+
+    app = Flask(__name__)
+    # Werkzeug answers 413 before the body is read past this size.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions[EXTENSION] = Services(settings=settings, storage=Storage(settings))
+
+    errors.init_app(app)
+    requests.init_app(app)
+    auth.init_app(app, settings)
+    for vendor in all_vendors():
+        app.register_blueprint(webhook_blueprint(vendor, rate_limited=lambda view: view))
+    app.register_blueprint(health_blueprint)
+    return app

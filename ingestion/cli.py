@@ -1,0 +1,104 @@
+"""Command line: `python -m ingestion <command>`.
+
+- `init-db`     apply schema.sql to DATABASE_URL (idempotent)
+- `run-local`   what `make run` does: local PostgreSQL/Redis under .data/ when no URLs
+                are given, schema, gunicorn on :8080; Ctrl-C stops everything
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .config import ConfigError, Settings
+from .localservers import PostgresServer, RedisServer
+from .storage import apply_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        raise click.ClickException(f"configuration error: {error}") from None
+
+
+@click.group()
+def main() -> None:
+    """Helpdesk webhook ingestion service."""
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Apply schema.sql to DATABASE_URL (safe to run again)."""
+    settings = _settings()
+    apply_schema(settings.database_url)
+    click.echo("schema applied")
+
+
+def _local_servers(data_dir: Path) -> list:
+    """Start PostgreSQL / Redis under data_dir for whichever URL is not already set."""
+    started = []
+    if not os.environ.get("DATABASE_URL"):
+        pg = PostgresServer(data_dir / "postgres").start()
+        started.append(pg)
+        os.environ["DATABASE_URL"] = pg.create_database("ingestion")
+        click.echo(f"local PostgreSQL: {os.environ['DATABASE_URL']} (data in {pg.data_dir})")
+    if not os.environ.get("REDIS_URL"):
+        redis = RedisServer(data_dir / "redis", persistent=True).start()
+        started.append(redis)
+        os.environ["REDIS_URL"] = redis.url()
+        click.echo(f"local Redis: {os.environ['REDIS_URL']} (data in {redis.data_dir})")
+    return started
+
+
+@main.command("run-local")
+@click.option("--data-dir", default=str(ROOT / ".data"), show_default=True)
+def run_local(data_dir: str) -> None:
+    """Run the whole service on this machine (what `make run` does)."""
+    os.environ.setdefault("APP_ENV", "development")
+    servers = _local_servers(Path(data_dir))
+    children: list[subprocess.Popen] = []
+
+    def stop(*_: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for server in reversed(servers):
+            server.stop()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        apply_schema(_settings().database_url)
+        commands = [[sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]]
+        commands += _extra_processes()
+        children.extend(subprocess.Popen(cmd, cwd=ROOT) for cmd in commands)
+        click.echo("serving on http://127.0.0.1:8080 (Ctrl-C stops everything)")
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        raise click.ClickException("a child process exited; stopping")
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        stop()
+
+
+def _extra_processes() -> list[list[str]]:
+    """Processes started beside gunicorn by run-local."""
+    return []
+
+
+if __name__ == "__main__":
+    main()

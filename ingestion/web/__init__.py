@@ -1,0 +1,1 @@
+"""The shared web layer: request ids, authentication, rate limits, the webhook pipeline."""

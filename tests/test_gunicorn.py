@@ -1,0 +1,111 @@
+"""End to end under a real gunicorn with several workers: concurrency, logs, config."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from conftest import make_env
+from processes import ROOT, Gunicorn
+from signing import FRESHDESK_URL, SECRET_VALUES, ZENDESK_URL, basic, signed
+
+pytestmark = pytest.mark.gunicorn
+
+
+@pytest.fixture(scope="module")
+def server(database_url, workdir):
+    gunicorn = Gunicorn(make_env(database_url), workers=4, log_dir=workdir).start()
+    yield gunicorn
+    gunicorn.stop()
+
+
+def send_together(url, body, headers, count):
+    """`count` threads release the same request at the same instant."""
+    barrier = threading.Barrier(count)
+
+    def one(_):
+        barrier.wait()
+        return requests.post(url, data=body, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_concurrent_deliveries_of_one_ticket_create_one_row_with_one_id(server, db):
+    body, headers = signed("zendesk", {"ticket": {"id": "4242", "subject": "storm"}})
+    responses = send_together(server.url + ZENDESK_URL, body, headers, 60)
+
+    assert Counter(r.status_code for r in responses) == {201: 1, 200: 59}
+    assert Counter(r.json()["status"] for r in responses) == {"created": 1, "already_exists": 59}
+    assert len({r.json()["ticket_id"] for r in responses}) == 1
+    assert db.execute("SELECT count(*) AS n FROM tickets").fetchone()["n"] == 1
+    assert db.execute("SELECT count(*) AS n FROM deliveries").fetchone()["n"] == 60
+
+
+def test_concurrent_versions_of_one_ticket_end_with_the_newest(server, db):
+    def version(n):
+        return signed("freshdesk", {"ticket": {"id": 777, "subject": f"v{n}",
+                                               "updated_at": f"2025-03-01T10:00:{n:02d}Z"}})
+
+    versions = [version(n) for n in range(30)]
+    barrier = threading.Barrier(len(versions))
+
+    def one(n):
+        body, headers = versions[n]
+        barrier.wait()
+        return requests.post(server.url + FRESHDESK_URL, data=body, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(len(versions)) as pool:
+        responses = list(pool.map(one, range(len(versions))))
+
+    outcomes = Counter(r.json()["status"] for r in responses)
+    assert outcomes["created"] == 1
+    assert outcomes["created"] + outcomes["updated"] + outcomes["stale"] == 30
+    row = db.execute("SELECT subject, revision FROM tickets").fetchone()
+    assert row["subject"] == "v29"
+    assert row["revision"] == 1 + outcomes["updated"]
+
+
+def test_logs_are_json_lines_carrying_the_request_id_and_no_secret(server, db):
+    body, headers = signed("freshdesk", {"id": 31337, "subject": "log me"})
+    response = requests.post(server.url + FRESHDESK_URL, data=body,
+                             headers={**headers, "X-Request-ID": "trace-me-1"}, timeout=10)
+    requests.post(server.url + FRESHDESK_URL, data=body, headers=basic("freshdesk", "fd-basic-pass"), timeout=10)
+    assert response.headers["X-Request-ID"] == "trace-me-1"
+
+    records = server.wait_for_log(lambda r: r.get("request_id") == "trace-me-1" and r["logger"] == "gunicorn.access")
+    mine = [r for r in records if r.get("request_id") == "trace-me-1"]
+    assert {r["logger"] for r in mine} == {"ingestion.web.webhook", "gunicorn.access"}
+    processed = next(r for r in mine if r["logger"] == "ingestion.web.webhook")
+    assert (processed["vendor"], processed["external_id"], processed["outcome"]) == ("freshdesk", "31337", "created")
+    access = next(r for r in mine if r["logger"] == "gunicorn.access")
+    assert (access["status"], access["method"]) == (201, "POST")
+    text = server.log()
+    for secret in SECRET_VALUES:
+        assert secret not in text
+    assert "Authorization" not in text and headers["X-Freshdesk-Signature"] not in text
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("RATE_LIMIT_PER_MINUTE", "lots"),
+    ("DATABASE_URL", ""),
+    ("FRESHDESK_WEBHOOK_AUTH", "no-colon-here"),
+    ("APP_ENV", "staging"),
+    ("GUNICORN_WORKERS", "zero"),
+])
+def test_a_bad_setting_stops_gunicorn_with_one_line_naming_it(database_url, variable, value):
+    env = make_env(database_url, **{variable: value})
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--check-config", "wsgi:app"],
+                            cwd=ROOT, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"configuration error: {variable}"), result.stderr
+    if variable == "FRESHDESK_WEBHOOK_AUTH":
+        assert value not in result.stderr

@@ -1,0 +1,185 @@
+"""The negative table: what must be refused, with which status, and that nothing is stored."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from werkzeug.datastructures import Headers
+
+from ingestion.errors import Unauthorized
+
+from signing import (
+    FRESHDESK_URL, ZENDESK_URL, basic, body_of, fixture, freshdesk_hmac, signed, zendesk_signature,
+    zendesk_timestamp,
+)
+
+GOOD = body_of({"id": 77, "subject": "a real ticket"})
+
+
+def nothing_stored(db):
+    return db.execute("SELECT (SELECT count(*) FROM tickets) + (SELECT count(*) FROM deliveries) AS n").fetchone()["n"] == 0
+
+
+UNAUTHENTICATED = {
+    "freshdesk wrong hmac secret": (FRESHDESK_URL, GOOD, lambda: freshdesk_hmac(GOOD, secret="wrong"), "bad_signature"),
+    "freshdesk tampered body": (FRESHDESK_URL, GOOD.replace(b"77", b"78"), lambda: freshdesk_hmac(GOOD), "bad_signature"),
+    "freshdesk missing headers": (FRESHDESK_URL, GOOD, lambda: {}, "missing"),
+    "freshdesk signature not hex": (FRESHDESK_URL, GOOD, lambda: {"X-Freshdesk-Signature": "zz\u00e9"}, "bad_signature"),
+    "freshdesk wrong basic password": (FRESHDESK_URL, GOOD, lambda: basic("freshdesk", "nope"), "bad_credentials"),
+    "freshdesk basic user of zendesk": (FRESHDESK_URL, GOOD, lambda: basic("zendesk", "zd-basic-pass"), "bad_credentials"),
+    "freshdesk malformed basic": (FRESHDESK_URL, GOOD, lambda: {"Authorization": "Basic !!!not-base64"}, "malformed"),
+    "freshdesk bearer instead of basic": (FRESHDESK_URL, GOOD, lambda: {"Authorization": "Bearer abc"}, "malformed"),
+    "zendesk wrong signing secret": (ZENDESK_URL, GOOD, lambda: zendesk_signature(GOOD, secret="wrong"), "bad_signature"),
+    "zendesk tampered body": (ZENDESK_URL, GOOD + b" ", lambda: zendesk_signature(GOOD), "bad_signature"),
+    "zendesk stale timestamp": (ZENDESK_URL, GOOD, lambda: zendesk_signature(GOOD, timestamp=zendesk_timestamp(-301)), "stale_timestamp"),
+    "zendesk future timestamp": (ZENDESK_URL, GOOD, lambda: zendesk_signature(GOOD, timestamp=zendesk_timestamp(301)), "stale_timestamp"),
+    "zendesk timestamp swapped": (ZENDESK_URL, GOOD, lambda: {**zendesk_signature(GOOD), "X-Zendesk-Webhook-Signature-Timestamp": zendesk_timestamp(-5)}, "bad_signature"),
+    "zendesk garbage timestamp": (ZENDESK_URL, GOOD, lambda: {**zendesk_signature(GOOD), "X-Zendesk-Webhook-Signature-Timestamp": "yesterday"}, "malformed"),
+    "zendesk missing timestamp": (ZENDESK_URL, GOOD, lambda: {"X-Zendesk-Webhook-Signature": zendesk_signature(GOOD)["X-Zendesk-Webhook-Signature"]}, "missing"),
+    "zendesk freshdesk signature": (ZENDESK_URL, GOOD, lambda: freshdesk_hmac(GOOD), "missing"),
+    "zendesk public test secret": (ZENDESK_URL, GOOD, lambda: zendesk_signature(GOOD, secret="dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="), "bad_signature"),
+    "zendesk basic with empty password": (ZENDESK_URL, GOOD, lambda: basic("zendesk", ""), "bad_credentials"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNAUTHENTICATED))
+def test_wrong_or_missing_authentication_is_401_and_stores_nothing(client, db, case):
+    url, body, headers, _reason = UNAUTHENTICATED[case]
+    response = client.post(url, data=body, headers=headers())
+    assert response.status_code == 401
+    assert set(response.json) == {"error"} and response.json["error"]
+    assert nothing_stored(db)
+
+
+def test_the_stale_timestamp_error_says_what_is_wrong(client, db):
+    response = client.post(ZENDESK_URL, data=GOOD, headers=zendesk_signature(GOOD, timestamp=zendesk_timestamp(-3600)))
+    assert "300 seconds" in response.json["error"]
+
+
+@pytest.mark.parametrize("vendor, url", [("freshdesk", FRESHDESK_URL), ("zendesk", ZENDESK_URL)])
+def test_production_without_any_method_configured_refuses_everything(make_app, db, vendor, url):
+    unconfigured = {"FRESHDESK_WEBHOOK_SECRET": "", "FRESHDESK_WEBHOOK_AUTH": "", "ZENDESK_WEBHOOK_SECRET": "",
+                    "ZENDESK_SIGNING_SECRET": ""}
+    client = make_app(APP_ENV="production", **unconfigured).test_client()
+    response = client.post(url, data=GOOD, headers={"Authorization": "Basic " + base64.b64encode(b"a:b").decode()})
+    assert (response.status_code, response.json) == (
+        401, {"error": f"Webhook authentication is not configured for {vendor}"})
+    assert nothing_stored(db)
+
+
+def test_development_without_any_method_configured_accepts_unauthenticated_calls(make_app, db):
+    client = make_app(APP_ENV="development", FRESHDESK_WEBHOOK_SECRET="", FRESHDESK_WEBHOOK_AUTH="").test_client()
+    assert client.post(FRESHDESK_URL, data=GOOD).status_code == 201
+
+
+def test_development_with_a_method_configured_still_requires_it(make_app, db):
+    client = make_app(APP_ENV="development").test_client()
+    assert client.post(FRESHDESK_URL, data=GOOD).status_code == 401
+
+
+def deep(depth: int) -> bytes:
+    return ('{"id": 5, "x": ' + "[" * depth + "]" * depth + "}").encode()
+
+
+BAD_BODIES = {
+    "empty body": (b"", 400),
+    "whitespace only": (b"  \n ", 400),
+    "a JSON array": (b"[]", 400),
+    "a JSON string": (b'"str"', 400),
+    "a JSON number": (b"42", 400),
+    "JSON null": (b"null", 400),
+    "invalid UTF-8": (b'{"id": 1, "subject": "\xff\xfe"}', 400),
+    "truncated JSON": (b'{"id": 1, "subject": ', 400),
+    "form encoded": (b"id=1&subject=x", 400),
+    "NaN": (b'{"id": NaN}', 400),
+    "Infinity": (b'{"id": 1, "x": -Infinity}', 400),
+    "nested far too deep": (deep(100_000), 400),
+    "huge integer": (b'{"id": 1, "x": ' + b"9" * 5000 + b"}", 400),
+    "missing id": (b'{"subject": "no id"}', 422),
+    "null id": (b'{"id": null}', 422),
+    "empty id": (b'{"id": ""}', 422),
+    "id is an object": (b'{"id": {"value": 1}}', 422),
+    "subject is a number": (b'{"id": 1, "subject": 12}', 422),
+    "NUL in a normalized field": (b'{"id": 1, "subject": "a\\u0000b"}', 422),
+    "NUL elsewhere in the payload": (b'{"id": 1, "extra": "a\\u0000b"}', 422),
+    "lone surrogate elsewhere": (b'{"id": 1, "extra": "\\ud800"}', 422),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BODIES))
+@pytest.mark.parametrize("vendor", ["freshdesk", "zendesk"])
+def test_unusable_bodies_are_a_clear_4xx_and_store_nothing(client, db, vendor, case):
+    body, status = BAD_BODIES[case]
+    signed_body, headers = signed(vendor, body)
+    response = client.post(FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL, data=signed_body, headers=headers)
+    assert response.status_code == status, response.json
+    assert set(response.json) == {"error"}
+    assert nothing_stored(db)
+
+
+def test_a_422_names_the_field(client, db):
+    body, headers = signed("freshdesk", {"ticket": {"id": 3, "subject": {"nested": True}}})
+    response = client.post(FRESHDESK_URL, data=body, headers=headers)
+    assert response.status_code == 422
+    assert "ticket.subject" in response.json["error"]
+
+
+def test_moderately_nested_json_is_accepted(client, db):
+    body, headers = signed("freshdesk", deep(500))
+    assert client.post(FRESHDESK_URL, data=body, headers=headers).status_code == 201
+
+
+@pytest.mark.parametrize("size", [2 * 1024 * 1024, 1024 * 1024 + 1])
+def test_a_body_over_max_body_bytes_is_413_before_anything_else(client, db, size):
+    body = b'{"id": 1, "pad": "' + b"a" * size + b'"}'
+    response = client.post(FRESHDESK_URL, data=body, headers=freshdesk_hmac(body))
+    assert (response.status_code, response.json) == (413, {"error": "Request body too large"})
+    assert nothing_stored(db)
+
+
+def test_a_body_just_under_the_limit_is_accepted(client, db):
+    pad = 1024 * 1024 - 100
+    body = b'{"id": 1, "pad": "' + b"a" * pad + b'"}'
+    assert client.post(FRESHDESK_URL, data=body, headers=freshdesk_hmac(body)).status_code == 201
+
+
+def test_sql_looking_strings_are_stored_verbatim(client, db):
+    raw = fixture("freshdesk", "sql_looking")
+    body, headers = signed("freshdesk", raw)
+    assert client.post(FRESHDESK_URL, data=body, headers=headers).status_code == 201
+    row = db.execute("SELECT subject, description, tags, raw_payload FROM tickets").fetchone()
+    assert row["subject"] == "Robert'); DROP TABLE tickets;--"
+    assert row["description"] == "1' OR '1'='1; SELECT pg_sleep(10); -- $$ \\x00"
+    assert row["tags"] == ["'; DELETE FROM deliveries; --"]
+    assert row["raw_payload"] == json.loads(raw)
+
+
+def test_unicode_is_stored_exactly(client, db):
+    raw = fixture("freshdesk", "unicode")
+    body, headers = signed("freshdesk", raw)
+    assert client.post(FRESHDESK_URL, data=body, headers=headers).status_code == 201
+    row = db.execute("SELECT subject, description, requester_name, tags FROM tickets").fetchone()
+    sent = json.loads(raw)["ticket"]
+    assert (row["subject"], row["description"], row["requester_name"], row["tags"]) == (
+        sent["subject"], sent["description"], sent["requester_name"], sent["tags"])
+
+
+def test_rejected_payloads_do_not_disturb_an_accepted_ticket(client, db):
+    body, headers = signed("freshdesk", {"id": 60, "subject": "kept"})
+    created = client.post(FRESHDESK_URL, data=body, headers=headers)
+    for bad in (b'{"id": 60, "subject": 5}', b'{"id": 60, "x": "\\u0000"}', b"[]"):
+        bad_body, bad_headers = signed("freshdesk", bad)
+        assert client.post(FRESHDESK_URL, data=bad_body, headers=bad_headers).status_code in (400, 422)
+    row = db.execute("SELECT id, subject FROM tickets").fetchone()
+    assert (str(row["id"]), row["subject"]) == (created.json["ticket_id"], "kept")
+
+
+@pytest.mark.parametrize("case", list(UNAUTHENTICATED))
+def test_each_refusal_is_labelled_with_its_reason(app, case):
+    url, body, headers, reason = UNAUTHENTICATED[case]
+    guard = app.extensions["ingestion.auth"]["freshdesk" if url == FRESHDESK_URL else "zendesk"]
+    with pytest.raises(Unauthorized) as caught:
+        guard.verify(Headers(headers()), body)
+    assert caught.value.reason == reason
