@@ -1,0 +1,32 @@
+# Helpdesk webhook ingestion service. `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test init-db clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the pinned requirements
+
+run: $(STAMP) ## Serve on :8080 (starts PostgreSQL/Redis under .data/ unless DATABASE_URL/REDIS_URL are set)
+	$(BIN)/python -m ingestion run-local
+
+test: $(STAMP) ## Run the tests (they start their own PostgreSQL and Redis)
+	$(BIN)/python -m pytest
+
+init-db: $(STAMP) ## Apply schema.sql to DATABASE_URL
+	$(BIN)/python -m ingestion init-db
+
+clean: ## Remove .venv and the local servers' data in .data/
+	rm -rf $(VENV) .data
