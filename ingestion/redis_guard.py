@@ -1,0 +1,96 @@
+"""Redis behind one circuit breaker named `redis`: every Redis call of the service goes
+through `GuardedRedis.call`.
+
+Redis makes the service faster (duplicate fast path), shared (rate-limit counters) and
+useful downstream (the event stream), but it must never make a webhook fail. So:
+- timeouts are short (REDIS_TIMEOUT, default 0.25 s) and redis-py's own retries are off:
+  a hung Redis costs at most a few short waits, never a stalled worker;
+- after CIRCUIT_BREAKER_THRESHOLD consecutive failures the breaker opens and no Redis
+  call is made at all; CIRCUIT_BREAKER_TIMEOUT seconds later it half-opens and the next
+  call is the trial that closes it again (or reopens it);
+- callers get `RedisUnavailable` and fall back (memory limits, database path, outbox).
+Only connection trouble counts as a failure; a Redis *answer* that is an error (a bug)
+does not open the breaker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: The gauge values of SPEC 2.3.
+BREAKER_STATES = {STATE_CLOSED: 0, STATE_OPEN: 1, STATE_HALF_OPEN: 2}
+OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+class RedisUnavailable(Exception):
+    """Redis could not be used for this call (down, hung, or the breaker is open)."""
+
+
+def _is_outage(exc_type: type[BaseException], _exc: BaseException) -> bool:
+    return issubclass(exc_type, OUTAGE_ERRORS)
+
+
+class GuardedRedis:
+    def __init__(self, settings: Settings) -> None:
+        assert settings.redis_url
+        self.client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout,
+            socket_connect_timeout=settings.redis_timeout,
+            retry=Retry(NoBackoff(), 0),  # the breaker decides, not hidden retries
+            health_check_interval=0,
+        )
+        self.breaker = CircuitBreaker(
+            failure_threshold=settings.circuit_breaker_threshold,
+            recovery_timeout=settings.circuit_breaker_timeout,
+            expected_exception=_is_outage,
+            name="redis",
+        )
+        self._last_state = self.state_name
+
+    @property
+    def state_name(self) -> str:
+        return self.breaker.state
+
+    @property
+    def state(self) -> int:
+        """0 closed, 1 open, 2 half-open."""
+        return BREAKER_STATES[self.breaker.state]
+
+    def call(self, operation: str, work: Callable[[redis.Redis], T]) -> T:
+        """Run `work(client)` under the breaker; RedisUnavailable when Redis cannot serve it."""
+        if self.breaker.opened:
+            self._note_state()
+            raise RedisUnavailable("circuit breaker open")
+        try:
+            with self.breaker:
+                return work(self.client)
+        except OUTAGE_ERRORS as error:
+            raise RedisUnavailable(f"{operation}: {type(error).__name__}") from None
+        finally:
+            self._note_state()
+
+    def _note_state(self) -> None:
+        state = self.breaker.state
+        if state != self._last_state:
+            log.warning("redis circuit breaker %s", state.replace("_", "-"),
+                        extra={"breaker": "redis", "from": self._last_state, "to": state})
+            self._last_state = state
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.call("ping", lambda client: client.ping()))
+        except RedisUnavailable:
+            return False
