@@ -17,8 +17,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 from .web.requests import ENVIRON_KEY
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
+FORMAT = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"
+RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"}
 _MARK = "_ingestion_json"
 
 
