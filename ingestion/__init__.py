@@ -13,9 +13,8 @@ from . import errors, logs
 from .config import Settings
 from .health import blueprint as health_blueprint
 from .services import EXTENSION, Services
-from .storage import Storage
 from .vendors import all_vendors
-from .web import auth, requests
+from .web import auth, limits, requests
 from .web.webhook import webhook_blueprint
 
 
@@ -27,12 +26,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Werkzeug answers 413 before the body is read past this size.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions[EXTENSION] = Services(settings=settings, storage=Storage(settings))
+    services = Services.build(settings)
+    app.extensions[EXTENSION] = services
 
     errors.init_app(app)
     requests.init_app(app)
+    rate_limited = limits.init_app(app, settings, services.redis)
     auth.init_app(app, settings)
     for vendor in all_vendors():
-        app.register_blueprint(webhook_blueprint(vendor, rate_limited=lambda view: view))
+        app.register_blueprint(webhook_blueprint(vendor, rate_limited))
     app.register_blueprint(health_blueprint)
     return app

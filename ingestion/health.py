@@ -22,7 +22,7 @@ blueprint = Blueprint("health", __name__)
 def health() -> Response:
     svc = services()
     database = "ok" if svc.storage.check(CHECK_TIMEOUT) else "unavailable"
-    redis = "not configured"
+    redis = svc.redis_status()
     if database != "ok":
         status, code = "unhealthy", 503
     elif redis == "unavailable":

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from flask import current_app
 
 from .config import Settings
+from .duplicates import DuplicateCache
+from .ingest import Ingestor
+from .redis_guard import GuardedRedis
 from .storage import Storage
 
 EXTENSION = "ingestion"
@@ -16,6 +19,20 @@ EXTENSION = "ingestion"
 class Services:
     settings: Settings
     storage: Storage
+    redis: GuardedRedis | None
+    ingestor: Ingestor
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Services":
+        storage = Storage(settings)
+        redis = GuardedRedis(settings) if settings.redis_url else None
+        duplicates = DuplicateCache(redis, settings.duplicate_cache_ttl) if redis else None
+        return cls(settings, storage, redis, Ingestor(storage, duplicates))
+
+    def redis_status(self) -> str:
+        if self.redis is None:
+            return "not configured"
+        return "ok" if self.redis.ping() else "unavailable"
 
 
 def services() -> Services:

@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from ingestion import create_app
 from ingestion.config import Settings
-from ingestion.localservers import PostgresServer
+from ingestion.localservers import PostgresServer, RedisServer
 from ingestion.storage import apply_schema
 from signing import AUTH_ENV
 
@@ -46,6 +46,35 @@ def database_url(postgres: PostgresServer) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def redis_server(workdir: Path) -> Iterator[RedisServer]:
+    server = RedisServer(workdir / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis(workdir: Path) -> Iterator[RedisServer]:
+    """A Redis only this test uses, so it can stop, pause and restart it.
+    Persistent, so what it held before a restart is still there after."""
+    server = RedisServer(Path(tempfile.mkdtemp(prefix="redis-", dir=workdir)), persistent=True).start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.resume()
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url())
+    client.flushall()
+    client.close()
+    return redis_server.url()
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection to inspect storage; every test starts from empty tables."""
@@ -55,7 +84,10 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 
 
 def make_env(database_url: str, **overrides: str) -> dict[str, str]:
-    env = {"APP_ENV": "production", "DATABASE_URL": database_url, "LOG_LEVEL": "INFO", **AUTH_ENV}
+    # Limits high enough not to interfere, unless a test is about them; no Redis unless a
+    # test asks (the database semantics are checked without the duplicate fast path).
+    env = {"APP_ENV": "production", "DATABASE_URL": database_url, "LOG_LEVEL": "INFO",
+           "RATE_LIMIT_PER_MINUTE": "1000000", **AUTH_ENV}
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
 

@@ -75,11 +75,11 @@ def receive(vendor: Vendor) -> Response:
     payload, text = parse_json_object(request.get_data(cache=True))
     ticket = vendor.normalize(payload)
     delivery_id = vendor.delivery_id(request.headers, payload)
-    storage = services().storage
+    ingestor = services().ingestor
     if ticket is None:
-        stored = storage.record_ignored(vendor.name, delivery_id, g.request_id)
+        stored = ingestor.ignore(vendor.name, delivery_id, g.request_id)
     else:
-        stored = storage.ingest(ticket, text, delivery_id, g.request_id)
+        stored = ingestor.store(ticket, text, delivery_id, g.request_id)
     log.info("webhook processed", extra={
         "vendor": vendor.name,
         "external_id": ticket.external_id if ticket else None,

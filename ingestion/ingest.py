@@ -1,0 +1,31 @@
+"""Storing one delivery: the duplicate fast path first, PostgreSQL as the source of truth."""
+
+from __future__ import annotations
+
+from .duplicates import DuplicateCache
+from .storage import Storage
+from .tickets import Outcome, StoredDelivery, Ticket
+
+#: Outcomes after which PostgreSQL holds exactly this content for the ticket.
+_CURRENT = (Outcome.CREATED, Outcome.UPDATED, Outcome.ALREADY_EXISTS)
+
+
+class Ingestor:
+    def __init__(self, storage: Storage, duplicates: DuplicateCache | None) -> None:
+        self.storage = storage
+        self.duplicates = duplicates
+
+    def store(self, ticket: Ticket, raw_json: str, vendor_delivery_id: str | None,
+              request_id: str | None) -> StoredDelivery:
+        content_hash = ticket.content_hash()
+        if self.duplicates is not None:
+            cached = self.duplicates.lookup(ticket, content_hash)
+            if cached is not None:
+                return cached
+        stored = self.storage.ingest(ticket, raw_json, vendor_delivery_id, request_id, content_hash)
+        if self.duplicates is not None and stored.outcome in _CURRENT:
+            self.duplicates.remember(ticket, content_hash, stored)
+        return stored
+
+    def ignore(self, source: str, vendor_delivery_id: str | None, request_id: str | None) -> StoredDelivery:
+        return self.storage.record_ignored(source, vendor_delivery_id, request_id)
