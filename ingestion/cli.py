@@ -1,6 +1,9 @@
 """Command line: `python -m ingestion <command>`.
 
 - `init-db`     apply schema.sql to DATABASE_URL (idempotent)
+- `relay`       publish committed ticket changes from the outbox to the Redis stream
+- `prune`       delete delivery rows older than DELIVERY_RETENTION_DAYS (the relay does
+                this hourly; run it from cron when no relay runs)
 - `run-local`   what `make run` does: local PostgreSQL/Redis under .data/ when no URLs
                 are given, schema, gunicorn on :8080; Ctrl-C stops everything
 """
@@ -41,6 +44,42 @@ def init_db() -> None:
     settings = _settings()
     apply_schema(settings.database_url)
     click.echo("schema applied")
+
+
+@main.command()
+def relay() -> None:
+    """Publish pending events to the stream `ingestion:tickets` until stopped."""
+    from . import logs
+    from .outbox import Relay
+    from .redis_guard import GuardedRedis
+    from .storage import Storage
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("configuration error: REDIS_URL: is required for the relay")
+    logs.configure(settings.log_level)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    storage = Storage(settings)
+    try:
+        Relay(settings, storage, GuardedRedis(settings)).run_forever(should_stop=lambda: bool(stopping))
+    finally:
+        storage.close()
+
+
+@main.command()
+def prune() -> None:
+    """Delete delivery rows past DELIVERY_RETENTION_DAYS (never an unpublished event)."""
+    from .storage import Storage
+
+    settings = _settings()
+    storage = Storage(settings)
+    try:
+        deleted = storage.prune_deliveries(settings.delivery_retention_days)
+    finally:
+        storage.close()
+    click.echo(f"deleted {deleted} delivery rows")
 
 
 def _local_servers(data_dir: Path) -> list:
@@ -96,8 +135,8 @@ def run_local(data_dir: str) -> None:
 
 
 def _extra_processes() -> list[list[str]]:
-    """Processes started beside gunicorn by run-local."""
-    return []
+    """Processes started beside gunicorn by run-local: the relay."""
+    return [[sys.executable, "-m", "ingestion", "relay"]]
 
 
 if __name__ == "__main__":

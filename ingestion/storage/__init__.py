@@ -132,6 +132,16 @@ class Storage:
             return False
         return True
 
+    def prune_deliveries(self, retention_days: int, batch: int = 5000) -> int:
+        """Delete delivery rows past retention, in batches (never an unpublished event)."""
+        deleted = 0
+        while True:
+            with self.connection() as conn:
+                count = conn.execute(queries.PRUNE_DELIVERIES, (retention_days, batch)).rowcount
+            deleted += count
+            if count < batch:
+                return deleted
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """A pooled connection for maintenance work (the relay, pruning), errors untranslated."""

@@ -22,3 +22,35 @@ PING = "SELECT 1"
 
 #: Serializes concurrent schema applications (several instances starting at once).
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ingestion.schema'))"
+
+#: Only one relay publishes at a time (across processes and hosts), which keeps the
+#: stream in commit order per ticket. Transaction-scoped: released at commit/rollback.
+RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('ingestion.relay'))"
+
+#: The oldest unpublished events, in id order. Per ticket, ids follow commit order: a
+#: delivery's row is inserted while it holds the ticket's row lock, so a later delivery
+#: of the same ticket can only get its id after the earlier one committed.
+PENDING_EVENTS = """
+SELECT d.id, d.ticket_id, d.source, d.external_id, d.outcome, d.revision, d.received_at
+  FROM deliveries d
+ WHERE d.published_at IS NULL AND d.outcome IN ('created', 'updated')
+ ORDER BY d.id
+ LIMIT %s
+"""
+
+#: Mark events published after the stream accepted them (same transaction as the read).
+MARK_PUBLISHED = "UPDATE deliveries SET published_at = now() WHERE id = ANY(%s)"
+
+#: Events not yet published: the outbox backlog.
+OUTBOX_BACKLOG = """
+SELECT count(*) FROM deliveries WHERE published_at IS NULL AND outcome IN ('created', 'updated')
+"""
+
+#: Retention: drop old delivery rows, in batches, but never an event still to publish.
+PRUNE_DELIVERIES = """
+DELETE FROM deliveries WHERE id IN (
+    SELECT id FROM deliveries
+     WHERE received_at < now() - make_interval(days => %s)
+       AND (published_at IS NOT NULL OR outcome NOT IN ('created', 'updated'))
+     LIMIT %s)
+"""

@@ -1,0 +1,103 @@
+"""The relay: publishes committed ticket changes from the outbox to the Redis stream.
+
+The webhook's own transaction writes the delivery row (the event); this separate process
+(`python -m ingestion relay`) appends pending events to the stream `ingestion:tickets`
+and marks them published. Guarantees:
+- nothing is lost: an event stays pending until Redis accepted it, however long Redis is
+  away; the backlog drains when it returns;
+- at least once: if the relay dies between XADD and the commit that marks the rows, the
+  batch is published again; consumers deduplicate on `delivery_id` if they must;
+- in commit order per ticket: one relay publishes at a time (advisory lock) and reads in
+  id order, which per ticket is commit order (see queries.PENDING_EVENTS).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import psycopg
+
+from .config import Settings
+from .redis_guard import GuardedRedis, RedisUnavailable
+from .storage import Storage, queries
+
+log = logging.getLogger(__name__)
+
+STREAM = "ingestion:tickets"
+BATCH = 500
+
+
+def stream_fields(row: tuple) -> dict[str, str]:
+    delivery_id, ticket_id, source, external_id, outcome, revision, received_at = row
+    return {
+        "ticket_id": str(ticket_id),
+        "source": source,
+        "external_id": external_id,
+        "change": outcome,  # created | updated
+        "revision": str(revision),
+        "delivery_id": str(delivery_id),
+        "occurred_at": received_at.isoformat(),
+    }
+
+
+class Relay:
+    def __init__(self, settings: Settings, storage: Storage, guarded: GuardedRedis) -> None:
+        self.storage = storage
+        self.guarded = guarded
+        self.maxlen = settings.stream_maxlen
+        self.retention_days = settings.delivery_retention_days
+        self.on_published: Callable[[int], None] = lambda count: None
+
+    def publish_batch(self, limit: int = BATCH) -> int:
+        """Publish up to `limit` pending events; returns how many (0: nothing to do).
+
+        Raises RedisUnavailable (nothing marked, all retried later) or psycopg errors.
+        """
+        with self.storage.connection() as conn, conn.transaction():
+            if not conn.execute(queries.RELAY_LOCK).fetchone()[0]:
+                return 0  # another relay is publishing
+            rows = conn.execute(queries.PENDING_EVENTS, (limit,)).fetchall()
+            if not rows:
+                return 0
+
+            def append_all(client) -> list:
+                pipe = client.pipeline(transaction=False)
+                for row in rows:
+                    pipe.xadd(STREAM, stream_fields(row), maxlen=self.maxlen, approximate=True)
+                return pipe.execute()
+
+            self.guarded.call("stream_publish", append_all)
+            conn.execute(queries.MARK_PUBLISHED, ([row[0] for row in rows],))
+        self.on_published(len(rows))
+        return len(rows)
+
+    def backlog(self) -> int:
+        with self.storage.connection() as conn:
+            return conn.execute(queries.OUTBOX_BACKLOG).fetchone()[0]
+
+    def run_forever(self, idle_sleep: float = 0.2, prune_every: float = 3600.0,
+                    should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Publish until told to stop; outages only slow it down."""
+        next_prune = time.monotonic()
+        backoff = idle_sleep
+        while not should_stop():
+            try:
+                if time.monotonic() >= next_prune:
+                    pruned = self.storage.prune_deliveries(self.retention_days)
+                    if pruned:
+                        log.info("pruned old deliveries", extra={"deleted": pruned})
+                    next_prune = time.monotonic() + prune_every
+                published = self.publish_batch()
+                backoff = idle_sleep
+                if published:
+                    log.info("published events", extra={"count": published, "stream": STREAM})
+                    continue
+            except RedisUnavailable as error:
+                log.warning("stream unavailable, events wait in the outbox", extra={"error": str(error)})
+                backoff = min(backoff * 2, 5.0)
+            except psycopg.Error as error:
+                log.warning("database unavailable for the relay", extra={"error": type(error).__name__})
+                backoff = min(backoff * 2, 5.0)
+            time.sleep(backoff)

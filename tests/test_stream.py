@@ -1,0 +1,163 @@
+"""The outbox relay: every created or updated ticket reaches the stream, at least once, in
+order per ticket, and nothing is lost while Redis is away."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+import redis as redis_py
+
+from conftest import make_env
+from ingestion.config import Settings
+from ingestion.outbox import STREAM, Relay
+from ingestion.redis_guard import GuardedRedis, RedisUnavailable
+from ingestion.storage import Storage
+from processes import ROOT
+from signing import FRESHDESK_URL, ZENDESK_URL, signed
+
+
+def post(client, vendor, payload):
+    body, headers = signed(vendor, payload)
+    return client.post(FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL, data=body, headers=headers)
+
+
+def entries(url):
+    return [{k.decode(): v.decode() for k, v in fields.items()}
+            for _, fields in redis_py.Redis.from_url(url).xrange(STREAM)]
+
+
+@pytest.fixture
+def relay_for(database_url):
+    made = []
+
+    def build(redis_url, guarded_class=GuardedRedis, **env):
+        settings = Settings.from_env(make_env(database_url, REDIS_URL=redis_url, **env))
+        storage = Storage(settings)
+        made.append(storage)
+        return Relay(settings, storage, guarded_class(settings))
+
+    yield build
+    for storage in made:
+        storage.close()
+
+
+def test_each_created_or_updated_ticket_becomes_one_stream_entry(make_app, db, redis_url, relay_for):
+    client = make_app(REDIS_URL=redis_url).test_client()
+    created = [post(client, "freshdesk", {"id": n, "subject": "v1"}).json["ticket_id"] for n in range(5)]
+    post(client, "freshdesk", {"id": 0, "subject": "v2"})                     # updated
+    post(client, "freshdesk", {"id": 1, "subject": "v1"})                     # already_exists: no event
+    post(client, "zendesk", {"type": "zen:event-type:user.created", "id": "e"})  # ignored: no event
+
+    relay = relay_for(redis_url)
+    assert relay.publish_batch() == 6
+    assert relay.publish_batch() == 0
+    assert relay.backlog() == 0
+
+    stream = entries(redis_url)
+    assert [(e["external_id"], e["change"], e["revision"]) for e in stream] == [
+        ("0", "created", "1"), ("1", "created", "1"), ("2", "created", "1"), ("3", "created", "1"),
+        ("4", "created", "1"), ("0", "updated", "2")]
+    assert [e["ticket_id"] for e in stream[:5]] == created
+    assert {e["source"] for e in stream} == {"freshdesk"}
+    assert all(e["delivery_id"] and e["occurred_at"] for e in stream)
+
+
+def test_events_wait_in_the_outbox_while_redis_is_away_and_none_is_lost(make_app, db, own_redis, relay_for):
+    client = make_app(REDIS_URL=own_redis.url(), CIRCUIT_BREAKER_THRESHOLD="2").test_client()
+    relay = relay_for(own_redis.url(), CIRCUIT_BREAKER_THRESHOLD="1", CIRCUIT_BREAKER_TIMEOUT="1")
+    post(client, "freshdesk", {"id": "before"})
+    assert relay.publish_batch() == 1
+
+    own_redis.stop()
+    for n in range(20):
+        assert post(client, "freshdesk", {"id": f"during-{n}"}).status_code == 201
+    with pytest.raises(RedisUnavailable):
+        relay.publish_batch()
+    assert relay.backlog() == 20
+
+    own_redis.start()
+    time.sleep(1.1)
+    assert relay.publish_batch() == 20
+    ids = [e["external_id"] for e in entries(own_redis.url())]
+    assert ids == ["before"] + [f"during-{n}" for n in range(20)]
+
+
+class InterruptedAfterAppend(GuardedRedis):
+    """A real fault at the worst moment: the stream took the batch, then the relay's
+    database connection is killed before it could mark the rows published."""
+
+    database_url = ""
+
+    def call(self, operation, work):
+        result = super().call(operation, work)
+        if operation == "stream_publish":
+            with psycopg.connect(self.database_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE application_name = 'ingestion' AND pid <> pg_backend_pid()")
+        return result
+
+
+def test_an_interrupted_publish_is_repeated_not_lost(make_app, db, redis_url, relay_for, database_url):
+    client = make_app(REDIS_URL=redis_url).test_client()
+    for n in range(3):
+        post(client, "freshdesk", {"id": f"int-{n}"})
+    InterruptedAfterAppend.database_url = database_url
+    with pytest.raises(psycopg.OperationalError):
+        relay_for(redis_url, guarded_class=InterruptedAfterAppend).publish_batch()
+    assert relay_for(redis_url).publish_batch() == 3
+    ids = [e["external_id"] for e in entries(redis_url)]
+    assert ids == ["int-0", "int-1", "int-2"] * 2  # at least once: the batch came twice, in order
+
+
+def test_the_stream_is_capped_near_stream_maxlen(make_app, db, redis_url, relay_for):
+    client = make_app(REDIS_URL=redis_url).test_client()
+    for n in range(300):
+        post(client, "freshdesk", {"id": f"cap-{n}"})
+    relay_for(redis_url, STREAM_MAXLEN="100").publish_batch()
+    assert 100 <= redis_py.Redis.from_url(redis_url).xlen(STREAM) < 300  # approximate trimming
+
+
+def test_old_published_deliveries_are_pruned_but_pending_events_never(make_app, db, redis_url, relay_for):
+    client = make_app(REDIS_URL=redis_url).test_client()
+    for n in range(4):
+        post(client, "freshdesk", {"id": f"old-{n}"})
+    relay = relay_for(redis_url)
+    relay.publish_batch()
+    post(client, "freshdesk", {"id": "old-pending"})
+    db.execute("UPDATE deliveries SET received_at = now() - interval '40 days'")
+    assert relay.storage.prune_deliveries(retention_days=30) == 4
+    assert [r["external_id"] for r in db.execute("SELECT external_id FROM deliveries")] == ["old-pending"]
+
+
+def test_the_relay_command_drains_the_backlog_after_an_outage(make_app, db, database_url, own_redis):
+    client = make_app(REDIS_URL=own_redis.url()).test_client()
+    env = {**os.environ, **make_env(database_url, REDIS_URL=own_redis.url(), CIRCUIT_BREAKER_TIMEOUT="1")}
+    relay = subprocess.Popen([sys.executable, "-m", "ingestion", "relay"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for n in range(5):
+            post(client, "zendesk", {"id": f"cmd-{n}"})
+        wait_for(lambda: len(entries(own_redis.url())) == 5)
+        own_redis.stop()
+        for n in range(5, 15):
+            assert post(client, "zendesk", {"id": f"cmd-{n}"}).status_code == 201
+        time.sleep(1)
+        own_redis.start()
+        wait_for(lambda: len(entries(own_redis.url())) >= 15, timeout=20)
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(15) == 0
+    assert [e["external_id"] for e in entries(own_redis.url())] == [f"cmd-{n}" for n in range(15)]
+
+
+def wait_for(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
