@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 
+from .metrics import DUPLICATE_CACHE
 from .redis_guard import GuardedRedis, RedisUnavailable
 from .tickets import Outcome, StoredDelivery, Ticket
 
@@ -66,12 +67,13 @@ class DuplicateCache:
             cached = self.guarded.call("duplicate_lookup",
                                        lambda _c: self._lookup(keys=[GENERATION_KEY], args=[self._ticket_key(ticket)]))
         except RedisUnavailable:
+            DUPLICATE_CACHE.labels("unavailable").inc()
             return None
-        if not cached:
-            return None
-        revision, cached_hash, ticket_id = cached.decode().split("|")
+        revision, cached_hash, ticket_id = cached.decode().split("|") if cached else ("", "", "")
         if cached_hash != content_hash:
+            DUPLICATE_CACHE.labels("miss").inc()
             return None
+        DUPLICATE_CACHE.labels("hit").inc()
         return StoredDelivery(Outcome.ALREADY_EXISTS, ticket_id, int(revision))
 
     def remember(self, ticket: Ticket, content_hash: str, stored: StoredDelivery) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import psycopg
 
 from .config import Settings
+from .metrics import EVENTS_PUBLISHED
 from .redis_guard import GuardedRedis, RedisUnavailable
 from .storage import Storage, queries
 
@@ -48,7 +49,6 @@ class Relay:
         self.guarded = guarded
         self.maxlen = settings.stream_maxlen
         self.retention_days = settings.delivery_retention_days
-        self.on_published: Callable[[int], None] = lambda count: None
 
     def publish_batch(self, limit: int = BATCH) -> int:
         """Publish up to `limit` pending events; returns how many (0: nothing to do).
@@ -70,12 +70,11 @@ class Relay:
 
             self.guarded.call("stream_publish", append_all)
             conn.execute(queries.MARK_PUBLISHED, ([row[0] for row in rows],))
-        self.on_published(len(rows))
+        EVENTS_PUBLISHED.inc(len(rows))
         return len(rows)
 
-    def backlog(self) -> int:
-        with self.storage.connection() as conn:
-            return conn.execute(queries.OUTBOX_BACKLOG).fetchone()[0]
+    def backlog(self) -> int | None:
+        return self.storage.outbox_backlog()
 
     def run_forever(self, idle_sleep: float = 0.2, prune_every: float = 3600.0,
                     should_stop: Callable[[], bool] = lambda: False) -> None:

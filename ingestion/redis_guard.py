@@ -16,6 +16,9 @@ does not open the breaker.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -25,6 +28,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .config import Settings
+from .metrics import BREAKER_STATE, REDIS_DURATION, REDIS_OPERATIONS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +63,8 @@ class GuardedRedis:
             name="redis",
         )
         self._last_state = self.state_name
+        self._reporter_pid: int | None = None
+        BREAKER_STATE.labels("redis").set(0)
 
     @property
     def state_name(self) -> str:
@@ -72,22 +78,45 @@ class GuardedRedis:
     def call(self, operation: str, work: Callable[[redis.Redis], T]) -> T:
         """Run `work(client)` under the breaker; RedisUnavailable when Redis cannot serve it."""
         if self.breaker.opened:
-            self._note_state()
+            REDIS_OPERATIONS.labels(operation, "rejected").inc()
+            self.note_state()
             raise RedisUnavailable("circuit breaker open")
+        started = time.perf_counter()
+        status = "error"
         try:
             with self.breaker:
-                return work(self.client)
+                result = work(self.client)
+            status = "ok"
+            return result
         except OUTAGE_ERRORS as error:
             raise RedisUnavailable(f"{operation}: {type(error).__name__}") from None
         finally:
-            self._note_state()
+            REDIS_OPERATIONS.labels(operation, status).inc()
+            REDIS_DURATION.labels(operation).observe(time.perf_counter() - started)
+            self.note_state()
 
-    def _note_state(self) -> None:
+    def note_state(self) -> None:
+        """Publish the breaker state to the gauge, and log transitions."""
         state = self.breaker.state
+        BREAKER_STATE.labels("redis").set(BREAKER_STATES[state])
         if state != self._last_state:
             log.warning("redis circuit breaker %s", state.replace("_", "-"),
                         extra={"breaker": "redis", "from": self._last_state, "to": state})
             self._last_state = state
+
+    def start_state_reporter(self, interval: float = 1.0) -> None:
+        """Keep the gauge current in this process even when no call is made: the breaker
+        turns half-open by the passage of time, not by a call. Once per process (after fork)."""
+        if self._reporter_pid == os.getpid():
+            return
+        self._reporter_pid = os.getpid()
+
+        def report() -> None:
+            while True:
+                self.note_state()
+                time.sleep(interval)
+
+        threading.Thread(target=report, name="breaker-state", daemon=True).start()
 
     def ping(self) -> bool:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import Settings
 from ..errors import DatabaseUnavailable, UnstorablePayload
+from ..metrics import DB_DURATION, DB_OPERATIONS
 from ..tickets import Outcome, StoredDelivery, Ticket
 from . import queries
 
@@ -79,7 +81,22 @@ class Storage:
             self._pool.close()
             self._pid = None
 
-    def _run(self, work: Callable[[psycopg.Connection], T], timeout: float | None = None) -> T:
+    def _run(self, operation: str, work: Callable[[psycopg.Connection], T], timeout: float | None = None) -> T:
+        """Every database operation of the request path: metrics, retries, error translation."""
+        started = time.perf_counter()
+        status = "error"
+        try:
+            result = self._attempt(work, timeout)
+            status = "ok"
+            return result
+        except DatabaseUnavailable:
+            status = "unavailable"
+            raise
+        finally:
+            DB_OPERATIONS.labels(operation, status).inc()
+            DB_DURATION.labels(operation).observe(time.perf_counter() - started)
+
+    def _attempt(self, work: Callable[[psycopg.Connection], T], timeout: float | None) -> T:
         self.open()
         for attempt in range(1, ATTEMPTS + 1):
             broken = False
@@ -117,20 +134,28 @@ class Storage:
             ticket_id, outcome, revision = conn.execute(queries.INGEST_TICKET, params).fetchone()
             return StoredDelivery(Outcome(outcome), str(ticket_id), revision)
 
-        return self._run(work)
+        return self._run("ingest_ticket", work)
 
     def record_ignored(self, source: str, vendor_delivery_id: str | None, request_id: str | None) -> StoredDelivery:
         """Audit an authentic delivery that is not about a ticket."""
-        self._run(lambda conn: conn.execute(queries.RECORD_IGNORED, (source, vendor_delivery_id, request_id)))
+        self._run("record_ignored", lambda conn: conn.execute(queries.RECORD_IGNORED, (source, vendor_delivery_id, request_id)))
         return StoredDelivery(Outcome.IGNORED)
 
     def check(self, timeout: float = 1.0) -> bool:
         """True when a connection can be borrowed within `timeout` seconds and answers."""
         try:
-            self._run(lambda conn: conn.execute(queries.PING).fetchone(), timeout=timeout)
+            self._run("ping", lambda conn: conn.execute(queries.PING).fetchone(), timeout=timeout)
         except DatabaseUnavailable:
             return False
         return True
+
+    def outbox_backlog(self, timeout: float = 1.0) -> int | None:
+        """Events not yet published (capped count); None when the database cannot say."""
+        try:
+            return self._run("outbox_backlog", lambda conn: conn.execute(queries.OUTBOX_BACKLOG).fetchone()[0],
+                             timeout=timeout)
+        except DatabaseUnavailable:
+            return None
 
     def prune_deliveries(self, retention_days: int, batch: int = 5000) -> int:
         """Delete delivery rows past retention, in batches (never an unpublished event)."""

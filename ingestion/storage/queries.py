@@ -41,9 +41,12 @@ SELECT d.id, d.ticket_id, d.source, d.external_id, d.outcome, d.revision, d.rece
 #: Mark events published after the stream accepted them (same transaction as the read).
 MARK_PUBLISHED = "UPDATE deliveries SET published_at = now() WHERE id = ANY(%s)"
 
-#: Events not yet published: the outbox backlog.
+#: Events not yet published: the outbox backlog. Capped, so a huge backlog (Redis away
+#: for hours) cannot make every scrape count millions of rows.
 OUTBOX_BACKLOG = """
-SELECT count(*) FROM deliveries WHERE published_at IS NULL AND outcome IN ('created', 'updated')
+SELECT count(*) FROM (
+    SELECT 1 FROM deliveries WHERE published_at IS NULL AND outcome IN ('created', 'updated') LIMIT 100000
+) AS pending
 """
 
 #: Retention: drop old delivery rows, in batches, but never an event still to publish.

@@ -24,6 +24,7 @@ from flask import Flask, current_app, request
 from werkzeug.datastructures import Authorization
 
 from ..errors import Unauthorized
+from ..metrics import AUTH_FAILURES
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -232,7 +233,12 @@ def authenticated(vendor: str) -> Callable[[Callable[..., Any]], Callable[..., A
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             guard: WebhookAuth = current_app.extensions[EXTENSION][vendor]
-            guard.verify(request.headers, request.get_data(cache=True))
+            try:
+                guard.verify(request.headers, request.get_data(cache=True))
+            except Unauthorized as refused:
+                AUTH_FAILURES.labels(vendor, refused.reason).inc()
+                log.info("webhook authentication failed", extra={"vendor": vendor, "reason": refused.reason})
+                raise
             return view(*args, **kwargs)
 
         guarded.webhook_auth = vendor  # type: ignore[attr-defined]

@@ -35,7 +35,9 @@ from limits.storage import MemoryStorage, RedisStorage
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
+from ..metrics import RATE_LIMITED
 from ..redis_guard import GuardedRedis, RedisUnavailable
+from .requests import endpoint_label
 
 SCOPE = "webhooks"  # one counter per IP across every webhook route
 STORAGE_SCHEME = "ingestion+redis"
@@ -91,6 +93,10 @@ class GuardedRedisStorage(RedisStorage):
         return True  # always usable: Redis, or memory while Redis is away
 
 
+def _count_breach(_limit: object) -> None:
+    RATE_LIMITED.labels(endpoint_label()).inc()
+
+
 def _tidy_retry_after(response: Response) -> Response:
     """flask-limiter adds Retry-After to every response and rounds it down. Keep it where it
     means something (429, 503) and never let it say 0, which invites an immediate retry."""
@@ -120,6 +126,7 @@ def init_app(app: Flask, settings: Settings, guarded: GuardedRedis | None) -> Ca
         strategy="moving-window",
         headers_enabled=True,
         swallow_errors=True,  # a limiter bug must not turn into a 500
+        on_breach=_count_breach,
         key_prefix="",
         **storage,
     )

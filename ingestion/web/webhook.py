@@ -16,7 +16,8 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from flask.wrappers import Response
 
-from ..errors import BadRequest
+from ..errors import ApiError, BadRequest
+from ..metrics import WEBHOOKS
 from ..services import services
 from ..tickets import Outcome, StoredDelivery
 from ..vendors import Vendor
@@ -72,14 +73,21 @@ def response_for(stored: StoredDelivery) -> Response:
 def receive(vendor: Vendor) -> Response:
     """Parse, normalize and store one authenticated delivery."""
     started = time.perf_counter()
-    payload, text = parse_json_object(request.get_data(cache=True))
-    ticket = vendor.normalize(payload)
-    delivery_id = vendor.delivery_id(request.headers, payload)
-    ingestor = services().ingestor
-    if ticket is None:
-        stored = ingestor.ignore(vendor.name, delivery_id, g.request_id)
-    else:
-        stored = ingestor.store(ticket, text, delivery_id, g.request_id)
+    try:
+        payload, text = parse_json_object(request.get_data(cache=True))
+        ticket = vendor.normalize(payload)
+        delivery_id = vendor.delivery_id(request.headers, payload)
+        ingestor = services().ingestor
+        if ticket is None:
+            stored = ingestor.ignore(vendor.name, delivery_id, g.request_id)
+        else:
+            stored = ingestor.store(ticket, text, delivery_id, g.request_id)
+    except ApiError as error:
+        outcome = "unavailable" if error.status >= 500 else "rejected"
+        WEBHOOKS.labels(vendor.name, outcome).inc()
+        log.info("webhook %s", outcome, extra={"vendor": vendor.name, "status": error.status, "error": error.message})
+        raise
+    WEBHOOKS.labels(vendor.name, stored.outcome.value).inc()
     log.info("webhook processed", extra={
         "vendor": vendor.name,
         "external_id": ticket.external_id if ticket else None,
@@ -88,6 +96,10 @@ def receive(vendor: Vendor) -> Response:
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
     })
     return response_for(stored)
+
+
+def webhook_path(vendor: Vendor) -> str:
+    return f"{WEBHOOK_PREFIX}/{vendor.name}"
 
 
 def webhook_blueprint(vendor: Vendor, rate_limited: ViewDecorator) -> Blueprint:
@@ -101,7 +113,7 @@ def webhook_blueprint(vendor: Vendor, rate_limited: ViewDecorator) -> Blueprint:
     # Unique names: flask-limiter and logs identify views by qualified name.
     view.__name__ = view.__qualname__ = f"receive_{vendor.name}"
     blueprint.add_url_rule(
-        f"{WEBHOOK_PREFIX}/{vendor.name}",
+        webhook_path(vendor),
         endpoint="receive",
         view_func=rate_limited(authenticated(vendor.name)(view)),
         methods=["POST"],

@@ -1,0 +1,68 @@
+"""Every Prometheus metric of the service, declared once.
+
+The first block is the contract of SPEC 2.3 (dashboards and alerts depend on these exact
+names, types and labels); the second adds what operators need beyond it. Labels are
+bounded: `endpoint` is a route pattern (or `<unmatched>`), `operation` a fixed name from
+the code, `vendor`, `outcome` and `reason` small fixed sets.
+
+Under gunicorn the values live in PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py
+before prometheus_client is imported) and /metrics sums them over the workers. Gauges say
+how workers combine: in-flight requests add up (`livesum`); the breaker shows the worst
+state of any live worker (`livemax`); the outbox backlog is whatever the scraping worker
+last measured (`livemostrecent`).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Request latency: milliseconds when healthy, up to the ~1.5 s 503 path and beyond.
+HTTP_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A dependency call on loopback or a LAN: sub-millisecond to the timeouts.
+DEPENDENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+# --- SPEC 2.3 -----------------------------------------------------------------------
+HTTP_REQUESTS = Counter(
+    "ingestion_http_requests_total", "HTTP requests answered, by route pattern and status.",
+    ["method", "endpoint", "status"])
+HTTP_DURATION = Histogram(
+    "ingestion_http_request_duration_seconds", "Time to answer an HTTP request.",
+    ["method", "endpoint"], buckets=HTTP_BUCKETS)
+HTTP_IN_FLIGHT = Gauge(
+    "ingestion_http_requests_in_flight", "HTTP requests being handled right now.",
+    multiprocess_mode="livesum")
+DB_OPERATIONS = Counter(
+    "ingestion_db_operations_total", "Database operations, by outcome (ok, error, unavailable).",
+    ["operation", "status"])
+DB_DURATION = Histogram(
+    "ingestion_db_operation_duration_seconds", "Time of a database operation, waiting for a connection included.",
+    ["operation"], buckets=DEPENDENCY_BUCKETS)
+REDIS_OPERATIONS = Counter(
+    "ingestion_redis_operations_total",
+    "Redis operations, by outcome (ok, error; rejected: not attempted because the breaker is open).",
+    ["operation", "status"])
+REDIS_DURATION = Histogram(
+    "ingestion_redis_operation_duration_seconds", "Time of an attempted Redis operation.",
+    ["operation"], buckets=DEPENDENCY_BUCKETS)
+BREAKER_STATE = Gauge(
+    "ingestion_circuit_breaker_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
+    ["name"], multiprocess_mode="livemax")
+RATE_LIMITED = Counter(
+    "ingestion_rate_limit_exceeded_total", "Requests refused with 429.", ["endpoint"])
+
+# --- Beyond the specification ---------------------------------------------------------
+WEBHOOKS = Counter(
+    "ingestion_webhooks_total",
+    "Authenticated webhook deliveries by outcome: created, already_exists, updated, stale, ignored, "
+    "rejected (400/422) or unavailable (503).",
+    ["vendor", "outcome"])
+AUTH_FAILURES = Counter(
+    "ingestion_auth_failures_total", "Webhook calls refused with 401, by reason.", ["vendor", "reason"])
+DUPLICATE_CACHE = Counter(
+    "ingestion_duplicate_cache_lookups_total",
+    "Duplicate fast path lookups: hit (answered from Redis), miss, unavailable.", ["result"])
+OUTBOX_BACKLOG = Gauge(
+    "ingestion_outbox_backlog", "Ticket events committed but not yet published to the stream "
+    "(counted up to 100000).", multiprocess_mode="livemostrecent")
+EVENTS_PUBLISHED = Counter(
+    "ingestion_events_published_total", "Ticket events appended to the Redis stream by the relay.")
