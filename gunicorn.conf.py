@@ -6,11 +6,21 @@ validated here, in the master, so a bad value stops start-up with one line inste
 every worker crashing in turn.
 """
 
+import glob
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 
-from ingestion.config import ConfigError, Settings
+# Multiprocess metrics: prometheus_client reads this when it is first imported, so it is
+# set before anything of the service is. Without one given, each master gets its own
+# directory (two instances on one host must never share or wipe each other's files).
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ingestion-metrics-")
+
+from ingestion.config import ConfigError, Settings  # noqa: E402
 
 
 def _env_int(name: str, default: int, minimum: int = 1) -> int:
@@ -53,16 +63,35 @@ proc_name = "ingestion"
 
 
 def post_worker_init(worker):
-    """Open this worker's database pool now that it has forked, before the first request."""
+    """Now that this worker has forked: open its database pool before the first request,
+    and keep its breaker-state gauge current."""
     from ingestion.services import EXTENSION
 
-    worker.wsgi.extensions[EXTENSION].storage.open()
+    services = worker.wsgi.extensions[EXTENSION]
+    services.storage.open()
+    if services.redis is not None:
+        services.redis.start_state_reporter()
+
+
+def child_exit(server, worker):
+    """A worker died (or was killed): drop its live gauges; its counters stay summed."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def on_starting(server):
-    """Once, in the master: say how each vendor authenticates (never the secrets)."""
+    """Once, in the master: start from empty metric files (a previous run's would be summed
+    in), and say how each vendor authenticates (never the secrets)."""
     from ingestion import logs
     from ingestion.web import auth
 
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(stale)
     logs.configure(settings.log_level)
     auth.log_posture(settings)

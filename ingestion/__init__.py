@@ -1,8 +1,8 @@
 """Helpdesk webhook ingestion service.
 
-`create_app()` wires the pieces in request order: configuration -> logging -> storage ->
-the web layer (errors, request ids, authentication, rate limits) -> one blueprint per
-vendor -> health.
+`create_app()` wires the pieces in request order: configuration -> logging -> storage and
+Redis -> the web layer (errors, request ids and metrics, rate limits, authentication) ->
+one blueprint per vendor -> health -> /metrics.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from flask import Flask
 
 from . import errors, logs
 from .config import Settings
+from .metrics import RATE_LIMITED
 from .health import blueprint as health_blueprint
 from .services import EXTENSION, Services
 from .vendors import all_vendors
-from .web import auth, limits, requests
-from .web.webhook import webhook_blueprint
+from .web import auth, limits, requests, scrape
+from .web.webhook import webhook_blueprint, webhook_path
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -35,5 +36,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app, settings)
     for vendor in all_vendors():
         app.register_blueprint(webhook_blueprint(vendor, rate_limited))
+        # A zero series from the start, so rates and alerts exist before the first 429.
+        RATE_LIMITED.labels(webhook_path(vendor))
     app.register_blueprint(health_blueprint)
+    scrape.init_app(app, services.storage)
     return app

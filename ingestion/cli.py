@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -58,14 +59,31 @@ def relay() -> None:
     if not settings.redis_url:
         raise click.ClickException("configuration error: REDIS_URL: is required for the relay")
     logs.configure(settings.log_level)
+    _serve_relay_metrics(settings)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     storage = Storage(settings)
+    guarded = GuardedRedis(settings)
+    guarded.start_state_reporter()
     try:
-        Relay(settings, storage, GuardedRedis(settings)).run_forever(should_stop=lambda: bool(stopping))
+        Relay(settings, storage, guarded).run_forever(should_stop=lambda: bool(stopping))
     finally:
         storage.close()
+
+
+def _serve_relay_metrics(settings: Settings) -> None:
+    """The relay's metrics: in PROMETHEUS_MULTIPROC_DIR when one is shared with gunicorn
+    (they then appear in the app's /metrics), and on RELAY_METRICS_PORT when set."""
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    registry = REGISTRY
+    if settings.prometheus_multiproc_dir:
+        atexit.register(multiprocess.mark_process_dead, os.getpid())
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    if settings.relay_metrics_port:
+        start_http_server(settings.relay_metrics_port, registry=registry)
 
 
 @main.command()
@@ -103,6 +121,9 @@ def _local_servers(data_dir: Path) -> list:
 def run_local(data_dir: str) -> None:
     """Run the whole service on this machine (what `make run` does)."""
     os.environ.setdefault("APP_ENV", "development")
+    metrics_dir = Path(data_dir) / "metrics"  # shared by gunicorn and the relay
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
     servers = _local_servers(Path(data_dir))
     children: list[subprocess.Popen] = []
 
@@ -121,9 +142,10 @@ def run_local(data_dir: str) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         apply_schema(_settings().database_url)
-        commands = [[sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]]
-        commands += _extra_processes()
-        children.extend(subprocess.Popen(cmd, cwd=ROOT) for cmd in commands)
+        children.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                         cwd=ROOT))
+        _wait_until_serving(os.environ.get("BIND", "0.0.0.0:8080"))  # it wipes the metrics directory first
+        children.append(subprocess.Popen([sys.executable, "-m", "ingestion", "relay"], cwd=ROOT))
         click.echo("serving on http://127.0.0.1:8080 (Ctrl-C stops everything)")
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -134,9 +156,18 @@ def run_local(data_dir: str) -> None:
         stop()
 
 
-def _extra_processes() -> list[list[str]]:
-    """Processes started beside gunicorn by run-local: the relay."""
-    return [[sys.executable, "-m", "ingestion", "relay"]]
+def _wait_until_serving(bind: str, timeout: float = 30) -> None:
+    import socket
+
+    host, _, port = bind.rpartition(":")
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
 
 
 if __name__ == "__main__":

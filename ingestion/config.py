@@ -62,6 +62,13 @@ def _credential_list(env: Mapping[str, str], name: str) -> tuple[tuple[str, str]
     return tuple(pairs)
 
 
+def _directory(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if raw and not (os.path.isdir(raw) and os.access(raw, os.W_OK)):
+        raise ConfigError(name, f"must be an existing writable directory, got {raw!r}")
+    return raw or None
+
+
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], required: bool) -> str | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -99,6 +106,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     prometheus_multiproc_dir: str | None = None
+    relay_metrics_port: int = 0
 
     db_pool_size: int = 2
     db_pool_timeout: float = 1.5
@@ -147,7 +155,8 @@ class Settings:
             stream_maxlen=_bounded(env, "STREAM_MAXLEN", 100_000, 1),
             max_body_bytes=_bounded(env, "MAX_BODY_BYTES", 1024 * 1024, 1024),
             log_level=log_level,
-            prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or None,
+            prometheus_multiproc_dir=_directory(env, "PROMETHEUS_MULTIPROC_DIR"),
+            relay_metrics_port=_bounded(env, "RELAY_METRICS_PORT", 0, 0, 65535),
             db_pool_size=_bounded(env, "DB_POOL_SIZE", 2, 1, 100),
             db_pool_timeout=_bounded(env, "DB_POOL_TIMEOUT", 1.5, 0.1, kind=float),
             db_connect_timeout=_bounded(env, "DB_CONNECT_TIMEOUT", 2, 1, 60),
