@@ -14,7 +14,10 @@ import requests
 
 from conftest import make_env
 from processes import ROOT, Gunicorn
-from signing import FRESHDESK_URL, SECRET_VALUES, ZENDESK_URL, basic, signed
+from signing import (
+    FRESHDESK_PASSWORD, FRESHDESK_URL, FRESHDESK_USER, SECRET_VALUES, ZENDESK_PASSWORD, ZENDESK_URL, ZENDESK_USER,
+    basic, signed,
+)
 
 pytestmark = pytest.mark.gunicorn
 
@@ -77,20 +80,37 @@ def test_logs_are_json_lines_carrying_the_request_id_and_no_secret(server, db):
     body, headers = signed("freshdesk", {"id": 31337, "subject": "log me"})
     response = requests.post(server.url + FRESHDESK_URL, data=body,
                              headers={**headers, "X-Request-ID": "trace-me-1"}, timeout=10)
-    requests.post(server.url + FRESHDESK_URL, data=body, headers=basic("freshdesk", "fd-basic-pass"), timeout=10)
     assert response.headers["X-Request-ID"] == "trace-me-1"
+    zbody, zheaders = signed("zendesk", {"id": "31338"})
+    credentials = [
+        (FRESHDESK_URL, body, headers),
+        (FRESHDESK_URL, body, basic(FRESHDESK_USER, FRESHDESK_PASSWORD)),
+        (FRESHDESK_URL, body, basic(FRESHDESK_USER, "a-wrong-password")),
+        (ZENDESK_URL, zbody, zheaders),
+        (ZENDESK_URL, zbody, basic(ZENDESK_USER, ZENDESK_PASSWORD)),
+        (ZENDESK_URL, zbody, {**zheaders, "X-Zendesk-Webhook-Signature": "bm90LXRoZS1zaWduYXR1cmU="}),
+    ]
+    answered = [requests.post(server.url + url, data=data, headers=h, timeout=10) for url, data, h in credentials]
+    assert [r.status_code for r in answered] == [200, 200, 401, 201, 200, 401]
 
-    records = server.wait_for_log(lambda r: r.get("request_id") == "trace-me-1" and r["logger"] == "gunicorn.access")
+    last_id = answered[-1].headers["X-Request-ID"]
+    records = server.wait_for_log(lambda r: r.get("request_id") == last_id and r["logger"] == "gunicorn.access")
     mine = [r for r in records if r.get("request_id") == "trace-me-1"]
     assert {r["logger"] for r in mine} == {"ingestion.web.webhook", "gunicorn.access"}
     processed = next(r for r in mine if r["logger"] == "ingestion.web.webhook")
     assert (processed["vendor"], processed["external_id"], processed["outcome"]) == ("freshdesk", "31337", "created")
     access = next(r for r in mine if r["logger"] == "gunicorn.access")
     assert (access["status"], access["method"]) == (201, "POST")
+    for reply in answered:  # every response's id is found in the log, on its access line
+        assert any(r.get("request_id") == reply.headers["X-Request-ID"] and r["logger"] == "gunicorn.access"
+                   for r in records)
+
     text = server.log()
-    for secret in SECRET_VALUES:
+    leaks = list(SECRET_VALUES) + [h[k] for _, _, h in credentials for k in h
+                                   if k not in ("Content-Type", "X-Zendesk-Webhook-Signature-Timestamp")]
+    for secret in leaks:
         assert secret not in text
-    assert "Authorization" not in text and headers["X-Freshdesk-Signature"] not in text
+    assert "Authorization" not in text and "a-wrong-password" not in text
 
 
 @pytest.mark.parametrize("variable, value", [

@@ -41,4 +41,4 @@ def test_wrong_methods_on_webhook_routes_are_json_405(app, client, method):
 def test_every_route_is_known(app):
     """A new route must be added here on purpose, together with its auth decision."""
     assert sorted(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint != "static") == sorted([
-        f"{WEBHOOK_PREFIX}/freshdesk", f"{WEBHOOK_PREFIX}/zendesk", "/health"])
+        f"{WEBHOOK_PREFIX}/freshdesk", f"{WEBHOOK_PREFIX}/zendesk", "/health", "/metrics"])

@@ -1,0 +1,203 @@
+"""/metrics under a real gunicorn: exact names, types and labels, counts that add up over
+several workers, a killed worker, and the breaker's state across a Redis outage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import make_env
+from processes import Gunicorn
+from signing import FRESHDESK_URL, ZENDESK_URL, basic, fixture, signed
+
+pytestmark = pytest.mark.gunicorn
+
+SPEC_METRICS = {  # SPEC 2.3: name -> (type, labels)
+    "ingestion_http_requests_total": ("counter", {"method", "endpoint", "status"}),
+    "ingestion_http_request_duration_seconds": ("histogram", {"method", "endpoint"}),
+    "ingestion_http_requests_in_flight": ("gauge", set()),
+    "ingestion_db_operations_total": ("counter", {"operation", "status"}),
+    "ingestion_db_operation_duration_seconds": ("histogram", {"operation"}),
+    "ingestion_redis_operations_total": ("counter", {"operation", "status"}),
+    "ingestion_redis_operation_duration_seconds": ("histogram", {"operation"}),
+    "ingestion_circuit_breaker_state": ("gauge", {"name"}),
+    "ingestion_rate_limit_exceeded_total": ("counter", {"endpoint"}),
+}
+
+
+def scrape(server) -> dict:
+    """name -> family, parsed by prometheus_client's own text parser."""
+    text = requests.get(server.url + "/metrics", timeout=10).text
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def value(families, metric, suffix="", **labels) -> float:
+    family = families[metric.removesuffix("_total")] if metric.endswith("_total") else families[metric]
+    total = 0.0
+    for sample in family.samples:
+        if sample.name == metric + suffix and all(sample.labels.get(k) == v for k, v in labels.items()):
+            total += sample.value
+    return total
+
+
+def post(server, vendor, payload, **extra):
+    body, headers = signed(vendor, payload)
+    return requests.post(server.url + (FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL),
+                         data=body, headers={**headers, **extra}, timeout=10)
+
+
+@pytest.fixture
+def start_server(database_url, redis_url, db, workdir):
+    started = []
+
+    def start(**env):
+        gunicorn = Gunicorn(make_env(database_url, REDIS_URL=redis_url, **env), workers=3, log_dir=workdir).start()
+        started.append(gunicorn)
+        return gunicorn
+
+    yield start
+    for gunicorn in started:
+        gunicorn.stop()
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()
+
+
+def workload(server):
+    """A scripted mix; returns how many requests of each (endpoint, status) were sent."""
+    sent = Counter()
+    barrier = threading.Barrier(6)
+
+    def create(n):  # six at once, so several workers take part
+        barrier.wait()
+        return post(server, "freshdesk", {"id": f"m-{n}"}).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        for status in pool.map(create, range(6)):
+            sent[(FRESHDESK_URL, status)] += 1
+    sent[(FRESHDESK_URL, post(server, "freshdesk", {"id": "m-0"}).status_code)] += 1           # fast path
+    sent[(ZENDESK_URL, post(server, "zendesk", fixture("zendesk", "event_user_created")).status_code)] += 1
+    response = requests.post(server.url + ZENDESK_URL, data=b"{}", headers=basic("zendesk", "wrong"), timeout=10)
+    sent[(ZENDESK_URL, response.status_code)] += 1                                               # 401
+    sent[(FRESHDESK_URL, post(server, "freshdesk", b"[]").status_code)] += 1                     # 400
+    sent[("<unmatched>", requests.get(server.url + "/nope", timeout=10).status_code)] += 1       # 404
+    return sent
+
+
+def test_every_specified_metric_is_exported_with_exactly_its_type_and_labels(server):
+    workload(server)
+    families = scrape(server)
+    for name, (kind, labels) in SPEC_METRICS.items():
+        family = families[name.removesuffix("_total")] if kind == "counter" else families[name]
+        assert family.type == kind, name
+        samples = [s for s in family.samples if s.name.startswith(name.removesuffix("_total"))]
+        assert samples, f"{name} has no samples"
+        for sample in samples:
+            assert set(sample.labels) - {"le"} == labels, (name, sample.labels)
+
+
+def test_counts_from_several_workers_add_up_in_one_scrape(server):
+    sent = workload(server)
+    families = scrape(server)
+    for (endpoint, status), count in sent.items():
+        assert value(families, "ingestion_http_requests_total", endpoint=endpoint, status=str(status)) == count
+    assert value(families, "ingestion_http_request_duration_seconds", "_count", endpoint=FRESHDESK_URL) == sum(
+        c for (e, _), c in sent.items() if e == FRESHDESK_URL)
+    assert value(families, "ingestion_http_requests_in_flight") == 0
+    assert value(families, "ingestion_webhooks_total", vendor="freshdesk", outcome="created") == 6
+    assert value(families, "ingestion_webhooks_total", vendor="freshdesk", outcome="already_exists") == 1
+    assert value(families, "ingestion_webhooks_total", vendor="freshdesk", outcome="rejected") == 1
+    assert value(families, "ingestion_webhooks_total", vendor="zendesk", outcome="ignored") == 1
+    assert value(families, "ingestion_auth_failures_total", vendor="zendesk", reason="bad_credentials") == 1
+    assert value(families, "ingestion_duplicate_cache_lookups_total", result="hit") == 1
+    # The fast-path hit cost no database operation: 6 creates + 1 ignored event.
+    assert value(families, "ingestion_db_operations_total", operation="ingest_ticket", status="ok") == 6
+    assert value(families, "ingestion_db_operations_total", operation="record_ignored", status="ok") == 1
+    assert value(families, "ingestion_outbox_backlog") == 6
+    pids = {r["pid"] for r in server.records() if r.get("logger") == "gunicorn.access"}
+    assert len(pids) >= 2, "the workload should have been served by several workers"
+
+
+def test_each_429_is_counted_once_for_its_route(start_server):
+    server = start_server(RATE_LIMIT_PER_MINUTE="100")
+    statuses = [post(server, "zendesk", {"id": f"rl-{n}"}).status_code for n in range(13)]
+    assert statuses.count(429) == 3
+    families = scrape(server)
+    assert value(families, "ingestion_rate_limit_exceeded_total", endpoint=ZENDESK_URL) == 3
+
+
+def test_a_killed_worker_is_replaced_and_the_totals_survive_it(server):
+    for n in range(9):
+        assert post(server, "freshdesk", {"id": f"k-{n}"}).status_code == 201
+    before = server.worker_pids()
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (before[0] in server.worker_pids() or len(server.worker_pids()) < 3):
+        time.sleep(0.1)
+    assert before[0] not in server.worker_pids() and len(server.worker_pids()) == 3
+    for n in range(9, 12):
+        assert post(server, "freshdesk", {"id": f"k-{n}"}).status_code == 201
+    families = scrape(server)
+    assert value(families, "ingestion_http_requests_total", endpoint=FRESHDESK_URL, status="201") == 12
+    assert value(families, "ingestion_http_requests_in_flight") == 0
+
+
+def test_the_breaker_gauge_goes_closed_open_half_open_closed_across_a_redis_outage(database_url, db, own_redis, workdir):
+    env = make_env(database_url, REDIS_URL=own_redis.url(), CIRCUIT_BREAKER_THRESHOLD="2",
+                   CIRCUIT_BREAKER_TIMEOUT="3", REDIS_TIMEOUT="0.2")
+    server = Gunicorn(env, workers=2, log_dir=workdir).start()
+    seen = []
+
+    def observe():
+        state = value(scrape(server), "ingestion_circuit_breaker_state", name="redis")
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        return state
+
+    def until(state, send=False, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        n = 0
+        while observe() != state:
+            assert time.monotonic() < deadline, f"breaker never reached {state}: {seen}"
+            if send:
+                n += 1
+                assert post(server, "freshdesk", {"id": f"b-{time.monotonic()}-{n}"}).status_code == 201
+            time.sleep(0.1)
+
+    try:
+        post(server, "freshdesk", {"id": "b-first"})
+        until(0)
+        own_redis.stop()
+        until(1, send=True)
+        until(2)                      # by the passage of time alone: nothing is sent
+        own_redis.start()
+        until(0, send=True)           # trial calls succeed and close every worker's breaker
+    finally:
+        server.stop()
+    assert seen == [0, 1, 2, 0]
+
+
+def test_in_process_metrics_count_database_work_only_when_the_fast_path_misses(make_app, db, redis_url):
+    client = make_app(REDIS_URL=redis_url).test_client()
+
+    def ingests():
+        return REGISTRY.get_sample_value("ingestion_db_operations_total",
+                                         {"operation": "ingest_ticket", "status": "ok"}) or 0
+
+    body, headers = signed("freshdesk", {"id": "fp-metric"})
+    start = ingests()
+    client.post(FRESHDESK_URL, data=body, headers=headers)
+    client.post(FRESHDESK_URL, data=body, headers=headers)
+    client.post(FRESHDESK_URL, data=body, headers=headers)
+    assert ingests() - start == 1
