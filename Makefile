@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test check-deploy init-db clean
+.PHONY: help install run test bench check-deploy init-db clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ run: $(STAMP) ## Serve on :8080 (starts PostgreSQL/Redis under .data/ unless DAT
 
 test: $(STAMP) ## Run the tests (they start their own PostgreSQL and Redis)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP) ## Service vs bare reference app under wrk, side by side (prints figures; needs wrk)
+	$(BIN)/python bench/run.py --scale --memory
 
 check-deploy: ## Validate deploy/: Prometheus config and alert rules (promtool check + unit tests)
 	@command -v promtool >/dev/null || { echo "promtool not found: apt-get install prometheus (Debian ships promtool in it)"; exit 1; }

@@ -98,10 +98,9 @@ def _render_http_exception(error: HTTPException) -> Response:
         404: "Not found",
         405: "Method not allowed",
         413: "Request body too large",
-        429: "Rate limit exceeded. Please try again later.",
     }.get(code, error.description or error.name)
     response = error_response(code, message)
-    # Keep the headers Werkzeug computed for the client (Allow on 405, Retry-After on 429).
+    # Keep the headers Werkzeug computed for the client (Allow on 405).
     for name, value in error.get_headers():
         if name.lower() not in ("content-type", "content-length"):
             response.headers[name] = value

@@ -6,8 +6,11 @@ from .duplicates import DuplicateCache
 from .storage import Storage
 from .tickets import Outcome, StoredDelivery, Ticket
 
-#: Outcomes after which PostgreSQL holds exactly this content for the ticket.
-_CURRENT = (Outcome.CREATED, Outcome.UPDATED, Outcome.ALREADY_EXISTS)
+#: Outcomes after which the cache learns what PostgreSQL now holds for the ticket. Not
+#: `created`: nothing can be cached for a ticket that did not exist, so creates skip the
+#: round trip and the first redelivery (answered by PostgreSQL) fills the cache.
+#: `updated` must be written, or the cache would still vouch for the previous content.
+_REMEMBERED = (Outcome.UPDATED, Outcome.ALREADY_EXISTS)
 
 
 class Ingestor:
@@ -23,7 +26,7 @@ class Ingestor:
             if cached is not None:
                 return cached
         stored = self.storage.ingest(ticket, raw_json, vendor_delivery_id, request_id, content_hash)
-        if self.duplicates is not None and stored.outcome in _CURRENT:
+        if self.duplicates is not None and stored.outcome in _REMEMBERED:
             self.duplicates.remember(ticket, content_hash, stored)
         return stored
 

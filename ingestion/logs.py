@@ -1,7 +1,8 @@
 """Logs: one JSON object per line (python-json-logger), for the app and for gunicorn.
 
 Every line written while a request is handled carries its `request_id`, including
-gunicorn's access line (read from the WSGI environ). Nothing here logs headers, bodies
+gunicorn's access line (read from the WSGI environ), which also carries what became of a
+webhook (vendor, external id, outcome, ticket id, duration): one line per request. Nothing here logs headers, bodies
 or query strings, so credentials, signatures and secrets cannot leak into logs.
 """
 
@@ -15,7 +16,7 @@ from flask import g, has_request_context
 from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 
-from .web.requests import ENVIRON_KEY
+from .web.requests import ENVIRON_KEY, WEBHOOK_KEY
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"
 RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"}
@@ -62,6 +63,7 @@ class GunicornLogger(glogging.Logger):
         if not self.access_log_enabled:
             return
         self.access_log.info("request", extra={
+            **environ.get(WEBHOOK_KEY, {}),
             "request_id": environ.get(ENVIRON_KEY),
             "remote_addr": environ.get("REMOTE_ADDR"),
             "method": environ.get("REQUEST_METHOD"),

@@ -22,6 +22,7 @@ from ..services import services
 from ..tickets import Outcome, StoredDelivery
 from ..vendors import Vendor
 from .auth import authenticated
+from .requests import note_webhook
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +86,15 @@ def receive(vendor: Vendor) -> Response:
     except ApiError as error:
         outcome = "unavailable" if error.status >= 500 else "rejected"
         WEBHOOKS.labels(vendor.name, outcome).inc()
-        log.info("webhook %s", outcome, extra={"vendor": vendor.name, "status": error.status, "error": error.message})
+        note_webhook({"vendor": vendor.name, "outcome": outcome, "error": error.message})
         raise
     WEBHOOKS.labels(vendor.name, stored.outcome.value).inc()
-    log.info("webhook processed", extra={
+    note_webhook({
         "vendor": vendor.name,
         "external_id": ticket.external_id if ticket else None,
         "outcome": stored.outcome.value,
         "ticket_id": stored.ticket_id,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "webhook_ms": round((time.perf_counter() - started) * 1000, 2),
     })
     return response_for(stored)
 

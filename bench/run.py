@@ -1,0 +1,276 @@
+"""`make bench`: the service against a bare reference app, side by side, same gunicorn.
+
+Starts a durable PostgreSQL and a Redis on loopback, the service (production mode, real
+signatures, rate limit set too high to interfere) and bench/reference_app.py under the
+same gunicorn worker model and count, then drives them alternately with wrk for several
+rounds and prints requests/s, p50 and p99 per scenario, with the service/reference
+ratios (medians over rounds):
+
+- creates: every request a new ticket (HMAC-signed Freshdesk and Zendesk-signed bodies);
+- redeliveries: the same already-stored tickets again (the duplicate fast path);
+- creates with 1,000,000 tickets stored vs an empty table (`--scale`);
+- worker RSS before and after 200,000 requests (`--memory`).
+
+Nothing is asserted: the figures are printed for a human (and docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ingestion.localservers import PostgresServer, RedisServer, free_port  # noqa: E402
+from ingestion.storage import apply_schema  # noqa: E402
+
+FRESHDESK_SECRET = "bench-freshdesk-secret"
+ZENDESK_SECRET = "bench-zendesk-secret"
+REFERENCE_TABLE = """
+CREATE TABLE IF NOT EXISTS reference_tickets (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    source text NOT NULL, external_id text NOT NULL, subject text, payload jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (source, external_id))
+"""
+
+
+def signed_line(vendor: str, ticket_id: str, subject: str) -> str:
+    """One request for requests.lua: path, header pairs, body, tab-separated."""
+    body = json.dumps({"ticket": {"id": ticket_id, "subject": subject, "status": "open", "priority": "normal",
+                                  "description": "<p>The printer is on fire</p>", "tags": ["bench", "printer"],
+                                  "updated_at": "2025-02-03T10:15:00Z"}})
+    if vendor == "freshdesk":
+        headers = ["X-Freshdesk-Signature", hmac.new(FRESHDESK_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()]
+    else:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        digest = hmac.new(ZENDESK_SECRET.encode(), stamp.encode() + body.encode(), hashlib.sha256).digest()
+        headers = ["X-Zendesk-Webhook-Signature", base64.b64encode(digest).decode(),
+                   "X-Zendesk-Webhook-Signature-Timestamp", stamp]
+    headers += ["Content-Type", "application/json"]
+    return "\t".join([f"/api/v1/ingest/webhook/{vendor}", *headers, body])
+
+
+def write_requests(path: Path, prefix: str, count: int, distinct: int | None = None) -> Path:
+    """`count` lines; with `distinct`, only that many tickets, repeated (redeliveries)."""
+    with open(path, "w") as out:
+        for n in range(count):
+            k = n % distinct if distinct else n
+            vendor = "freshdesk" if k % 2 == 0 else "zendesk"
+            out.write(signed_line(vendor, f"{prefix}-{k}", f"Ticket {k}") + "\n")
+    return path
+
+
+class Server:
+    def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.name, self.port = name, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "BIND": f"127.0.0.1:{self.port}"}
+        self.log = open(log, "wb")
+        self.process = subprocess.Popen(command, cwd=cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.post(self.url + "/api/v1/ingest/webhook/none", timeout=2)
+                return
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"{name} did not start; see {log}")
+                time.sleep(0.2)
+
+    def worker_rss_kib(self) -> list[int]:
+        pids = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
+        rss = []
+        for pid in pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            rss.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)))
+        return sorted(rss)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+        self.log.close()
+
+
+def wrk(url: str, request_file: Path, seconds: int, connections: int, threads: int = 2) -> dict:
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
+         str(ROOT / "bench" / "requests.lua"), url, "--", str(request_file), str(threads)],
+        capture_output=True, text=True, check=True).stdout
+    result = dict(re.findall(r"(\w+)=([\d.]+)", re.search(r"^RESULT (.*)$", out, re.M).group(1)))
+    statuses = dict(re.findall(r"(\d+)=(\d+)", re.search(r"^STATUSES(.*)$", out, re.M).group(1)))
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": float(result["rps"]), "p50": float(result["p50"]), "p99": float(result["p99"]),
+            "n": int(result["n"]), "statuses": statuses, "socket_errors": errors.group(1) if errors else ""}
+
+
+def replay(url: str, request_file: Path, times: int) -> None:
+    """Send every line of a request file `times` times, in order per line (8 at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lines = [line.rstrip("\n").split("\t") for line in open(request_file)]
+
+    def send(fields: list[str]) -> None:
+        headers = dict(zip(fields[1:-1:2], fields[2:-1:2]))
+        for _ in range(times):
+            requests.post(url + fields[0], data=fields[-1].encode(), headers=headers, timeout=30).raise_for_status()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(send, lines))
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
+
+
+def show(title: str, rows: dict[str, list[dict]]) -> None:
+    print(f"\n{title}")
+    print(f"  {'target':<26}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}   per round req/s; statuses")
+    for name, runs in rows.items():
+        m = median_of(runs)
+        detail = ", ".join(f"{r['rps']:.0f}" for r in runs)
+        statuses = sorted({s for r in runs for s in r["statuses"]})
+        print(f"  {name:<26}{m['rps']:>10.0f}{m['p50']:>10.2f}{m['p99']:>10.2f}   {detail}; {statuses}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--scale", action="store_true", help="also measure with 1,000,000 tickets stored")
+    parser.add_argument("--memory", action="store_true", help="also measure worker RSS over 200,000 requests")
+    parser.add_argument("--only", choices=["creates", "redeliveries"], help="run one scenario")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install wrk")
+
+    work = Path(tempfile.mkdtemp(prefix="ingestion-bench-"))
+    os.chmod(work, 0o755)
+    pg = PostgresServer(work / "postgres", durable=True).start()
+    redis = RedisServer(work / "redis").start()
+    servers: list[Server] = []
+    try:
+        url = pg.create_database("bench")
+        apply_schema(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(REFERENCE_TABLE)
+        common = {"DATABASE_URL": url, "GUNICORN_WORKERS": str(args.workers)}
+        service = Server("service", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], {
+            **common, "APP_ENV": "production", "REDIS_URL": redis.url(), "RATE_LIMIT_PER_MINUTE": "1000000000",
+            "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET, "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,
+        }, ROOT, work / "service.log")
+        servers.append(service)
+        reference = Server("reference", [sys.executable, "-m", "gunicorn", "-c", "reference.gunicorn.conf.py",
+                                         "reference_app:app"], common, ROOT / "bench", work / "reference.log")
+        servers.append(reference)
+        print(f"PostgreSQL {pg.bindir}, durable; Redis {redis.binary}; {args.workers} sync workers each; "
+              f"wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds, alternating")
+
+        per_request_budget = 6000 * args.seconds  # more lines than a round can send: no repeats
+        targets = {"reference (bare Flask+psycopg)": reference, "service": service}
+        results: dict[str, dict[str, list[dict]]] = {"creates": {t: [] for t in targets},
+                                                     "redeliveries": {t: [] for t in targets}}
+        stored = write_requests(work / "stored.tsv", "stored", 2000)
+        for server in targets.values():  # the tickets redeliveries repeat: stored, then seen again
+            replay(server.url, stored, times=2)
+        for round_ in range(args.rounds):
+            for name, server in targets.items():
+                if args.only in (None, "creates"):
+                    fresh = write_requests(work / "creates.tsv", f"r{round_}-{server.name}", per_request_budget)
+                    results["creates"][name].append(wrk(server.url, fresh, args.seconds, args.connections))
+                if args.only in (None, "redeliveries"):
+                    again = write_requests(work / "again.tsv", "stored", per_request_budget, distinct=2000)
+                    results["redeliveries"][name].append(wrk(server.url, again, args.seconds, args.connections))
+
+        ref, svc = list(targets)
+        for scenario, rows in results.items():
+            if all(rows.values()):
+                show(scenario, rows)
+        print("\nratios (medians)")
+        if all(results["creates"].values()):
+            c_ratio = median_of(results["creates"][svc])["rps"] / median_of(results["creates"][ref])["rps"]
+            print(f"  creates: service / reference          {c_ratio:.2f}x   (target >= 1.0)")
+        if all(results["redeliveries"].values()):
+            r_ratio = median_of(results["redeliveries"][svc])["rps"] / median_of(results["redeliveries"][ref])["rps"]
+            print(f"  redeliveries: service / reference     {r_ratio:.2f}x")
+        if all(results["creates"].values()) and all(results["redeliveries"].values()):
+            d_ratio = median_of(results["redeliveries"][svc])["rps"] / median_of(results["creates"][svc])["rps"]
+            print(f"  service redeliveries / creates        {d_ratio:.2f}x   (target >= 1.5)")
+
+        if args.scale:
+            scale(url, service, work, args)
+        if args.memory:
+            memory(service, work, args)
+    finally:
+        for server in servers:
+            server.stop()
+        redis.stop()
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scale(url: str, service: Server, work: Path, args) -> None:
+    """Creates on an empty table, then with 1,000,000 tickets stored."""
+    runs: dict[str, list[dict]] = {"empty table": [], "1,000,000 tickets": []}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE tickets, deliveries")
+    for round_ in range(args.rounds):
+        fresh = write_requests(work / "creates.tsv", f"empty{round_}", 6000 * args.seconds)
+        runs["empty table"].append(wrk(service.url, fresh, args.seconds, args.connections))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE tickets, deliveries")
+        started = time.monotonic()
+        conn.execute("""
+            INSERT INTO tickets (external_source, external_id, subject, description, status, priority, tags,
+                                 vendor_updated_at, content_hash, raw_payload)
+            SELECT CASE WHEN n % 2 = 0 THEN 'freshdesk' ELSE 'zendesk' END, 'seed-' || n, 'Seeded ticket ' || n,
+                   '<p>The printer is on fire</p>', 'open', 'normal', ARRAY['bench'], now(), md5(n::text),
+                   jsonb_build_object('ticket', jsonb_build_object('id', n, 'subject', 'Seeded ticket ' || n))
+              FROM generate_series(1, 1000000) AS n""")
+        conn.execute("VACUUM ANALYZE tickets")
+        print(f"\nseeded 1,000,000 tickets in {time.monotonic() - started:.0f}s")
+    for round_ in range(args.rounds):
+        fresh = write_requests(work / "creates.tsv", f"full{round_}", 6000 * args.seconds)
+        runs["1,000,000 tickets"].append(wrk(service.url, fresh, args.seconds, args.connections))
+    show("service creates: empty table vs 1,000,000 tickets", runs)
+    ratio = median_of(runs["1,000,000 tickets"])["rps"] / median_of(runs["empty table"])["rps"]
+    print(f"  1M / empty                            {ratio:.2f}x   (target >= 0.9)")
+
+
+def memory(service: Server, work: Path, args) -> None:
+    """Worker RSS before and after 200,000 requests (creates and redeliveries mixed)."""
+    before = service.worker_rss_kib()
+    sent = 0
+    batch = 0
+    while sent < 200_000:
+        fresh = write_requests(work / "mem.tsv", f"mem{batch}", 40_000, distinct=None if batch % 2 else 5000)
+        sent += wrk(service.url, fresh, 20, args.connections)["n"]
+        batch += 1
+    after = service.worker_rss_kib()
+    print(f"\nworker RSS over {sent} requests (KiB, each worker)")
+    print(f"  before: {before}")
+    print(f"  after:  {after}")
+    print(f"  growth: {[a - b for a, b in zip(after, before)]}")
+
+
+if __name__ == "__main__":
+    main()
