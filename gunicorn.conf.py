@@ -55,6 +55,12 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 max_requests = 0  # memory stays flat (see docs/performance.md); no need to recycle workers
 
+# No gunicornc control socket: it would live in $HOME (absent for the image's user, and
+# shared by every instance of one user on a host).
+control_socket_disable = True
+# Worker heartbeat files on tmpfs, so a slow disk can never make a worker look dead.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
 logger_class = "ingestion.logs.GunicornLogger"
 accesslog = "-"
 errorlog = "-"

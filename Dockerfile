@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# Production image: gunicorn serving the app, the relay runnable from the same image.
+#   docker build -t helpdesk-ingestion .
+#   docker run -p 8080:8080 --env-file .env helpdesk-ingestion              # the web service
+#   docker run --env-file .env helpdesk-ingestion python -m ingestion relay # the relay
+#   docker run --env-file .env helpdesk-ingestion python -m ingestion init-db
+
+# --- build: the pinned requirements into a virtualenv (all wheels, nothing compiled) ---
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+COPY requirements.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --require-virtualenv -r /tmp/requirements.txt
+
+# --- runtime ----------------------------------------------------------------------
+FROM python:3.11-slim-bookworm
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    BIND=0.0.0.0:8080 \
+    # Multiprocess metrics files: mount a tmpfs here (compose: tmpfs, Kubernetes: an
+    # emptyDir with medium Memory); gunicorn wipes it when it starts.
+    PROMETHEUS_MULTIPROC_DIR=/run/ingestion/metrics
+RUN groupadd --system --gid 10001 ingestion \
+ && useradd --system --uid 10001 --gid ingestion --no-create-home --shell /usr/sbin/nologin ingestion \
+ && mkdir -p /run/ingestion/metrics \
+ && chown -R ingestion:ingestion /run/ingestion
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY schema.sql wsgi.py gunicorn.conf.py ./
+COPY ingestion ./ingestion
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=2).status != 200)"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
