@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench check-deploy init-db clean
+.PHONY: help install run test test-multi bench check-deploy init-db clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,10 +25,15 @@ run: $(STAMP) ## Serve on :8080 (starts PostgreSQL/Redis under .data/ unless DAT
 test: $(STAMP) ## Run the tests (they start their own PostgreSQL and Redis)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP) ## Service vs bare reference app under wrk, side by side (prints figures; needs wrk)
-	$(BIN)/python bench/run.py --scale --memory
+test-multi: $(STAMP) ## Two instances behind a real nginx, shared PostgreSQL and Redis (needs nginx)
+	$(BIN)/python -m pytest -m multi_instance
 
-check-deploy: ## Validate deploy/: Prometheus config and alert rules (promtool check + unit tests)
+bench: $(STAMP) ## Service vs bare reference app under wrk, side by side (prints figures; needs wrk)
+	$(BIN)/python -u bench/run.py --scale --memory
+
+check-deploy: $(STAMP) ## Lint the Dockerfile, validate the Kubernetes manifests, Prometheus config and rules
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/[!k]*.yaml
 	@command -v promtool >/dev/null || { echo "promtool not found: apt-get install prometheus (Debian ships promtool in it)"; exit 1; }
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool test rules deploy/prometheus/alerts.test.yml
