@@ -33,6 +33,13 @@ T = TypeVar("T")
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.sql"
 
+#: While the database is known to be down (the last operation could not reach it), a
+#: request waits this long for a connection instead of DB_POOL_TIMEOUT. Vendors retry
+#: in bursts: with every worker busy for the full timeout, requests would queue behind
+#: each other and their 503s take a multiple of it. The pool keeps reconnecting in the
+#: background, and the first operation that succeeds ends the outage.
+OUTAGE_WAIT = 0.25
+
 #: A connection that broke while idle in the pool (the server restarted) fails on first
 #: use; retrying on a fresh connection hides that from the vendor. Ingestion is idempotent,
 #: so a retry can at worst report `already_exists` for a write whose reply was lost.
@@ -44,6 +51,8 @@ class Storage:
 
     def __init__(self, settings: Settings) -> None:
         self.retry_after = settings.retry_after_seconds
+        self.pool_timeout = settings.db_pool_timeout
+        self._in_outage = False
         self._pid: int | None = None
         self._pool = ConnectionPool(
             settings.database_url,
@@ -85,12 +94,16 @@ class Storage:
         """Every database operation of the request path: metrics, retries, error translation."""
         started = time.perf_counter()
         status = "error"
+        if timeout is None:
+            timeout = OUTAGE_WAIT if self._in_outage else self.pool_timeout
         try:
             result = self._attempt(work, timeout)
             status = "ok"
+            self._in_outage = False
             return result
         except DatabaseUnavailable:
             status = "unavailable"
+            self._in_outage = True
             raise
         finally:
             DB_OPERATIONS.labels(operation, status).inc()
