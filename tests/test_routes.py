@@ -41,4 +41,17 @@ def test_wrong_methods_on_webhook_routes_are_json_405(app, client, method):
 def test_every_route_is_known(app):
     """A new route must be added here on purpose, together with its auth decision."""
     assert sorted(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint != "static") == sorted([
-        f"{WEBHOOK_PREFIX}/freshdesk", f"{WEBHOOK_PREFIX}/zendesk", "/health", "/metrics"])
+        f"{WEBHOOK_PREFIX}/freshdesk", f"{WEBHOOK_PREFIX}/zendesk", "/health", "/metrics", "/openapi.yaml"])
+
+
+def test_the_openapi_description_is_served_and_documents_exactly_the_routes(app, client):
+    import yaml
+
+    response = client.get("/openapi.yaml")
+    assert response.status_code == 200 and response.mimetype == "application/yaml"
+    document = yaml.safe_load(response.data)
+    assert document["openapi"].startswith("3.")
+    routes = {(rule.rule, method) for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    documented = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
+    assert documented == routes

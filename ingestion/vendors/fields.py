@@ -46,7 +46,9 @@ def pick(fields: Mapping[str, Any], name: str) -> tuple[str, Any]:
 
 
 def object_at(payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    """payload[key], which must be a JSON object."""
+    """payload[key], which must be present and a JSON object."""
+    if key not in payload:
+        raise InvalidField(key, "is missing: expected a JSON object")
     value = payload[key]
     if not isinstance(value, dict):
         raise InvalidField(key, "must be a JSON object")
