@@ -209,12 +209,16 @@ class PostgresServer:
 
 
 class RedisServer:
-    """One redis-server on 127.0.0.1:`port`; `persistent` keeps an append-only file in data_dir."""
+    """One redis-server on 127.0.0.1:`port`; `persistent` keeps an append-only file in data_dir,
+    fsynced every second, or on every write with `fsync_always` (nothing acknowledged is lost
+    to a SIGKILL)."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, persistent: bool = False) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, persistent: bool = False,
+                 fsync_always: bool = False) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port or free_port()
         self.persistent = persistent
+        self.fsync = "always" if fsync_always else "everysec"
         self.binary = redis_server_binary()
         self.log = self.data_dir / "redis.log"
         self.process: subprocess.Popen | None = None
@@ -225,7 +229,8 @@ class RedisServer:
     def start(self, timeout: float = 30) -> "RedisServer":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-                "--save", "", "--appendonly", "yes" if self.persistent else "no", "--daemonize", "no"]
+                "--save", "", "--appendonly", "yes" if self.persistent else "no", "--appendfsync", self.fsync,
+                "--daemonize", "no"]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_for(self._answers_ping, self.process, "Redis", self.log, timeout)
