@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-multi bench check-deploy init-db clean
+.PHONY: help install run test test-multi bench drills fuzz check-deploy init-db clean
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -30,6 +30,12 @@ test-multi: $(STAMP) ## Two instances behind a real nginx, shared PostgreSQL and
 
 bench: $(STAMP) ## Service vs bare reference app under wrk, side by side (prints figures; needs wrk)
 	$(BIN)/python -u bench/run.py --scale --memory
+
+drills: $(STAMP) ## Fault drills under load: Redis killed and stalled, PostgreSQL restarted, a worker killed
+	$(BIN)/python -u bench/drills.py
+
+fuzz: $(STAMP) ## schemathesis against a live production-mode instance, from ingestion/openapi.yaml
+	$(BIN)/python -u bench/fuzz.py
 
 check-deploy: $(STAMP) ## Lint the Dockerfile, validate the Kubernetes manifests, Prometheus config and rules
 	$(BIN)/hadolint Dockerfile
