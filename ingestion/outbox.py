@@ -99,4 +99,7 @@ class Relay:
             except psycopg.Error as error:
                 log.warning("database unavailable for the relay", extra={"error": type(error).__name__})
                 backoff = min(backoff * 2, 5.0)
+            except Exception:  # a bug: log it, keep the relay alive, events stay in the outbox
+                log.exception("relay iteration failed")
+                backoff = min(backoff * 2, 5.0)
             time.sleep(backoff)

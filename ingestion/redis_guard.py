@@ -9,8 +9,9 @@ useful downstream (the event stream), but it must never make a webhook fail. So:
   call is made at all; CIRCUIT_BREAKER_TIMEOUT seconds later it half-opens and the next
   call is the trial that closes it again (or reopens it);
 - callers get `RedisUnavailable` and fall back (memory limits, database path, outbox).
-Only connection trouble counts as a failure; a Redis *answer* that is an error (a bug)
-does not open the breaker.
+Error *replies* count as failures too: out of memory under noeviction, READONLY after a
+failover, MISCONF when snapshots fail, BUSY, a missing script... Redis that answers
+with errors is as useless to a webhook as Redis that does not answer.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ T = TypeVar("T")
 
 #: The gauge values of SPEC 2.3.
 BREAKER_STATES = {STATE_CLOSED: 0, STATE_OPEN: 1, STATE_HALF_OPEN: 2}
-OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+OUTAGE_ERRORS = (redis.RedisError, OSError)
 
 
 class RedisUnavailable(Exception):

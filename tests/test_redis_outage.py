@@ -89,3 +89,19 @@ def test_redis_killed_under_gunicorn_gives_zero_5xx_and_no_lost_ticket(database_
     assert Counter(statuses) == {201: 90}
     stored = {str(row["id"]) for row in db.execute("SELECT id FROM tickets")}
     assert accepted == stored
+
+
+def test_redis_answering_errors_costs_no_webhook(make_app, db, own_redis):
+    """Redis up but refusing writes (as with OOM under noeviction, READONLY, MISCONF):
+    every script that writes gets an error reply. Webhooks must not notice."""
+    app = make_app(REDIS_URL=own_redis.url(), RATE_LIMIT_PER_MINUTE="100", **BREAKER)
+    client = app.test_client()
+    redis_py.Redis.from_url(own_redis.url()).config_set("min-replicas-to-write", 1)
+    try:
+        statuses = [deliver(client, n, ip=f"203.0.113.{n}")[0].status_code for n in range(8)]
+        redelivered = deliver(client, 0, ip="203.0.113.99")[0]
+    finally:
+        redis_py.Redis.from_url(own_redis.url()).config_set("min-replicas-to-write", 0)
+    assert statuses == [201] * 8
+    assert redelivered.json["status"] == "already_exists"
+    assert app.extensions["ingestion"].redis.state_name == "open"
