@@ -31,6 +31,8 @@ UNAUTHENTICATED = {
     "freshdesk basic user of zendesk": (FRESHDESK_URL, GOOD, lambda: basic("zendesk", "zd-basic-pass"), "bad_credentials"),
     "freshdesk malformed basic": (FRESHDESK_URL, GOOD, lambda: {"Authorization": "Basic !!!not-base64"}, "malformed"),
     "freshdesk bearer instead of basic": (FRESHDESK_URL, GOOD, lambda: {"Authorization": "Bearer abc"}, "malformed"),
+    # werkzeug's base64 decoding raises on non-ASCII (found in review: it was a 500)
+    "freshdesk basic with non-ascii": (FRESHDESK_URL, GOOD, lambda: {"Authorization": "Basic \u00e9\u00e9\u00e9\u00e9"}, "malformed"),
     "zendesk wrong signing secret": (ZENDESK_URL, GOOD, lambda: zendesk_signature(GOOD, secret="wrong"), "bad_signature"),
     "zendesk tampered body": (ZENDESK_URL, GOOD + b" ", lambda: zendesk_signature(GOOD), "bad_signature"),
     "zendesk stale timestamp": (ZENDESK_URL, GOOD, lambda: zendesk_signature(GOOD, timestamp=zendesk_timestamp(-301)), "stale_timestamp"),
@@ -105,6 +107,7 @@ BAD_BODIES = {
     "NUL in a normalized field": (b'{"id": 1, "subject": "a\\u0000b"}', 422),
     "NUL elsewhere in the payload": (b'{"id": 1, "extra": "a\\u0000b"}', 422),
     "lone surrogate elsewhere": (b'{"id": 1, "extra": "\\ud800"}', 422),
+    "lone surrogate in a status": (b'{"id": 1, "status": "\\udfff"}', 422),
 }
 
 
@@ -183,3 +186,20 @@ def test_each_refusal_is_labelled_with_its_reason(app, case):
     with pytest.raises(Unauthorized) as caught:
         guard.verify(Headers(headers()), body)
     assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("status", ["\u00b2", "9" * 5000, "\u0663"])  # superscript two, a long run, Arabic-Indic 3
+def test_status_values_that_look_numeric_but_are_not_codes_are_kept_as_words(client, db, status):
+    body, headers = signed("freshdesk", {"id": "odd-status", "status": status})
+    response = client.post(FRESHDESK_URL, data=body, headers=headers)
+    assert response.status_code == 201, response.json
+    assert db.execute("SELECT status FROM tickets").fetchone()["status"] == status.lower()
+
+
+@pytest.mark.parametrize("event_id", [r"\ud800", r"nul\u0000inside"])  # JSON escapes, as sent
+def test_an_unstorable_zendesk_event_id_is_dropped_not_fatal(client, db, event_id):
+    raw = ('{"type": "zen:event-type:user.created", "id": "%s", "detail": {"id": "1"}}' % event_id).encode()
+    body, headers = signed("zendesk", raw)
+    response = client.post(ZENDESK_URL, data=body, headers=headers)
+    assert (response.status_code, response.json) == (200, {"status": "ignored"})
+    assert db.execute("SELECT vendor_delivery_id FROM deliveries").fetchone()["vendor_delivery_id"] is None

@@ -31,7 +31,7 @@ def test_every_webhook_route_refuses_an_unauthenticated_call(app, client, db):
         assert "error" in response.json
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_wrong_methods_on_webhook_routes_are_json_405(app, client, method):
     for rule in webhook_rules(app):
         response = client.open(rule.rule, method=method)

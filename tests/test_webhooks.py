@@ -176,3 +176,25 @@ def test_unknown_paths_and_wrong_methods_answer_json(client):
     assert (wrong.status_code, wrong.json) == (405, {"error": "Method not allowed"})
     assert "POST" in wrong.headers["Allow"]
     assert client.post(FRESHDESK_URL + "/").status_code == 404
+
+
+def test_the_same_instant_written_with_another_offset_is_the_same_content(client, db):
+    first = post(client, "freshdesk", {"ticket": {"id": 53, "updated_at": "2025-01-01T10:00:00+01:00"}})
+    again = post(client, "freshdesk", {"ticket": {"id": 53, "updated_at": "2025-01-01T09:00:00Z"}})
+    assert again.json == {"status": "already_exists", "ticket_id": first.json["ticket_id"],
+                          "message": "Ticket already processed (idempotent)"}
+
+
+def test_a_database_refusing_writes_is_a_503_not_a_500(make_app, db, postgres):
+    """A standby during a failover refuses writes (SQLSTATE 25006). The vendor must retry."""
+    import psycopg
+
+    with psycopg.connect(postgres.url(), autocommit=True) as admin:  # from another database
+        admin.execute("ALTER DATABASE ingestion_test SET default_transaction_read_only = on")
+        try:
+            client = make_app().test_client()  # new connections pick the setting up
+            response = post(client, "freshdesk", {"id": "read-only"})
+        finally:
+            admin.execute("ALTER DATABASE ingestion_test RESET default_transaction_read_only")
+    assert (response.status_code, response.json) == (503, {"error": "Database unavailable, please retry later"})
+    assert 1 <= int(response.headers["Retry-After"]) <= 59

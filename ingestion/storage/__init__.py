@@ -1,11 +1,12 @@
 """PostgreSQL access: the connection pool's lifecycle and the operations the service needs.
 
 This is the one place that turns database errors into domain errors:
-- cannot connect in time, connection lost, statement timeout -> `DatabaseUnavailable`
-  (503 + Retry-After: the vendor retries, nothing was half-stored);
 - PostgreSQL refuses a value the client sent (a \\u0000 escape in JSONB, nesting past
-  its stack limit) -> `UnstorablePayload` (422: retrying will not help).
-Anything else is a bug and surfaces as such.
+  its stack limit, text that is not UTF-8) -> `UnstorablePayload` (422: retrying will
+  not help);
+- anything else (cannot connect in time, connection lost, statement timeout, a standby
+  refusing writes) -> `DatabaseUnavailable` (503 + Retry-After: nothing was half-stored,
+  and the vendor retries, where a 500 would make Zendesk drop the ticket).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class Storage:
             settings.database_url,
             # Never connect before gunicorn forks: sockets must not be shared by workers.
             open=False,
-            # A sync worker runs one request at a time; the spare serves /health.
+            # A sync worker runs one request at a time: one connection (DB_POOL_SIZE) is
+            # enough; more only helps threaded workers.
             min_size=1,
             max_size=settings.db_pool_size,
             # How long a request waits for a connection before answering 503: short, so
@@ -76,6 +78,11 @@ class Storage:
                 "connect_timeout": settings.db_connect_timeout,
                 "application_name": "ingestion",
                 "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+                # A peer that vanishes without closing (a partition, a dead host) is noticed
+                # in seconds rather than at gunicorn's timeout: unacknowledged writes give up
+                # after 5 s, idle connections are probed.
+                "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2,
+                "tcp_user_timeout": 5000,
             },
         )
 
@@ -123,12 +130,21 @@ class Storage:
             except PoolTimeout:
                 raise DatabaseUnavailable(self.retry_after) from None
             except (psycopg.DataError, pg_errors.ProgramLimitExceeded) as error:
-                raise UnstorablePayload(f"The database refused a value in the payload: {error.diag.message_primary}") from None
+                reason = error.diag.message_primary or str(error)
+                raise UnstorablePayload(f"The database refused a value in the payload: {reason}") from None
+            except UnicodeEncodeError:
+                raise UnstorablePayload("The payload contains text that cannot be encoded as UTF-8") from None
             except psycopg.OperationalError as error:
                 if broken and attempt < ATTEMPTS:
                     log.warning("database connection lost, retrying on a fresh one", extra={"attempt": attempt})
                     continue
                 log.warning("database unavailable", extra={"error": type(error).__name__})
+                raise DatabaseUnavailable(self.retry_after) from None
+            except psycopg.Error as error:
+                # Anything else the database says (a standby refusing writes during a
+                # failover, a pooler losing a prepared statement...) is trouble on our side
+                # that may pass: 503 lets the vendor retry, where a 500 would lose the ticket.
+                log.error("database error", extra={"error": type(error).__name__, "sqlstate": error.sqlstate})
                 raise DatabaseUnavailable(self.retry_after) from None
         raise AssertionError("unreachable")
 
@@ -144,8 +160,8 @@ class Storage:
         )
 
         def work(conn: psycopg.Connection) -> StoredDelivery:
-            ticket_id, outcome, revision = conn.execute(queries.INGEST_TICKET, params).fetchone()
-            return StoredDelivery(Outcome(outcome), str(ticket_id), revision)
+            ticket_id, outcome, revision, stored_hash = conn.execute(queries.INGEST_TICKET, params).fetchone()
+            return StoredDelivery(Outcome(outcome), str(ticket_id), revision, stored_hash)
 
         return self._run("ingest_ticket", work)
 

@@ -35,6 +35,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 # use, and refuses unrendered placeholders ("{{ticket.id}}") and whitespace, which would
 # otherwise merge unrelated deliveries into one bogus ticket.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_CODE = re.compile(r"[0-9]{1,9}")
 
 
 def pick(fields: Mapping[str, Any], name: str) -> tuple[str, Any]:
@@ -68,6 +69,17 @@ def ticket_id(value: Any, field: str) -> str:
     return text_id
 
 
+def storable(value: str) -> bool:
+    """True when PostgreSQL text can hold the string: no NUL, no unpaired surrogate."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def text(value: Any, field: str) -> str | None:
     """A text field kept exactly as sent; None for absent or null."""
     if value is None:
@@ -92,7 +104,7 @@ def code_word(value: Any, field: str, codes: Mapping[int, str]) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise InvalidField(field, "must be a string or an integer")
     word = text(str(value), field).strip()
-    if word.isdigit():
+    if _CODE.fullmatch(word):  # ASCII digits only: "²".isdigit() is true but int("²") fails
         return codes.get(int(word), word)
     return word.lower() or None
 
@@ -120,8 +132,9 @@ def tags(value: Any, field: str) -> tuple[str, ...]:
 
 
 def timestamp(value: Any, field: str) -> datetime | None:
-    """ISO-8601 parsed (naive means UTC); a human-formatted date ("February 3, 2025",
-    what Zendesk placeholders render) becomes None while the raw payload keeps it."""
+    """ISO-8601 parsed and expressed in UTC (naive means UTC), so the same instant written
+    with two offsets is the same content; a human-formatted date ("February 3, 2025", what
+    Zendesk placeholders render) becomes None while the raw payload keeps it."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -130,7 +143,7 @@ def timestamp(value: Any, field: str) -> datetime | None:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _requester(fields: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:

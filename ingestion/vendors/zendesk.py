@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..tickets import Ticket
 from ..web.auth import BasicCredentials, ZendeskSignature
 from . import Vendor
-from .fields import object_at, ticket_from_fields
+from .fields import object_at, storable, ticket_from_fields
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -55,11 +55,13 @@ def authentication(settings: "Settings") -> tuple:
 
 
 def delivery_id(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str | None:
+    """The event id, else the invocation id. Audit data only: a value PostgreSQL could not
+    store (NUL, a lone surrogate) is dropped rather than refusing the ticket."""
     event_id = payload.get("id") if _is_event(payload) else None
-    if isinstance(event_id, str) and event_id:
-        return event_id[:200]
-    invocation = headers.get("X-Zendesk-Webhook-Invocation-Id")
-    return invocation[:200] if invocation else None
+    for candidate in (event_id, headers.get("X-Zendesk-Webhook-Invocation-Id")):
+        if isinstance(candidate, str) and candidate and storable(candidate):
+            return candidate[:200]
+    return None
 
 
 VENDOR = Vendor("zendesk", normalize, authentication, delivery_id)

@@ -107,7 +107,10 @@ class BasicCredentials:
         header = headers.get("Authorization")
         if not header:
             return Failure("missing", "Missing Authorization header")
-        auth = Authorization.from_header(header)
+        try:
+            auth = Authorization.from_header(header)
+        except (ValueError, UnicodeError):  # werkzeug lets base64 errors on non-ASCII escape
+            auth = None
         if auth is None or auth.type != "basic" or auth.username is None or auth.password is None:
             return Failure("malformed", "Malformed Authorization header: expected HTTP Basic credentials")
         matched = False

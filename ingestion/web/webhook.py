@@ -118,5 +118,6 @@ def webhook_blueprint(vendor: Vendor, rate_limited: ViewDecorator) -> Blueprint:
         endpoint="receive",
         view_func=rate_limited(authenticated(vendor.name)(view)),
         methods=["POST"],
+        provide_automatic_options=False,  # OPTIONS gets the JSON 405 like any other method
     )
     return blueprint
