@@ -57,8 +57,9 @@ CREATE INDEX IF NOT EXISTS deliveries_ticket_id ON deliveries (ticket_id);
 -- Upgrade of databases created before the foreign key was dropped.
 ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_ticket_id_fkey;
 
--- ingest_ticket: store one ticket delivery; returns the ticket id, the outcome and the
--- ticket's revision. A webhook is this one statement: one round trip, and (run in
+-- ingest_ticket: store one ticket delivery; returns the ticket id, the outcome, and the
+-- ticket's revision and content fingerprint after the call (for a stale delivery: the
+-- newer content kept, which the duplicate cache then remembers). A webhook is this one statement: one round trip, and (run in
 -- autocommit) one transaction covering the ticket, the delivery and its outbox event.
 --
 -- Race safety: concurrent deliveries of one ticket meet at the unique key. The INSERT
@@ -67,13 +68,17 @@ ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_ticket_id_fkey;
 -- new statement) so it sees the winner's row, locks it, and compares against the
 -- latest committed content. Deliveries of one ticket are therefore serialized, their
 -- delivery rows get ids in commit order, and exactly one of them is `created`.
-CREATE OR REPLACE FUNCTION ingest_ticket(
+-- (Dropped first: CREATE OR REPLACE cannot change a function's result columns, and the
+-- whole file is applied in one transaction, so callers never see it missing.)
+DROP FUNCTION IF EXISTS ingest_ticket(text, text, text, text, text, text, text, text, text, text[],
+                                      timestamptz, timestamptz, jsonb, text, text);
+CREATE FUNCTION ingest_ticket(
     p_source text, p_external_id text, p_content_hash text,
     p_subject text, p_description text, p_status text, p_priority text,
     p_requester_name text, p_requester_email text, p_tags text[],
     p_vendor_created_at timestamptz, p_vendor_updated_at timestamptz,
     p_raw_payload jsonb, p_vendor_delivery_id text, p_request_id text,
-    OUT out_ticket_id uuid, OUT out_outcome text, OUT out_revision integer)
+    OUT out_ticket_id uuid, OUT out_outcome text, OUT out_revision integer, OUT out_content_hash text)
 LANGUAGE plpgsql AS $$
 DECLARE
     existing tickets%ROWTYPE;
@@ -91,6 +96,7 @@ BEGIN
         RETURNING t.id, t.revision INTO out_ticket_id, out_revision;
         IF FOUND THEN
             out_outcome := 'created';
+            out_content_hash := p_content_hash;
             EXIT;
         END IF;
 
@@ -102,6 +108,7 @@ BEGIN
 
     IF out_outcome IS NULL THEN
         out_ticket_id := existing.id;
+        out_content_hash := existing.content_hash;
         IF existing.content_hash = p_content_hash THEN
             out_outcome := 'already_exists';
             out_revision := existing.revision;
@@ -121,6 +128,7 @@ BEGIN
              WHERE t.id = existing.id
             RETURNING t.revision INTO out_revision;
             out_outcome := 'updated';
+            out_content_hash := p_content_hash;
         END IF;
     END IF;
 

@@ -6,11 +6,11 @@ from .duplicates import DuplicateCache
 from .storage import Storage
 from .tickets import Outcome, StoredDelivery, Ticket
 
-#: Outcomes after which the cache learns what PostgreSQL now holds for the ticket. Not
-#: `created`: nothing can be cached for a ticket that did not exist, so creates skip the
-#: round trip and the first redelivery (answered by PostgreSQL) fills the cache.
-#: `updated` must be written, or the cache would still vouch for the previous content.
-_REMEMBERED = (Outcome.UPDATED, Outcome.ALREADY_EXISTS)
+#: Outcomes after which the cache learns what PostgreSQL now holds for the ticket (for
+#: `stale`, the newer content it kept, which the stale request's lookup had cleared).
+#: Not `created`: nothing can be cached for a ticket that did not exist, so creates skip
+#: the round trip and the first redelivery (answered by PostgreSQL) fills the cache.
+_REMEMBERED = (Outcome.UPDATED, Outcome.ALREADY_EXISTS, Outcome.STALE)
 
 
 class Ingestor:
@@ -21,13 +21,14 @@ class Ingestor:
     def store(self, ticket: Ticket, raw_json: str, vendor_delivery_id: str | None,
               request_id: str | None) -> StoredDelivery:
         content_hash = ticket.content_hash()
-        if self.duplicates is not None:
-            cached = self.duplicates.lookup(ticket, content_hash)
-            if cached is not None:
-                return cached
+        if self.duplicates is None:
+            return self.storage.ingest(ticket, raw_json, vendor_delivery_id, request_id, content_hash)
+        lookup = self.duplicates.lookup(ticket, content_hash)
+        if lookup.hit is not None:
+            return lookup.hit
         stored = self.storage.ingest(ticket, raw_json, vendor_delivery_id, request_id, content_hash)
-        if self.duplicates is not None and stored.outcome in _REMEMBERED:
-            self.duplicates.remember(ticket, content_hash, stored)
+        if stored.outcome in _REMEMBERED:
+            self.duplicates.remember(ticket, stored, cleared=lookup.cleared)
         return stored
 
     def ignore(self, source: str, vendor_delivery_id: str | None, request_id: str | None) -> StoredDelivery:

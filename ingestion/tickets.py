@@ -64,6 +64,7 @@ class StoredDelivery:
     outcome: Outcome
     ticket_id: str | None = None
     revision: int | None = None
+    content_hash: str | None = None  # of the content PostgreSQL holds after this delivery
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -91,7 +91,7 @@ def test_an_older_revision_never_overwrites_a_newer_one_in_the_cache(make_app, d
     app = make_app(REDIS_URL=redis_url)
     cache = DuplicateCache(app.extensions["ingestion"].redis, ttl_seconds=60)
     ticket = Ticket(source="zendesk", external_id="83")
-    cache.remember(ticket, "hash-r3", StoredDelivery(Outcome.UPDATED, "t-83", 3))
-    cache.remember(ticket, "hash-r2", StoredDelivery(Outcome.UPDATED, "t-83", 2))  # finished late
-    assert cache.lookup(ticket, "hash-r2") is None
-    assert cache.lookup(ticket, "hash-r3") == StoredDelivery(Outcome.ALREADY_EXISTS, "t-83", 3)
+    cache.remember(ticket, StoredDelivery(Outcome.UPDATED, "t-83", 3, "hash-r3"), cleared=True)
+    cache.remember(ticket, StoredDelivery(Outcome.UPDATED, "t-83", 2, "hash-r2"), cleared=True)  # finished late
+    assert cache.lookup(ticket, "hash-r3").hit == StoredDelivery(Outcome.ALREADY_EXISTS, "t-83", 3)
+    assert cache.lookup(ticket, "hash-r2").hit is None

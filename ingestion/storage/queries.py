@@ -4,10 +4,11 @@ Parameters only, never string building. The ticket logic itself lives in the
 `ingest_ticket()` function of schema.sql, so the hot path is one statement.
 """
 
-#: Store one ticket delivery; returns (ticket_id, outcome, revision). One round trip and,
+#: Store one ticket delivery; returns (ticket_id, outcome, revision, content hash now
+#: stored). One round trip and,
 #: on an autocommit connection, one transaction. Race safety: see ingest_ticket() in schema.sql.
 INGEST_TICKET = """
-SELECT out_ticket_id, out_outcome, out_revision
+SELECT out_ticket_id, out_outcome, out_revision, out_content_hash
   FROM ingest_ticket(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)
 """
 
