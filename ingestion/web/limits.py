@@ -59,30 +59,35 @@ def limit_for(rate_per_minute: int) -> str:
 
 # A moving window kept in a sorted set (score = arrival time): pruning, counting and
 # adding are O(log n), unlike a list, whatever the limit. One call acquires *and* reports
-# the window, so the X-RateLimit-* headers cost no second round trip.
-# KEYS[1] window; ARGV: now, limit, expiry seconds, amount, unique member prefix.
+# the window, so the X-RateLimit-* headers cost no second round trip. Time is Redis's own
+# clock, so instances whose clocks disagree still share one exact window.
+# KEYS[1] window; ARGV: limit, expiry seconds, amount, unique member prefix.
+# Returns {acquired, seconds from now until the oldest entry leaves, count}.
 _ACQUIRE = """
-local key, now = KEYS[1], tonumber(ARGV[1])
-local limit, expiry, amount = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local key, limit, expiry, amount = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - expiry)
 local count = redis.call('ZCARD', key)
 local acquired = 0
 if count + amount <= limit then
-  for i = 1, amount do redis.call('ZADD', key, ARGV[1], ARGV[5] .. ':' .. i) end
+  for i = 1, amount do redis.call('ZADD', key, now, ARGV[4] .. ':' .. i) end
   count = count + amount
   acquired = 1
   redis.call('PEXPIRE', key, math.ceil(expiry * 1000))
 end
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2] or ARGV[1]
-return {acquired, oldest, count}
+local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2] or now)
+return {acquired, tostring(oldest + expiry - now), count}
 """
 
-# KEYS[1] window; ARGV: now, expiry seconds. Returns the oldest arrival and the count.
+# KEYS[1] window; ARGV: expiry seconds. Returns {seconds until the oldest leaves, count}.
 _WINDOW = """
-local key, now = KEYS[1], tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - tonumber(ARGV[2]))
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2] or ARGV[1]
-return {oldest, redis.call('ZCARD', key)}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local key, expiry = KEYS[1], tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - expiry)
+local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2] or now)
+return {tostring(oldest + expiry - now), redis.call('ZCARD', key)}
 """
 
 
@@ -106,16 +111,21 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
     def base_exceptions(self) -> tuple[type[Exception], ...]:
         return (RedisUnavailable, redis.RedisError)
 
+    @staticmethod
+    def _window_start(leaves_in: bytes, expiry: int) -> float:
+        """The window's start on *our* clock (what flask-limiter's strategy expects), from
+        Redis's "the oldest entry leaves in n seconds"."""
+        return time.time() + float(leaves_in) - expiry
+
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        now = time.time()
         member = f"{self._member_prefix}:{next(self._members)}"
         try:
-            acquired, oldest, count = self.guarded.call(
-                "rate_limit", lambda _c: self._acquire(keys=[self.PREFIX + key], args=[now, limit, expiry, amount, member]))
+            acquired, leaves_in, count = self.guarded.call(
+                "rate_limit", lambda _c: self._acquire(keys=[self.PREFIX + key], args=[limit, expiry, amount, member]))
         except RedisUnavailable:
             return self.fallback.acquire_entry(key, limit, expiry, amount)
         if has_request_context():  # the headers of this response will ask for this window
-            g.rate_limit_window = (key, (float(oldest), int(count)))
+            g.rate_limit_window = (key, (self._window_start(leaves_in, expiry), int(count)))
         return bool(acquired)
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
@@ -123,11 +133,11 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
         if cached and cached[0] == key:
             return cached[1]
         try:
-            oldest, count = self.guarded.call(
-                "rate_limit", lambda _c: self._window(keys=[self.PREFIX + key], args=[time.time(), expiry]))
+            leaves_in, count = self.guarded.call(
+                "rate_limit", lambda _c: self._window(keys=[self.PREFIX + key], args=[expiry]))
         except RedisUnavailable:
             return self.fallback.get_moving_window(key, limit, expiry)
-        return float(oldest), int(count)
+        return self._window_start(leaves_in, expiry), int(count)
 
     def clear(self, key: str) -> None:
         try:
