@@ -48,7 +48,6 @@ worker_class = "sync"  # one request per worker at a time: each holds one pooled
 # this only catches a truly stuck worker.
 timeout = _env_int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = 20
-keepalive = 5  # nginx reuses upstream connections
 # Header limits; the body limit is MAX_BODY_BYTES, enforced by the app (413).
 limit_request_line = 8190
 limit_request_fields = 100

@@ -100,7 +100,7 @@ class Settings:
     circuit_breaker_threshold: int = 5
     circuit_breaker_timeout: int = 30
     redis_timeout: float = 0.25
-    duplicate_cache_ttl: int = 86400
+    duplicate_cache_ttl: int = 3600
     stream_maxlen: int = 100_000
 
     max_body_bytes: int = 1024 * 1024
@@ -108,7 +108,7 @@ class Settings:
     prometheus_multiproc_dir: str | None = None
     relay_metrics_port: int = 0
 
-    db_pool_size: int = 2
+    db_pool_size: int = 1
     db_pool_timeout: float = 1.5
     db_connect_timeout: int = 2
     db_statement_timeout_ms: int = 5000
@@ -151,13 +151,13 @@ class Settings:
             circuit_breaker_threshold=_bounded(env, "CIRCUIT_BREAKER_THRESHOLD", 5, 1),
             circuit_breaker_timeout=_bounded(env, "CIRCUIT_BREAKER_TIMEOUT", 30, 1),
             redis_timeout=_bounded(env, "REDIS_TIMEOUT", 0.25, 0.01, kind=float),
-            duplicate_cache_ttl=_bounded(env, "DUPLICATE_CACHE_TTL", 86400, 1),
+            duplicate_cache_ttl=_bounded(env, "DUPLICATE_CACHE_TTL", 3600, 1),
             stream_maxlen=_bounded(env, "STREAM_MAXLEN", 100_000, 1),
             max_body_bytes=_bounded(env, "MAX_BODY_BYTES", 1024 * 1024, 1024),
             log_level=log_level,
             prometheus_multiproc_dir=_directory(env, "PROMETHEUS_MULTIPROC_DIR"),
             relay_metrics_port=_bounded(env, "RELAY_METRICS_PORT", 0, 0, 65535),
-            db_pool_size=_bounded(env, "DB_POOL_SIZE", 2, 1, 100),
+            db_pool_size=_bounded(env, "DB_POOL_SIZE", 1, 1, 100),
             db_pool_timeout=_bounded(env, "DB_POOL_TIMEOUT", 1.5, 0.1, kind=float),
             db_connect_timeout=_bounded(env, "DB_CONNECT_TIMEOUT", 2, 1, 60),
             db_statement_timeout_ms=_bounded(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100),
