@@ -2,11 +2,16 @@
 
 The database is required (no database, no 2xx): 503 "unhealthy" takes the instance out
 of the load balancer. Redis only makes the service faster and feeds the stream, so its
-absence is 200 "degraded". Each check is bounded to about a second, so a hung
-dependency never hangs the probe.
+absence is 200 "degraded". Both checks run side by side in threads and the probe waits
+for them at most CHECK_TIMEOUT: a dependency that accepts connections but never answers
+(a frozen server) is reported unavailable instead of hanging the probe, while its thread
+is left to finish whenever the dependency does.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as ChecksTimedOut
 
 from flask import Blueprint, jsonify
 from flask.wrappers import Response
@@ -21,14 +26,24 @@ blueprint = Blueprint("health", __name__)
 @blueprint.get("/health")
 def health() -> Response:
     svc = services()
-    database = "ok" if svc.storage.check(CHECK_TIMEOUT) else "unavailable"
-    redis = svc.redis_status()
-    if database != "ok":
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
+    database = pool.submit(svc.storage.check, CHECK_TIMEOUT)
+    redis = pool.submit(svc.redis_status)
+    pool.shutdown(wait=False)  # never wait for a hung check beyond the deadlines below
+    try:
+        database_status = "ok" if database.result(timeout=CHECK_TIMEOUT + 0.5) else "unavailable"
+    except ChecksTimedOut:
+        database_status = "unavailable"
+    try:
+        redis_status = redis.result(timeout=CHECK_TIMEOUT)
+    except ChecksTimedOut:
+        redis_status = "unavailable"
+    if database_status != "ok":
         status, code = "unhealthy", 503
-    elif redis == "unavailable":
+    elif redis_status == "unavailable":
         status, code = "degraded", 200
     else:
         status, code = "healthy", 200
-    response = jsonify(status=status, checks={"database": database, "redis": redis})
+    response = jsonify(status=status, checks={"database": database_status, "redis": redis_status})
     response.status_code = code
     return response

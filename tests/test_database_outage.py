@@ -85,3 +85,26 @@ def test_database_outage_gives_fast_503_and_recovers_without_a_restart(own_postg
     with psycopg.connect(url) as conn:
         stored = {str(row[0]) for row in conn.execute("SELECT id FROM tickets")}
     assert set(accepted) <= stored
+
+
+def test_a_frozen_database_never_hangs_the_health_probe(own_postgres):
+    """The server accepts connections but answers nothing (SIGSTOP): the probe still answers
+    within about a second and a half."""
+    url = own_postgres.create_database("frozen")
+    apply_schema(url)
+    from ingestion import create_app
+    from ingestion.config import Settings
+
+    app = create_app(Settings.from_env(make_env(url)))
+    client = app.test_client()
+    assert client.get("/health").status_code == 200
+    own_postgres.pause()
+    try:
+        started = time.monotonic()
+        response = client.get("/health")
+        elapsed = time.monotonic() - started
+    finally:
+        own_postgres.resume()
+    assert (response.status_code, response.json["checks"]["database"]) == (503, "unavailable")
+    assert elapsed < NO_HANG
+    app.extensions["ingestion"].storage.close()
