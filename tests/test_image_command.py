@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from conftest import make_env
-from ingestion.localservers import _open_path_for_others, free_port
+from ingestion.localservers import open_path_for_others, free_port
 from processes import ROOT
 from signing import FRESHDESK_URL, signed
 
@@ -80,8 +80,8 @@ def as_unprivileged():
     if os.geteuid() != 0:
         return {}
     user = pwd.getpwnam("nobody")
-    _open_path_for_others(Path(sys.executable).resolve().parent)
-    _open_path_for_others(Path(sys.prefix))
+    open_path_for_others(Path(sys.executable).resolve().parent)
+    open_path_for_others(Path(sys.prefix))
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
 
