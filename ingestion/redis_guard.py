@@ -65,16 +65,12 @@ class GuardedRedis:
         )
         self._last_state = self.state_name
         self._reporter_pid: int | None = None
-        BREAKER_STATE.labels("redis").set(0)
+        self._gauge = BREAKER_STATE.labels("redis")
+        self._gauge.set(BREAKER_STATES[self._last_state])
 
     @property
     def state_name(self) -> str:
         return self.breaker.state
-
-    @property
-    def state(self) -> int:
-        """0 closed, 1 open, 2 half-open."""
-        return BREAKER_STATES[self.breaker.state]
 
     def call(self, operation: str, work: Callable[[redis.Redis], T]) -> T:
         """Run `work(client)` under the breaker; RedisUnavailable when Redis cannot serve it."""
@@ -97,10 +93,12 @@ class GuardedRedis:
             self.note_state()
 
     def note_state(self) -> None:
-        """Publish the breaker state to the gauge, and log transitions."""
+        """On a transition, publish the state to the gauge (0 closed, 1 open, 2 half-open)
+        and log it. Called after every Redis call and every second by the reporter, so
+        the gauge is written only when something changed, not on the hot path."""
         state = self.breaker.state
-        BREAKER_STATE.labels("redis").set(BREAKER_STATES[state])
         if state != self._last_state:
+            self._gauge.set(BREAKER_STATES[state])
             log.warning("redis circuit breaker %s", state.replace("_", "-"),
                         extra={"breaker": "redis", "from": self._last_state, "to": state})
             self._last_state = state

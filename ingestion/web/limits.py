@@ -105,7 +105,7 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
         self._acquire = guarded.client.register_script(_ACQUIRE)
         self._window = guarded.client.register_script(_WINDOW)
         self._members = itertools.count()
-        self._member_prefix = f"{socket.gethostname()}:{os.getpid()}"
+        self._host = socket.gethostname()
 
     @property
     def base_exceptions(self) -> tuple[type[Exception], ...]:
@@ -118,7 +118,9 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
         return time.time() + float(leaves_in) - expiry
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        member = f"{self._member_prefix}:{next(self._members)}"
+        # Unique across hosts and processes (read at call time: the storage may have been
+        # built before a fork), so no two arrivals ever share a sorted-set member.
+        member = f"{self._host}:{os.getpid()}:{next(self._members)}"
         try:
             acquired, leaves_in, count = self.guarded.call(
                 "rate_limit", lambda _c: self._acquire(keys=[self.PREFIX + key], args=[limit, expiry, amount, member]))

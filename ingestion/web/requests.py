@@ -9,7 +9,6 @@ in-flight gauge reads 0 on an idle service.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -18,8 +17,6 @@ from flask import Flask, g, request
 from flask.wrappers import Response
 
 from ..metrics import HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS
-
-log = logging.getLogger("ingestion.web.webhook")
 
 HEADER = "X-Request-ID"
 ENVIRON_KEY = "ingestion.request_id"  # read by the gunicorn access log
@@ -32,15 +29,6 @@ _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 def endpoint_label() -> str:
     return request.url_rule.rule if request.url_rule is not None else UNMATCHED
-
-
-def note_webhook(fields: dict) -> None:
-    """Record what became of a webhook. Under gunicorn these fields join the request's
-    access line (one JSON line per request, not two); elsewhere they are logged here."""
-    if "gunicorn.socket" in request.environ:
-        request.environ[WEBHOOK_KEY] = fields
-    else:
-        log.info("webhook processed", extra=fields)
 
 
 def _begin() -> None:

@@ -22,7 +22,7 @@ from ..services import services
 from ..tickets import Outcome, StoredDelivery
 from ..vendors import Vendor
 from .auth import authenticated
-from .requests import note_webhook
+from .requests import WEBHOOK_KEY
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,15 @@ def parse_json_object(raw: bytes) -> tuple[dict[str, Any], str]:
     if not isinstance(payload, dict):
         raise BadRequest(f"JSON body must be an object, got {_JSON_TYPES.get(type(payload), 'a value')}")
     return payload, text
+
+
+def note_webhook(fields: dict[str, Any]) -> None:
+    """Record what became of a webhook. Under gunicorn these fields join the request's
+    access line (one JSON line per request, not two); elsewhere they are logged here."""
+    if "gunicorn.socket" in request.environ:
+        request.environ[WEBHOOK_KEY] = fields
+    else:
+        log.info("webhook processed", extra=fields)
 
 
 def response_for(stored: StoredDelivery) -> Response:
