@@ -88,8 +88,8 @@ class DuplicateCache:
         ticket's outdated fingerprint (when Redis can be reached)."""
         try:
             self._retire_if_needed()
-            cached = self.guarded.call("duplicate_lookup", lambda _c: self._lookup(
-                keys=[GENERATION_KEY], args=[self._ticket_key(ticket), content_hash]))
+            cached = self.guarded.run_script("duplicate_lookup", self._lookup, [GENERATION_KEY],
+                                             [self._ticket_key(ticket), content_hash])
         except RedisUnavailable:
             DUPLICATE_CACHE.labels("unavailable").inc()
             return Lookup(hit=None, cleared=False)
@@ -107,7 +107,7 @@ class DuplicateCache:
         args = [self._ticket_key(ticket), stored.revision, value, self.ttl]
         try:
             self._retire_if_needed()
-            self.guarded.call("duplicate_remember", lambda _c: self._remember(keys=[GENERATION_KEY], args=args))
+            self.guarded.run_script("duplicate_remember", self._remember, [GENERATION_KEY], args)
         except RedisUnavailable:
             if stored.outcome is Outcome.UPDATED and not cleared:
                 self._missed_a_change = True

@@ -122,8 +122,8 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
         # built before a fork), so no two arrivals ever share a sorted-set member.
         member = f"{self._host}:{os.getpid()}:{next(self._members)}"
         try:
-            acquired, leaves_in, count = self.guarded.call(
-                "rate_limit", lambda _c: self._acquire(keys=[self.PREFIX + key], args=[limit, expiry, amount, member]))
+            acquired, leaves_in, count = self.guarded.run_script(
+                "rate_limit", self._acquire, [self.PREFIX + key], [limit, expiry, amount, member])
         except RedisUnavailable:
             return self.fallback.acquire_entry(key, limit, expiry, amount)
         if has_request_context():  # the headers of this response will ask for this window
@@ -135,8 +135,7 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
         if cached and cached[0] == key:
             return cached[1]
         try:
-            leaves_in, count = self.guarded.call(
-                "rate_limit", lambda _c: self._window(keys=[self.PREFIX + key], args=[expiry]))
+            leaves_in, count = self.guarded.run_script("rate_limit", self._window, [self.PREFIX + key], [expiry])
         except RedisUnavailable:
             return self.fallback.get_moving_window(key, limit, expiry)
         return self._window_start(leaves_in, expiry), int(count)
@@ -219,10 +218,15 @@ def init_app(app: Flask, settings: Settings, guarded: GuardedRedis | None) -> We
     else:
         storage = {"storage_uri": "memory://"}  # no Redis configured: per process
     limiter = Limiter(key_func=lambda: request.remote_addr or "unknown", strategy="moving-window", **storage)
+    hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    kept = [list(registry[None]) for registry in hooks]
     limiter.init_app(app)
-    # Limits are applied by WebhookRateLimit only; flask-limiter's own before_request pass
-    # (default and application limits, of which there are none) would cost every request.
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    # Limits are applied by WebhookRateLimit only. flask-limiter's own request hooks (a
+    # before_request pass over default and application limits, of which there are none;
+    # header injection and context clean-up for its decorators, which are not used) would
+    # cost every request and do nothing, so they are taken out again.
+    for registry, functions in zip(hooks, kept):
+        registry[None] = functions
     app.after_request(_add_quota_headers)
     app.extensions["ingestion.limiter"] = limiter
     return WebhookRateLimit(limiter, limit_for(settings.rate_limit_per_minute))

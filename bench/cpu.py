@@ -1,0 +1,131 @@
+"""CPU per request, per process kind: where a create costs, for the service and the reference.
+
+Starts the same servers as `make bench`, runs each app with ONE gunicorn worker and drives
+it with ONE wrk connection (nothing queues, so CPU time is the cost of the work), then
+reads utime+stime from /proc for the worker, every PostgreSQL process and Redis before and
+after. Prints microseconds of CPU per request for each. `--py-spy FILE` also records a
+py-spy profile (GIL-holding samples) of the service worker to FILE (speedscope JSON or
+.svg flame graph).
+
+    python bench/cpu.py --seconds 10 [--scenario creates|redeliveries] [--py-spy /tmp/p.svg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from run import (FRESHDESK_SECRET, REFERENCE_TABLE, ROOT, ZENDESK_SECRET, Server,  # noqa: E402
+                 replay, wrk, write_requests)
+
+from ingestion.localservers import PostgresServer, RedisServer  # noqa: E402
+from ingestion.storage import apply_schema  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def tree(pid: int) -> list[int]:
+    """pid and all its descendants."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid] + [p for c in children for p in tree(int(c))]
+
+
+def postmaster_pid(pg: PostgresServer) -> int:
+    return int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+
+
+def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: Path, seconds: int,
+            spy: str | None) -> dict[str, float]:
+    worker = int(subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True,
+                                text=True).stdout.split()[0])
+    groups = {"worker": lambda: [worker], "postgres": lambda: tree(postmaster_pid(pg)), "redis": lambda: [redis_pid]}
+    before = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
+    recorder = None
+    if spy:
+        fmt = "speedscope" if spy.endswith(".json") else "flamegraph"
+        spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        recorder = subprocess.Popen([spy_bin, "record", "--gil", "--nonblocking", "-r", "250", "-d", str(seconds), "-f", fmt,
+                                     "-o", spy, "-p", str(worker)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+    result = wrk(server.url, requests_file, seconds, connections=1, threads=1)
+    after = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
+    if recorder:
+        recorder.wait(60)
+    n = result["n"]
+    out = {k: (after[k] - before[k]) / TICKS / n * 1e6 for k in groups}
+    out["rps"] = result["rps"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--scenario", choices=["creates", "redeliveries"], default="creates")
+    parser.add_argument("--py-spy", dest="spy", help="record a py-spy profile of the service worker here")
+    parser.add_argument("--only-service", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="ingestion-cpu-"))
+    os.chmod(work, 0o755)
+    pg = PostgresServer(work / "postgres", durable=True).start()
+    redis = RedisServer(work / "redis").start()
+    servers: list[Server] = []
+    try:
+        url = pg.create_database("bench")
+        apply_schema(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(REFERENCE_TABLE)
+        redis_pid = int(subprocess.run(["pgrep", "-f", f"redis-server.*:{redis.port}"], capture_output=True,
+                                       text=True).stdout.split()[0])
+        common = {"DATABASE_URL": url, "GUNICORN_WORKERS": "1"}
+        service = Server("service", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], {
+            **common, "APP_ENV": "production", "REDIS_URL": redis.url(), "RATE_LIMIT_PER_MINUTE": "1000000000",
+            "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET, "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,
+        }, ROOT, work / "service.log")
+        servers.append(service)
+        targets = {"service": service}
+        if not args.only_service:
+            targets["reference"] = Server("reference", [sys.executable, "-m", "gunicorn", "-c",
+                                                        "reference.gunicorn.conf.py", "reference_app:app"],
+                                          common, ROOT / "bench", work / "reference.log")
+            servers.append(targets["reference"])
+        print(f"{args.scenario}, 1 worker, 1 connection, {args.seconds} s; CPU microseconds per request")
+        print(f"  {'target':<12}{'req/s':>8}{'worker':>9}{'postgres':>10}{'redis':>8}{'total':>8}")
+        for name, server in targets.items():
+            if args.scenario == "creates":
+                requests_file = write_requests(work / "r.tsv", f"cpu-{name}", 3000 * args.seconds)
+            else:
+                stored = write_requests(work / "s.tsv", "stored", 500)
+                replay(server.url, stored, times=2)
+                requests_file = write_requests(work / "r.tsv", "stored", 3000 * args.seconds, distinct=500)
+            m = measure(server, pg, redis_pid, requests_file, args.seconds, args.spy if name == "service" else None)
+            total = m["worker"] + m["postgres"] + m["redis"]
+            print(f"  {name:<12}{m['rps']:>8.0f}{m['worker']:>9.0f}{m['postgres']:>10.0f}{m['redis']:>8.0f}{total:>8.0f}")
+    finally:
+        for server in servers:
+            server.stop()
+        redis.stop()
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
