@@ -25,8 +25,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from run import (FRESHDESK_SECRET, REFERENCE_TABLE, ROOT, ZENDESK_SECRET, Server,  # noqa: E402
-                 replay, wrk, write_requests)
+from run import FRESHDESK_SECRET, REFERENCE_TABLE, ROOT, ZENDESK_SECRET, Server, replay, write_requests, wrk  # noqa: E402
 
 from ingestion.localservers import PostgresServer, RedisServer  # noqa: E402
 from ingestion.storage import apply_schema  # noqa: E402

@@ -7,7 +7,6 @@ from __future__ import annotations
 import multiprocessing
 
 import redis as redis_py
-
 from signing import FRESHDESK_URL, signed
 
 ECHO = "return {KEYS[1], ARGV[1]}"
