@@ -4,8 +4,8 @@ Starts the same servers as `make bench`, runs each app with ONE gunicorn worker 
 it with ONE wrk connection (nothing queues, so CPU time is the cost of the work), then
 reads utime+stime from /proc for the worker, every PostgreSQL process and Redis before and
 after. Prints microseconds of CPU per request for each. `--py-spy FILE` also records a
-py-spy profile (GIL-holding samples) of the service worker to FILE (speedscope JSON or
-.svg flame graph).
+py-spy profile (GIL-holding samples) of the service worker (or, with `--profile
+reference`, the reference's) to FILE (speedscope JSON or .svg flame graph).
 
     python bench/cpu.py --seconds 10 [--scenario creates|redeliveries] [--py-spy /tmp/p.svg]
 """
@@ -78,7 +78,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--scenario", choices=["creates", "redeliveries"], default="creates")
-    parser.add_argument("--py-spy", dest="spy", help="record a py-spy profile of the service worker here")
+    parser.add_argument("--py-spy", dest="spy", help="record a py-spy profile of a worker here (.json: speedscope)")
+    parser.add_argument("--profile", choices=["service", "reference"], default="service",
+                        help="whose worker --py-spy records (default: service)")
     parser.add_argument("--only-service", action="store_true")
     args = parser.parse_args()
 
@@ -115,7 +117,7 @@ def main() -> None:
                 stored = write_requests(work / "s.tsv", "stored", 500)
                 replay(server.url, stored, times=2)
                 requests_file = write_requests(work / "r.tsv", "stored", 3000 * args.seconds, distinct=500)
-            m = measure(server, pg, redis_pid, requests_file, args.seconds, args.spy if name == "service" else None)
+            m = measure(server, pg, redis_pid, requests_file, args.seconds, args.spy if name == args.profile else None)
             total = m["worker"] + m["postgres"] + m["redis"]
             print(f"  {name:<12}{m['rps']:>8.0f}{m['worker']:>9.0f}{m['postgres']:>10.0f}{m['redis']:>8.0f}{total:>8.0f}")
     finally:
