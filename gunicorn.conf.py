@@ -60,6 +60,11 @@ control_socket_disable = True
 # Worker heartbeat files on tmpfs, so a slow disk can never make a worker look dead.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
+# Requests gunicorn itself refuses (unparseable HTTP) get a JSON body like every other error.
+from ingestion.web import protocol_errors  # noqa: E402
+
+protocol_errors.install()
+
 logger_class = "ingestion.logs.GunicornLogger"
 accesslog = "-"
 errorlog = "-"

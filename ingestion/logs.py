@@ -62,14 +62,32 @@ class GunicornLogger(glogging.Logger):
     def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
         if not self.access_log_enabled:
             return
-        self.access_log.info("request", extra={
-            **environ.get(WEBHOOK_KEY, {}),
-            "request_id": environ.get(ENVIRON_KEY),
-            "remote_addr": environ.get("REMOTE_ADDR"),
-            "method": environ.get("REQUEST_METHOD"),
-            "path": environ.get("PATH_INFO"),  # never the query string: it may carry tokens
-            "status": resp.status_code,
-            "bytes": getattr(resp, "sent", None),
-            "duration_ms": round(request_time.total_seconds() * 1000, 2),
-            "user_agent": environ.get("HTTP_USER_AGENT"),
-        })
+        try:
+            self.access_log.info("request", extra={
+                **environ.get(WEBHOOK_KEY, {}),
+                "request_id": environ.get(ENVIRON_KEY),
+                "remote_addr": environ.get("REMOTE_ADDR"),
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),  # never the query string: it may carry tokens
+                "status": status_code(resp),
+                "bytes": getattr(resp, "sent", None),
+                "duration_ms": round(request_time.total_seconds() * 1000, 2),
+                "user_agent": environ.get("HTTP_USER_AGENT"),
+            })
+        except Exception:
+            # An access line must never take the worker down (gunicorn calls this from
+            # its error handler too, where an exception kills the worker process).
+            self.error_log.exception("could not write the access line")
+
+
+def status_code(resp: Any) -> int | None:
+    """The response's status. gunicorn's answers to malformed requests (a bad
+    Content-Length, a garbage request line) set only the `status` string, never
+    `status_code`: reading that attribute blindly killed the worker on such requests."""
+    code = getattr(resp, "status_code", None)
+    if code is None:
+        try:
+            code = int(str(resp.status).split(None, 1)[0])
+        except (AttributeError, ValueError, IndexError):
+            return None
+    return code

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -110,6 +113,53 @@ def test_logs_are_json_lines_carrying_the_request_id_and_no_secret(server, db):
     for secret in leaks:
         assert secret not in text
     assert "Authorization" not in text and "a-wrong-password" not in text
+
+
+def raw_exchange(url: str, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes no HTTP library would produce; return status, headers and body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), headers, body
+
+
+PATH = FRESHDESK_URL.encode()
+MALFORMED = {
+    "content-length not a number": (b"POST " + PATH + b" HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+    "content-length and chunked": (b"POST " + PATH + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                                   b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    "garbage request line": (b"GARBAGE\r\n\r\n", 400),
+    "request line too long": (b"POST /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "header too large": (b"POST " + PATH + b" HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+    "broken chunk size": (b"POST " + PATH + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          b"zz\r\n{}\r\n0\r\n\r\n", 400),
+    "chunked body cut off": (b"POST " + PATH + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             b"40\r\n{\"ticket\": ", 400),
+}
+
+
+def test_requests_gunicorn_cannot_parse_get_a_json_4xx_and_no_worker_dies(server):
+    """A bad Content-Length used to kill the worker (the access line read an attribute
+    gunicorn's error responses lack) and left the client with no answer at all."""
+    deadline = time.monotonic() + 30
+    while len(server.worker_pids()) < 4 and time.monotonic() < deadline:  # all booted first
+        time.sleep(0.1)
+    workers = sorted(server.worker_pids())
+    for name, (data, expected) in MALFORMED.items():
+        status, headers, body = raw_exchange(server.url, data)
+        assert (name, status) == (name, expected)
+        assert headers["Content-Type"] == "application/json"
+        assert json.loads(body)["error"]
+    assert sorted(server.worker_pids()) == workers
+    assert "Exception in worker process" not in server.log()
+    assert requests.get(server.url + "/health", timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize("variable, value", [

@@ -25,6 +25,7 @@ from werkzeug.datastructures import Authorization
 
 from ..errors import Unauthorized
 from ..metrics import AUTH_FAILURES
+from .requests import raw_body
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -228,7 +229,7 @@ def init_app(app: Flask, settings: "Settings") -> None:
 def authenticated(vendor: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """View decorator: verify the raw body for `vendor` before the view runs.
 
-    `get_data` enforces MAX_CONTENT_LENGTH (413) before any HMAC work. The wrapper is
+    Reading the body enforces MAX_CONTENT_LENGTH (413) before any HMAC work. The wrapper is
     marked with `webhook_auth` so a test can prove no webhook route ships without it.
     """
 
@@ -237,7 +238,7 @@ def authenticated(vendor: str) -> Callable[[Callable[..., Any]], Callable[..., A
         def guarded(*args: Any, **kwargs: Any) -> Any:
             guard: WebhookAuth = current_app.extensions[EXTENSION][vendor]
             try:
-                guard.verify(request.headers, request.get_data(cache=True))
+                guard.verify(request.headers, raw_body())
             except Unauthorized as refused:
                 AUTH_FAILURES.labels(vendor, refused.reason).inc()
                 log.info("webhook authentication failed", extra={"vendor": vendor, "reason": refused.reason})

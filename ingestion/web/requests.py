@@ -15,7 +15,9 @@ import uuid
 
 from flask import Flask, g, request
 from flask.wrappers import Response
+from gunicorn.http.errors import NoMoreData, ParseException
 
+from ..errors import BadRequest
 from ..metrics import HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS
 
 HEADER = "X-Request-ID"
@@ -25,6 +27,20 @@ UNMATCHED = "<unmatched>"
 NOT_OBSERVED = frozenset({"/metrics"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def raw_body() -> bytes:
+    """The request body, read off the connection once (then cached for the request).
+
+    Werkzeug answers 413 past MAX_CONTENT_LENGTH. Reading can also fail on the wire: a
+    chunked body with a broken chunk, a client gone mid-body. That is the client's
+    request being unusable, a 400, not a fault of the service (a 500 would also page
+    whoever watches the 5xx rate).
+    """
+    try:
+        return request.get_data(cache=True)
+    except (ParseException, NoMoreData, OSError) as error:
+        raise BadRequest(f"Request body could not be read: {error}") from None
 
 
 def endpoint_label() -> str:

@@ -22,7 +22,7 @@ from ..services import services
 from ..tickets import Outcome, StoredDelivery
 from ..vendors import Vendor
 from .auth import authenticated
-from .requests import WEBHOOK_KEY
+from .requests import WEBHOOK_KEY, raw_body
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def receive(vendor: Vendor) -> Response:
     """Parse, normalize and store one authenticated delivery."""
     started = time.perf_counter()
     try:
-        payload, text = parse_json_object(request.get_data(cache=True))
+        payload, text = parse_json_object(raw_body())
         ticket = vendor.normalize(payload)
         delivery_id = vendor.delivery_id(request.headers, payload)
         ingestor = services().ingestor

@@ -1,0 +1,30 @@
+"""JSON bodies for the errors gunicorn answers itself, before the app sees a request.
+
+A request gunicorn cannot parse (a garbage request line, a Content-Length that is not a
+number, Content-Length together with Transfer-Encoding, headers past the configured
+limits, a broken chunked body) is answered by gunicorn's worker with an HTML page. Every
+other error of the service is `{"error": "..."}`, and vendors' delivery logs show the
+body, so `install()` replaces gunicorn's writer of those pages (`gunicorn.util.write_error`,
+which the workers call through the module) with one writing the same status and reason
+with a JSON body. Statuses are gunicorn's own, chosen by the HTTP RFCs (400, 414, 417,
+431; 501 for a transfer coding it does not implement). Called from gunicorn.conf.py, so
+the master and every worker it forks use it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from gunicorn import util
+
+
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    body = json.dumps({"error": mesg or reason}).encode("utf-8") + b"\n"
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    util.write_nonblock(sock, head + body)
+
+
+def install() -> None:
+    util.write_error = write_json_error
