@@ -72,12 +72,22 @@ def test_database_outage_gives_fast_503_and_recovers_without_a_restart(own_postg
                 break
             time.sleep(0.2)
         assert statuses[-1] == 201, statuses
-        assert set(statuses) <= {201, 503}
-        # Both workers recovered, not just one: a run of successes.
-        for n in range(200, 210):
+        # Every worker recovered within SPEC 10's 5 s, not just one: a run of ten successes.
+        # (A worker whose pool is between two reconnection attempts may answer 503 for
+        # a moment longer than the first one: psycopg_pool backs off from 1 s.)
+        run, n = 0, 200
+        while run < 10 and time.monotonic() - returned < 5:
             response, _ = deliver(server, n)
-            assert response.status_code == 201
-            accepted.append(response.json()["ticket_id"])
+            statuses.append(response.status_code)
+            n += 1
+            if response.status_code == 201:
+                accepted.append(response.json()["ticket_id"])
+                run += 1
+            else:
+                run = 0
+                time.sleep(0.1)
+        assert run == 10, statuses
+        assert set(statuses) <= {201, 503}
         assert requests.get(server.url + "/health", timeout=10).json()["status"] == "healthy"
     finally:
         server.stop()
