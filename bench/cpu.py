@@ -17,18 +17,14 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from run import FRESHDESK_SECRET, REFERENCE_TABLE, ROOT, ZENDESK_SECRET, Server, replay, write_requests, wrk  # noqa: E402
+from run import Server, bench_setup, replay, write_requests, wrk  # noqa: E402
 
-from ingestion.localservers import PostgresServer, RedisServer  # noqa: E402
-from ingestion.storage import apply_schema  # noqa: E402
+from ingestion.localservers import PostgresServer  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -84,30 +80,13 @@ def main() -> None:
     parser.add_argument("--only-service", action="store_true")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="ingestion-cpu-"))
-    os.chmod(work, 0o755)
-    pg = PostgresServer(work / "postgres", durable=True).start()
-    redis = RedisServer(work / "redis").start()
-    servers: list[Server] = []
-    try:
-        url = pg.create_database("bench")
-        apply_schema(url)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(REFERENCE_TABLE)
-        redis_pid = int(subprocess.run(["pgrep", "-f", f"redis-server.*:{redis.port}"], capture_output=True,
+    with bench_setup("ingestion-cpu-", workers=1, with_reference=not args.only_service) as bench:
+        work, pg = bench.work, bench.pg
+        redis_pid = int(subprocess.run(["pgrep", "-f", f"redis-server.*:{bench.redis.port}"], capture_output=True,
                                        text=True).stdout.split()[0])
-        common = {"DATABASE_URL": url, "GUNICORN_WORKERS": "1"}
-        service = Server("service", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], {
-            **common, "APP_ENV": "production", "REDIS_URL": redis.url(), "RATE_LIMIT_PER_MINUTE": "1000000000",
-            "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET, "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,
-        }, ROOT, work / "service.log")
-        servers.append(service)
-        targets = {"service": service}
-        if not args.only_service:
-            targets["reference"] = Server("reference", [sys.executable, "-m", "gunicorn", "-c",
-                                                        "reference.gunicorn.conf.py", "reference_app:app"],
-                                          common, ROOT / "bench", work / "reference.log")
-            servers.append(targets["reference"])
+        targets = {"service": bench.service}
+        if bench.reference is not None:
+            targets["reference"] = bench.reference
         print(f"{args.scenario}, 1 worker, 1 connection, {args.seconds} s; CPU microseconds per request")
         print(f"  {'target':<12}{'req/s':>8}{'worker':>9}{'postgres':>10}{'redis':>8}{'total':>8}")
         for name, server in targets.items():
@@ -120,12 +99,6 @@ def main() -> None:
             m = measure(server, pg, redis_pid, requests_file, args.seconds, args.spy if name == args.profile else None)
             total = m["worker"] + m["postgres"] + m["redis"]
             print(f"  {name:<12}{m['rps']:>8.0f}{m['worker']:>9.0f}{m['postgres']:>10.0f}{m['redis']:>8.0f}{total:>8.0f}")
-    finally:
-        for server in servers:
-            server.stop()
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

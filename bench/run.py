@@ -29,6 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -109,6 +112,49 @@ class Server:
         self.log.close()
 
 
+@dataclass
+class Bench:
+    work: Path
+    pg: PostgresServer
+    redis: RedisServer
+    url: str
+    service: Server
+    reference: Server | None
+
+
+@contextmanager
+def bench_setup(prefix: str, workers: int, with_reference: bool = True) -> Iterator[Bench]:
+    """A durable PostgreSQL and a Redis in a fresh directory, the schema and the reference
+    table, the service (production mode, real secrets, a limit too high to refuse
+    anything) and the reference app under gunicorn with `workers` sync workers each;
+    all stopped and removed afterwards. Shared by run.py and cpu.py."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(work, 0o755)
+    pg = PostgresServer(work / "postgres", durable=True).start()
+    redis = RedisServer(work / "redis").start()
+    servers: list[Server] = []
+    try:
+        url = pg.create_database("bench")
+        apply_schema(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(REFERENCE_TABLE)
+        common = {"DATABASE_URL": url, "GUNICORN_WORKERS": str(workers)}
+        servers.append(Server("service", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], {
+            **common, "APP_ENV": "production", "REDIS_URL": redis.url(), "RATE_LIMIT_PER_MINUTE": "1000000000",
+            "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET, "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,
+        }, ROOT, work / "service.log"))
+        if with_reference:
+            servers.append(Server("reference", [sys.executable, "-m", "gunicorn", "-c", "reference.gunicorn.conf.py",
+                                                "reference_app:app"], common, ROOT / "bench", work / "reference.log"))
+        yield Bench(work, pg, redis, url, servers[0], servers[1] if with_reference else None)
+    finally:
+        for server in servers:
+            server.stop()
+        redis.stop()
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def wrk(url: str, request_file: Path, seconds: int, connections: int, threads: int = 2) -> dict:
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
@@ -163,25 +209,9 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
 
-    work = Path(tempfile.mkdtemp(prefix="ingestion-bench-"))
-    os.chmod(work, 0o755)
-    pg = PostgresServer(work / "postgres", durable=True).start()
-    redis = RedisServer(work / "redis").start()
-    servers: list[Server] = []
-    try:
-        url = pg.create_database("bench")
-        apply_schema(url)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(REFERENCE_TABLE)
-        common = {"DATABASE_URL": url, "GUNICORN_WORKERS": str(args.workers)}
-        service = Server("service", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], {
-            **common, "APP_ENV": "production", "REDIS_URL": redis.url(), "RATE_LIMIT_PER_MINUTE": "1000000000",
-            "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET, "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,
-        }, ROOT, work / "service.log")
-        servers.append(service)
-        reference = Server("reference", [sys.executable, "-m", "gunicorn", "-c", "reference.gunicorn.conf.py",
-                                         "reference_app:app"], common, ROOT / "bench", work / "reference.log")
-        servers.append(reference)
+    with bench_setup("ingestion-bench-", args.workers) as bench:
+        work, pg, redis, url, service = bench.work, bench.pg, bench.redis, bench.url, bench.service
+        reference = bench.reference
         print(f"PostgreSQL {pg.bindir}, durable; Redis {redis.binary}; {args.workers} sync workers each; "
               f"wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds, alternating")
 
@@ -220,12 +250,6 @@ def main() -> None:
             scale(url, service, work, args)
         if args.memory:
             memory(service, work, args)
-    finally:
-        for server in servers:
-            server.stop()
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def scale(url: str, service: Server, work: Path, args) -> None:

@@ -27,7 +27,7 @@ import redis
 from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from .config import Settings
@@ -105,9 +105,10 @@ class GuardedRedis:
         layers: borrowing from and returning to the pool, the retry wrapper and argument
         filtering cost about 80 us of CPU per call, four times the call itself (measured
         in docs/performance.md). The command, the reply parsing (hiredis) and the
-        exceptions are still redis-py's own. Error handling: a reply error leaves the
-        connection usable; any other failure closes it (a late reply must never be read
-        as the answer to the next command) and the next call reconnects.
+        exceptions are still redis-py's own, and so is the error handling: a reply error
+        leaves the connection usable, any other failure of a send or a read closes it (a
+        late reply is never read as the answer to the next command) and the next send
+        reconnects.
         """
         return self.call(operation, lambda _client: self._evalsha(script, keys, args))
 
@@ -123,11 +124,6 @@ class GuardedRedis:
             except NoScriptError:  # Redis restarted or was flushed: EVAL loads it again
                 connection.send_command("EVAL", script.script, len(keys), *keys, *args)
                 return connection.read_response()
-            except ResponseError:
-                raise
-            except BaseException:
-                connection.disconnect()
-                raise
 
     def note_state(self) -> None:
         """On a transition, publish the state to the gauge (0 closed, 1 open, 2 half-open)
