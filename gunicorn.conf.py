@@ -73,14 +73,10 @@ proc_name = "ingestion"
 
 
 def post_worker_init(worker):
-    """Now that this worker has forked: open its database pool before the first request,
-    and keep its breaker-state gauge current."""
+    """Now that this worker has forked, before its first request (Services.start_worker)."""
     from ingestion.services import EXTENSION
 
-    services = worker.wsgi.extensions[EXTENSION]
-    services.storage.open()
-    if services.redis is not None:
-        services.redis.start_state_reporter()
+    worker.wsgi.extensions[EXTENSION].start_worker()
 
 
 def child_exit(server, worker):

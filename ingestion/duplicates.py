@@ -15,7 +15,8 @@ The cache must never vouch for content PostgreSQL no longer holds. Four rules se
   record the change it then stored bumps a generation number once Redis is back,
   retiring every fingerprint written before;
 - every process starts as if it had missed a change (a predecessor may have died holding
-  that duty), so the cache starts cold after each worker start. Entries also expire
+  that duty), so the cache starts cold after each worker start: under gunicorn the
+  retirement is done as the worker starts, before its first request. Entries also expire
   (DUPLICATE_CACHE_TTL, an hour by default).
 What remains is a race of two deliveries of the same ticket inside a Redis blip that
 only one of them sees; the fast path then answers `already_exists` for the version
@@ -111,6 +112,17 @@ class DuplicateCache:
         except RedisUnavailable:
             if stored.outcome is Outcome.UPDATED and not cleared:
                 self._missed_a_change = True
+
+    def retire_inherited(self) -> None:
+        """At process start, before the first request (gunicorn's post_worker_init): retire
+        what a predecessor may have left outdated, so it is done before traffic arrives
+        rather than by whichever request comes first, whose retirement would also empty
+        the cache under the other workers' feet. With Redis away, the first call that
+        reaches it does it instead."""
+        try:
+            self._retire_if_needed()
+        except RedisUnavailable:
+            pass
 
     def _retire_if_needed(self) -> None:
         if self._missed_a_change:
