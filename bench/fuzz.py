@@ -50,7 +50,7 @@ def main() -> int:
                    "--max-examples", examples, "--seed", os.environ.get("FUZZ_SEED", "20261128"),
                    "--workers", "2", "--request-timeout", "10"]
         print(" ".join(command), flush=True)
-        result = subprocess.run(command)
+        result = subprocess.run(command, cwd=work)  # schemathesis keeps a .schemathesis/ cache in its cwd
         lines = (work / "service.log").read_text().splitlines()
         answered = Counter((r.get("path"), r.get("status")) for r in map(json.loads, lines)
                            if r.get("logger") == "gunicorn.access")

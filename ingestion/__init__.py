@@ -1,45 +1,34 @@
 """Helpdesk webhook ingestion service.
 
-`create_app()` wires the pieces in request order: configuration -> logging -> storage and
-Redis -> the web layer (errors, request ids and metrics, rate limits, authentication) ->
-one blueprint per vendor -> health -> /metrics.
+Importing the package does two things only, so that every entry point (gunicorn.conf.py,
+wsgi.py, `python -m ingestion`) can validate its settings before prometheus_client is
+imported:
+- an empty PROMETHEUS_MULTIPROC_DIR (compose and Kubernetes write `""` for "none") is
+  removed from the environment: prometheus_client switches to multiprocess mode whenever
+  the variable exists, even empty, and then writes its files into the working directory;
+- `create_app` validates the settings, then imports the app (ingestion.app).
 """
 
 from __future__ import annotations
 
-from flask import Flask
+import os
+from typing import TYPE_CHECKING
 
-from . import errors, logs
-from .config import Settings
-from .metrics import RATE_LIMITED
-from .health import blueprint as health_blueprint
-from .services import EXTENSION, Services
-from .vendors import all_vendors
-from .web import auth, limits, requests, scrape
-from .web.openapi import blueprint as openapi_blueprint
-from .web.webhook import webhook_blueprint, webhook_path
+for _name in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+    if _name in os.environ and not os.environ[_name].strip():
+        del os.environ[_name]
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .config import Settings
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: "Settings | None" = None) -> "Flask":
+    """The WSGI app; settings from the environment unless given (a bad value raises ConfigError)."""
+    from .config import Settings
+
     settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
+    from .app import build_app
 
-    app = Flask(__name__)
-    # Werkzeug answers 413 before the body is read past this size.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
-    services = Services.build(settings)
-    app.extensions[EXTENSION] = services
-
-    errors.init_app(app)
-    requests.init_app(app)
-    rate_limited = limits.init_app(app, settings, services.redis)
-    auth.init_app(app, settings)
-    for vendor in all_vendors():
-        app.register_blueprint(webhook_blueprint(vendor, rate_limited))
-        # A zero series from the start, so rates and alerts exist before the first 429.
-        RATE_LIMITED.labels(webhook_path(vendor))
-    app.register_blueprint(health_blueprint)
-    app.register_blueprint(openapi_blueprint)
-    scrape.init_app(app, services.storage)
-    return app
+    return build_app(settings)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import click
 
+# Only configuration at import time: each command validates its settings before it
+# imports what uses prometheus_client (see ingestion/__init__.py).
 from .config import ConfigError, Settings
-from .localservers import PostgresServer, RedisServer
-from .storage import apply_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +43,8 @@ def main() -> None:
 def init_db() -> None:
     """Apply schema.sql to DATABASE_URL (safe to run again)."""
     settings = _settings()
+    from .storage import apply_schema
+
     apply_schema(settings.database_url)
     click.echo("schema applied")
 
@@ -102,6 +104,8 @@ def prune() -> None:
 
 def _local_servers(data_dir: Path) -> list:
     """Start PostgreSQL / Redis under data_dir for whichever URL is not already set."""
+    from .localservers import PostgresServer, RedisServer
+
     started = []
     if not os.environ.get("DATABASE_URL"):
         pg = PostgresServer(data_dir / "postgres").start()
@@ -141,7 +145,10 @@ def run_local(data_dir: str) -> None:
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        apply_schema(_settings().database_url)
+        settings = _settings()
+        from .storage import apply_schema
+
+        apply_schema(settings.database_url)
         children.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                                          cwd=ROOT))
         _wait_until_serving(os.environ.get("BIND", "0.0.0.0:8080"))  # it wipes the metrics directory first

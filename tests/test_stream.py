@@ -161,3 +161,39 @@ def wait_for(condition, timeout=10.0):
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.1)
+
+
+def test_the_relay_runs_with_an_empty_metrics_directory_setting_and_writes_no_files(
+        make_app, db, database_url, redis_url, tmp_path):
+    """compose and Kubernetes wrote PROMETHEUS_MULTIPROC_DIR: "" for "none".
+    prometheus_client took the empty value for multiprocess mode and wrote its *.db files
+    into the working directory: /app in the image, not writable, so the relay crash-looped
+    (and, run from the repository, left the files committed at its top level)."""
+    from ingestion.localservers import free_port
+
+    client = make_app(REDIS_URL=redis_url).test_client()
+    assert post(client, "zendesk", {"id": "empty-dir"}).status_code == 201
+    port = free_port()
+    env = {**os.environ, **make_env(database_url, REDIS_URL=redis_url, RELAY_METRICS_PORT=str(port)),
+           "PROMETHEUS_MULTIPROC_DIR": "", "PYTHONPATH": str(ROOT)}
+    os.chmod(tmp_path, 0o555)  # like /app for the image's user: nothing may be written here
+    relay = subprocess.Popen([sys.executable, "-m", "ingestion", "relay"], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: len(entries(redis_url)) == 1)
+        import requests
+
+        wait_for(lambda: "ingestion_events_published_total 1.0" in _get(requests, f"http://127.0.0.1:{port}/metrics"))
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        code = relay.wait(15)
+        os.chmod(tmp_path, 0o755)
+    assert code == 0, relay.stderr.read().decode()[-2000:]
+    assert list(tmp_path.iterdir()) == []
+
+
+def _get(requests, url: str) -> str:
+    try:
+        return requests.get(url, timeout=2).text
+    except requests.ConnectionError:
+        return ""

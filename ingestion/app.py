@@ -1,0 +1,44 @@
+"""The app factory.
+
+`build_app()` wires the pieces in request order: configuration -> logging -> storage and
+Redis -> the web layer (errors, request ids and metrics, rate limits, authentication) ->
+one blueprint per vendor -> health -> /metrics.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import errors, logs
+from .config import Settings
+from .metrics import RATE_LIMITED
+from .health import blueprint as health_blueprint
+from .services import EXTENSION, Services
+from .vendors import all_vendors
+from .web import auth, limits, requests, scrape
+from .web.openapi import blueprint as openapi_blueprint
+from .web.webhook import webhook_blueprint, webhook_path
+
+
+def build_app(settings: Settings) -> Flask:
+    logs.configure(settings.log_level)
+
+    app = Flask(__name__)
+    # Werkzeug answers 413 before the body is read past this size.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    services = Services.build(settings)
+    app.extensions[EXTENSION] = services
+
+    errors.init_app(app)
+    requests.init_app(app)
+    rate_limited = limits.init_app(app, settings, services.redis)
+    auth.init_app(app, settings)
+    for vendor in all_vendors():
+        app.register_blueprint(webhook_blueprint(vendor, rate_limited))
+        # A zero series from the start, so rates and alerts exist before the first 429.
+        RATE_LIMITED.labels(webhook_path(vendor))
+    app.register_blueprint(health_blueprint)
+    app.register_blueprint(openapi_blueprint)
+    scrape.init_app(app, services.storage)
+    return app
