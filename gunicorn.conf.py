@@ -23,14 +23,14 @@ if _OWN_METRICS_DIR:
 from ingestion.config import ConfigError, Settings  # noqa: E402
 
 
-def _env_int(name: str, default: int, minimum: int = 1) -> int:
+def _env_int(name: str, default: int, minimum: int, maximum: int) -> int:
     raw = os.environ.get(name, "").strip()
     try:
         value = int(raw) if raw else default
     except ValueError:
         value = minimum - 1
-    if value < minimum:
-        sys.exit(f"configuration error: {name}: must be a whole number >= {minimum}, got {raw!r}")
+    if not minimum <= value <= maximum:
+        sys.exit(f"configuration error: {name}: must be a whole number between {minimum} and {maximum}, got {raw!r}")
     return value
 
 
@@ -39,14 +39,15 @@ try:
 except ConfigError as error:
     sys.exit(f"configuration error: {error}")
 
-bind = os.environ.get("BIND", "0.0.0.0:8080")
+bind = settings.bind
 # GUNICORN_WORKERS wins; WEB_CONCURRENCY (the Heroku-style name gunicorn also reads) is
 # honoured when it is the only one set.
-workers = _env_int("GUNICORN_WORKERS", _env_int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+workers = _env_int("GUNICORN_WORKERS",
+                   _env_int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2 + 1, 64), 1, 256), 1, 256)
 worker_class = "sync"  # one request per worker at a time: each holds one pooled connection
 # Requests finish in milliseconds, or answer 503 within ~2 s when the database is down;
 # this only catches a truly stuck worker.
-timeout = _env_int("GUNICORN_TIMEOUT", 30)
+timeout = _env_int("GUNICORN_TIMEOUT", 30, 5, 600)
 graceful_timeout = 20
 # Header limits; the body limit is MAX_BODY_BYTES, enforced by the app (413).
 limit_request_line = 8190

@@ -29,9 +29,9 @@ from datetime import datetime, timedelta, timezone
 
 from locust import FastHttpUser, between, events, task
 
-FRESHDESK_SECRET = os.environ.get("FRESHDESK_WEBHOOK_SECRET", "").split(",")[0]
-FRESHDESK_BASIC = os.environ.get("FRESHDESK_WEBHOOK_AUTH", "").split(",")[0]
-ZENDESK_SECRET = os.environ.get("ZENDESK_SIGNING_SECRET", "").split(",")[0]
+FRESHDESK_SECRET = os.environ.get("FRESHDESK_WEBHOOK_SECRET", "").strip()
+FRESHDESK_BASIC = os.environ.get("FRESHDESK_WEBHOOK_AUTH", "").strip()
+ZENDESK_SECRET = os.environ.get("ZENDESK_SIGNING_SECRET", "").strip()
 RUN = uuid.uuid4().hex[:8]  # ticket ids unique to this run
 
 

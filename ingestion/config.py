@@ -12,10 +12,10 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 
-#: Zendesk signs the test requests its webhook builder sends (before a webhook
-#: exists) with this published secret. Anyone can sign with it, so production refuses it.
-ZENDESK_PUBLIC_TEST_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
+from . import credentials
+from .credentials import ZENDESK_PUBLIC_TEST_SECRET  # noqa: F401  (re-exported for callers)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -28,9 +28,13 @@ class ConfigError(ValueError):
         self.variable = variable
 
 
-def _bounded(env: Mapping[str, str], name: str, default: float, minimum: float,
-             maximum: float | None = None, kind: type = int):
-    """A number (`kind` int or float) within bounds; the default when unset or empty."""
+def _bounded(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float,
+             kind: type = int):
+    """A number (`kind` int or float) within bounds; the default when unset or empty.
+
+    Every number has both bounds: `inf`, `nan` or a value past what its consumer can hold
+    (PostgreSQL's statement_timeout is a 32-bit integer) is refused at start rather than
+    starting a service that answers 503 forever."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -39,27 +43,9 @@ def _bounded(env: Mapping[str, str], name: str, default: float, minimum: float,
     except ValueError:
         noun = "a whole number" if kind is int else "a number"
         raise ConfigError(name, f"must be {noun}, got {raw!r}") from None
-    if not (value >= minimum and (maximum is None or value <= maximum)):  # NaN fails too
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise ConfigError(name, f"must be {bounds}, got {raw}")
+    if not minimum <= value <= maximum:  # NaN fails too
+        raise ConfigError(name, f"must be between {minimum} and {maximum}, got {raw}")
     return value
-
-
-def _secret_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    """Comma-separated secrets, so an operator can rotate by listing old and new."""
-    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
-
-
-def _credential_list(env: Mapping[str, str], name: str) -> tuple[tuple[str, str], ...]:
-    """Comma-separated `user:password` pairs for HTTP Basic auth."""
-    pairs = []
-    for item in _secret_list(env, name):
-        user, colon, password = item.partition(":")
-        if not colon or not user or not password:
-            # Never echo the value: it is a credential.
-            raise ConfigError(name, "each entry must look like user:password (comma-separated for rotation)")
-        pairs.append((user, password))
-    return tuple(pairs)
 
 
 def _directory(env: Mapping[str, str], name: str) -> str | None:
@@ -67,6 +53,29 @@ def _directory(env: Mapping[str, str], name: str) -> str | None:
     if raw and not (os.path.isdir(raw) and os.access(raw, os.W_OK)):
         raise ConfigError(name, f"must be an existing writable directory, got {raw!r}")
     return raw or None
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple:
+    """Comma-separated addresses or CIDR networks."""
+    found = []
+    for part in env.get(name, "").split(","):
+        if part.strip():
+            try:
+                found.append(ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(name, f"must be comma-separated addresses or networks (CIDR), got {part.strip()!r}") from None
+    return tuple(found)
+
+
+def _bind(env: Mapping[str, str], name: str, default: str) -> str:
+    """host:port, [ipv6]:port or unix:/path: what gunicorn can listen on."""
+    raw = env.get(name, "").strip() or default
+    if raw.startswith("unix:") and len(raw) > 5:
+        return raw
+    host, colon, port = raw.rpartition(":")
+    if colon and port.isdigit() and 0 < int(port) < 65536 and host and " " not in host:
+        return raw
+    raise ConfigError(name, f"must be host:port or unix:/path, got {raw!r}")
 
 
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], required: bool) -> str | None:
@@ -89,6 +98,7 @@ class Settings:
     database_url: str = field(default="", repr=False)
     redis_url: str | None = field(default=None, repr=False)
 
+    # Webhook credentials: the current value, then the previous one during a rotation.
     freshdesk_webhook_secret: tuple[str, ...] = field(default=(), repr=False)
     freshdesk_webhook_auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     zendesk_webhook_secret: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -104,9 +114,13 @@ class Settings:
     stream_maxlen: int = 100_000
 
     max_body_bytes: int = 1024 * 1024
+    request_read_timeout: float = 10.0
     log_level: str = "INFO"
     prometheus_multiproc_dir: str | None = None
     relay_metrics_port: int = 0
+    bind: str = "0.0.0.0:8080"
+    metrics_tokens: tuple[str, ...] = field(default=(), repr=False)
+    metrics_allowed_networks: tuple = ()
 
     db_pool_size: int = 1
     db_pool_timeout: float = 1.5
@@ -114,6 +128,9 @@ class Settings:
     db_statement_timeout_ms: int = 5000
     retry_after_seconds: int = 5
     delivery_retention_days: int = 30
+
+    #: Weak credentials tolerated in development, said once at start (never the values).
+    warnings: tuple[str, ...] = ()
 
     @property
     def development(self) -> bool:
@@ -126,43 +143,57 @@ class Settings:
         app_env = env.get("APP_ENV", "production").strip() or "production"
         if app_env not in ("production", "development"):
             raise ConfigError("APP_ENV", f"must be 'production' or 'development', got {app_env!r}")
+        production = app_env == "production"
         log_level = (env.get("LOG_LEVEL", "INFO").strip() or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
 
-        zendesk_signing_secret = _secret_list(env, "ZENDESK_SIGNING_SECRET")
-        if app_env == "production" and ZENDESK_PUBLIC_TEST_SECRET in zendesk_signing_secret:
-            raise ConfigError(
-                "ZENDESK_SIGNING_SECRET",
-                "is Zendesk's public test secret, which anyone can sign with; use the webhook's own signing secret",
-            )
+        warnings: list[str] = []
+        try:
+            database_url = _url(env, "DATABASE_URL", ("postgresql", "postgres"), required=True) or ""
+            redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"), required=False)
+            credentials.check_url_password("DATABASE_URL", database_url, warnings, production)
+            credentials.check_url_password("REDIS_URL", redis_url, warnings, production)
+            webhook_credentials = {
+                "freshdesk_webhook_secret": credentials.secrets(env, "FRESHDESK_WEBHOOK_SECRET", warnings, production),
+                "freshdesk_webhook_auth": credentials.basic_pairs(env, "FRESHDESK_WEBHOOK_AUTH", warnings, production),
+                "zendesk_webhook_secret": credentials.basic_pairs(env, "ZENDESK_WEBHOOK_SECRET", warnings, production),
+                "zendesk_signing_secret": credentials.secrets(env, "ZENDESK_SIGNING_SECRET", warnings, production),
+            }
+            metrics_tokens = credentials.secrets(env, "METRICS_TOKEN", warnings, production)
+        except credentials.CredentialError as error:
+            raise ConfigError(error.variable, error.problem) from None
 
         return cls(
             app_env=app_env,
-            database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres"), required=True) or "",
-            redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix"), required=False),
-            freshdesk_webhook_secret=_secret_list(env, "FRESHDESK_WEBHOOK_SECRET"),
-            freshdesk_webhook_auth=_credential_list(env, "FRESHDESK_WEBHOOK_AUTH"),
-            zendesk_webhook_secret=_credential_list(env, "ZENDESK_WEBHOOK_SECRET"),
-            zendesk_signing_secret=zendesk_signing_secret,
+            database_url=database_url,
+            redis_url=redis_url,
+            **webhook_credentials,
             webhook_timestamp_tolerance=_bounded(env, "WEBHOOK_TIMESTAMP_TOLERANCE", 300, 1, 86400),
-            rate_limit_per_minute=_bounded(env, "RATE_LIMIT_PER_MINUTE", 100, 1),
+            rate_limit_per_minute=_bounded(env, "RATE_LIMIT_PER_MINUTE", 100, 1, 1_000_000_000),
             trusted_proxy_count=_bounded(env, "TRUSTED_PROXY_COUNT", 0, 0, 10),
-            circuit_breaker_threshold=_bounded(env, "CIRCUIT_BREAKER_THRESHOLD", 5, 1),
-            circuit_breaker_timeout=_bounded(env, "CIRCUIT_BREAKER_TIMEOUT", 30, 1),
-            redis_timeout=_bounded(env, "REDIS_TIMEOUT", 0.25, 0.01, kind=float),
-            duplicate_cache_ttl=_bounded(env, "DUPLICATE_CACHE_TTL", 3600, 1),
-            stream_maxlen=_bounded(env, "STREAM_MAXLEN", 100_000, 1),
-            max_body_bytes=_bounded(env, "MAX_BODY_BYTES", 1024 * 1024, 1024),
+            circuit_breaker_threshold=_bounded(env, "CIRCUIT_BREAKER_THRESHOLD", 5, 1, 1000),
+            circuit_breaker_timeout=_bounded(env, "CIRCUIT_BREAKER_TIMEOUT", 30, 1, 3600),
+            # Redis only speeds things up: a call may never stall a worker for long.
+            redis_timeout=_bounded(env, "REDIS_TIMEOUT", 0.25, 0.01, 5.0, kind=float),
+            duplicate_cache_ttl=_bounded(env, "DUPLICATE_CACHE_TTL", 3600, 1, 7 * 86400),
+            stream_maxlen=_bounded(env, "STREAM_MAXLEN", 100_000, 1, 1_000_000_000),
+            max_body_bytes=_bounded(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+            request_read_timeout=_bounded(env, "REQUEST_READ_TIMEOUT", 10.0, 0.5, 120.0, kind=float),
             log_level=log_level,
             prometheus_multiproc_dir=_directory(env, "PROMETHEUS_MULTIPROC_DIR"),
             relay_metrics_port=_bounded(env, "RELAY_METRICS_PORT", 0, 0, 65535),
+            bind=_bind(env, "BIND", "0.0.0.0:8080"),
+            metrics_tokens=metrics_tokens,
+            metrics_allowed_networks=_networks(env, "METRICS_ALLOWED_NETWORKS"),
             db_pool_size=_bounded(env, "DB_POOL_SIZE", 1, 1, 100),
-            db_pool_timeout=_bounded(env, "DB_POOL_TIMEOUT", 1.5, 0.1, kind=float),
-            db_connect_timeout=_bounded(env, "DB_CONNECT_TIMEOUT", 2, 1, 60),
-            db_statement_timeout_ms=_bounded(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100),
+            # Both stay under the vendors' ~10 s timeout, so a 503 reaches them in time.
+            db_pool_timeout=_bounded(env, "DB_POOL_TIMEOUT", 1.5, 0.1, 10.0, kind=float),
+            db_connect_timeout=_bounded(env, "DB_CONNECT_TIMEOUT", 2, 1, 30),
+            db_statement_timeout_ms=_bounded(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
             retry_after_seconds=_bounded(env, "RETRY_AFTER_SECONDS", 5, 1, 59),
-            delivery_retention_days=_bounded(env, "DELIVERY_RETENTION_DAYS", 30, 1),
+            delivery_retention_days=_bounded(env, "DELIVERY_RETENTION_DAYS", 30, 1, 36500),
+            warnings=tuple(warnings),
         )
 
     def replace(self, **changes: object) -> "Settings":

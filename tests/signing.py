@@ -12,18 +12,22 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-FRESHDESK_HMAC = "fd-hmac-secret"
-FRESHDESK_HMAC_OLD = "fd-hmac-previous"
-FRESHDESK_USER, FRESHDESK_PASSWORD = "freshdesk", "fd-basic-pass"
-ZENDESK_USER, ZENDESK_PASSWORD = "zendesk", "zd-basic-pass"
-ZENDESK_SIGNING = "zd-signing-secret"
-ZENDESK_SIGNING_OLD = "zd-signing-previous"
+# Long enough for production's start-up checks; the commas and spaces prove a secret is
+# read whole (they once split it into two keys).
+FRESHDESK_HMAC = "fd-hmac-secret, with a comma"
+FRESHDESK_HMAC_OLD = "fd-hmac-previous-secret"
+FRESHDESK_USER, FRESHDESK_PASSWORD = "freshdesk", "fd-basic-pass:word"
+ZENDESK_USER, ZENDESK_PASSWORD = "zendesk", "zd-basic-password"
+ZENDESK_SIGNING = "zd-signing-secret-current"
+ZENDESK_SIGNING_OLD = "zd-signing-secret-previous"
 
 AUTH_ENV = {
-    "FRESHDESK_WEBHOOK_SECRET": f"{FRESHDESK_HMAC},{FRESHDESK_HMAC_OLD}",
+    "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_HMAC,
+    "FRESHDESK_WEBHOOK_SECRET_PREVIOUS": FRESHDESK_HMAC_OLD,
     "FRESHDESK_WEBHOOK_AUTH": f"{FRESHDESK_USER}:{FRESHDESK_PASSWORD}",
     "ZENDESK_WEBHOOK_SECRET": f"{ZENDESK_USER}:{ZENDESK_PASSWORD}",
-    "ZENDESK_SIGNING_SECRET": f"{ZENDESK_SIGNING},{ZENDESK_SIGNING_OLD}",
+    "ZENDESK_SIGNING_SECRET": ZENDESK_SIGNING,
+    "ZENDESK_SIGNING_SECRET_PREVIOUS": ZENDESK_SIGNING_OLD,
 }
 SECRET_VALUES = (FRESHDESK_HMAC, FRESHDESK_HMAC_OLD, FRESHDESK_PASSWORD, ZENDESK_PASSWORD,
                  ZENDESK_SIGNING, ZENDESK_SIGNING_OLD)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+import re
+from pathlib import Path
+
+import yaml
+
 from ingestion.config import ZENDESK_PUBLIC_TEST_SECRET, ConfigError, Settings
 
 BASE = {"DATABASE_URL": "postgresql://u:p@127.0.0.1/db"}
+ROOT = Path(__file__).resolve().parent.parent
+STRONG = "a-random-secret-of-some-length"
 
 
 def test_defaults_follow_the_specification():
@@ -31,9 +38,21 @@ def test_defaults_follow_the_specification():
     ("MAX_BODY_BYTES", "10"),
     ("WEBHOOK_TIMESTAMP_TOLERANCE", "forever"),
     ("REDIS_TIMEOUT", "nan"),
+    ("REDIS_TIMEOUT", "inf"),
+    ("DB_POOL_TIMEOUT", "inf"),
+    ("DB_STATEMENT_TIMEOUT_MS", "99999999999"),
+    ("DB_CONNECT_TIMEOUT", "1e400"),
+    ("STREAM_MAXLEN", "1" + "0" * 30),
+    ("DUPLICATE_CACHE_TTL", "-5"),
+    ("REQUEST_READ_TIMEOUT", "0"),
     ("RETRY_AFTER_SECONDS", "60"),
+    ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent"),
+    ("BIND", "8080"),
+    ("BIND", "0.0.0.0:99999"),
+    ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8, not-a-network"),
     ("FRESHDESK_WEBHOOK_AUTH", "user-without-password"),
-    ("ZENDESK_WEBHOOK_SECRET", "user:pass,:nouser"),
+    ("ZENDESK_WEBHOOK_SECRET", ":password-without-user"),
+    ("ZENDESK_WEBHOOK_SECRET_PREVIOUS", "no-colon-in-the-previous-one"),
 ])
 def test_a_bad_value_is_refused_naming_the_variable(variable, value):
     with pytest.raises(ConfigError) as caught:
@@ -48,23 +67,79 @@ def test_a_refused_credential_is_not_echoed():
     assert "s3cr3t" not in str(caught.value)
 
 
-def test_secret_variables_hold_comma_separated_lists_for_rotation():
-    s = Settings.from_env({**BASE, "FRESHDESK_WEBHOOK_SECRET": " new , old ,", "ZENDESK_WEBHOOK_SECRET": "a:b:c,d:e"})
-    assert s.freshdesk_webhook_secret == ("new", "old")
-    assert s.zendesk_webhook_secret == (("a", "b:c"), ("d", "e"))
+def test_a_secret_is_read_whole_and_rotation_uses_the_previous_variable():
+    """A comma once split 'Tr0ub4dor&3-long-random,x' into two keys, making `x` valid."""
+    s = Settings.from_env({**BASE, "FRESHDESK_WEBHOOK_SECRET": " Tr0ub4dor&3-long-random,x ",
+                           "FRESHDESK_WEBHOOK_SECRET_PREVIOUS": "the one being retired",
+                           "ZENDESK_WEBHOOK_SECRET": "agent:pass:word, with spaces"})
+    assert s.freshdesk_webhook_secret == ("Tr0ub4dor&3-long-random,x", "the one being retired")
+    assert s.zendesk_webhook_secret == (("agent", "pass:word, with spaces"),)
 
 
-def test_production_refuses_zendesks_public_test_secret_and_development_allows_it():
+def test_production_refuses_zendesks_public_test_secret_and_development_warns():
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({**BASE, "ZENDESK_SIGNING_SECRET": ZENDESK_PUBLIC_TEST_SECRET})
     assert caught.value.variable == "ZENDESK_SIGNING_SECRET"
     dev = Settings.from_env({**BASE, "APP_ENV": "development", "ZENDESK_SIGNING_SECRET": ZENDESK_PUBLIC_TEST_SECRET})
     assert dev.zendesk_signing_secret == (ZENDESK_PUBLIC_TEST_SECRET,)
+    assert [w.split()[0] for w in dev.warnings] == ["ZENDESK_SIGNING_SECRET"]
+
+
+def shipped_examples() -> list[tuple[str, str]]:
+    """Every (variable, value) .env.example and the example Kubernetes secret ship with."""
+    pairs = []
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"^#?\s*([A-Z_]+)=(\S+)", line)
+        if match:
+            pairs.append(match.groups())
+    secret = yaml.safe_load((ROOT / "deploy" / "k8s" / "secret.example.yaml").read_text())
+    pairs += list(secret["stringData"].items())
+    # compose builds the database URL from POSTGRES_PASSWORD
+    pairs += [("DATABASE_URL", f"postgresql://ingestion:{value}@postgres:5432/ingestion")
+              for name, value in pairs if name == "POSTGRES_PASSWORD"]
+    return pairs
+
+
+SHIPPED_SECRETS = [(name, value) for name, value in shipped_examples()
+                   if name.endswith(("_SECRET", "_AUTH", "_URL", "_TOKEN")) and "change-me" in value]
+
+
+def test_the_examples_ship_placeholders_for_every_credential():
+    names = {name for name, _ in SHIPPED_SECRETS}
+    assert {"FRESHDESK_WEBHOOK_AUTH", "ZENDESK_SIGNING_SECRET", "DATABASE_URL"} <= names
+
+
+@pytest.mark.parametrize("variable, value", SHIPPED_SECRETS, ids=[f"{n}={v}" for n, v in SHIPPED_SECRETS])
+def test_production_refuses_every_placeholder_the_examples_ship(variable, value):
+    env = {**BASE, variable: value}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert caught.value.variable == variable
+    assert value not in str(caught.value)
+    assert Settings.from_env({**env, "APP_ENV": "development"}).warnings
+
+
+@pytest.mark.parametrize("variable, weak, strong", [
+    ("FRESHDESK_WEBHOOK_SECRET", "x" * 15, "x" * 16),
+    ("FRESHDESK_WEBHOOK_SECRET_PREVIOUS", "k", "k" * 16),
+    ("ZENDESK_SIGNING_SECRET", "short-secret", "sixteen-chars-ok"),
+    ("FRESHDESK_WEBHOOK_AUTH", "a:b", "a:" + "b" * 12),
+    ("ZENDESK_WEBHOOK_SECRET", "zendesk:elevenchars", "zendesk:twelve-chars"),
+    ("METRICS_TOKEN", "token", "a-long-metrics-token"),
+])
+def test_production_refuses_short_secrets_and_development_only_warns(variable, weak, strong):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**BASE, variable: weak})
+    assert caught.value.variable == variable and weak not in str(caught.value)
+    assert Settings.from_env({**BASE, variable: strong}).warnings == ()
+    dev = Settings.from_env({**BASE, "APP_ENV": "development", variable: weak})
+    assert [w.split()[0] for w in dev.warnings] == [variable] and weak not in dev.warnings[0]
 
 
 def test_repr_never_shows_secrets_or_urls_with_passwords():
-    s = Settings.from_env({**BASE, "FRESHDESK_WEBHOOK_SECRET": "hmac-key", "FRESHDESK_WEBHOOK_AUTH": "u:pw-123",
+    s = Settings.from_env({**BASE, "FRESHDESK_WEBHOOK_SECRET": "hmac-key-0123456789", "FRESHDESK_WEBHOOK_AUTH":
+                           "u:pw-123456789", "METRICS_TOKEN": "metrics-token-0123456789",
                            "REDIS_URL": "redis://:redispw@127.0.0.1/0"})
     text = repr(s)
-    for secret in ("hmac-key", "pw-123", "redispw", "u:p@"):
+    for secret in ("hmac-key", "pw-123", "redispw", "u:p@", "metrics-token"):
         assert secret not in text

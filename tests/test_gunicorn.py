@@ -168,6 +168,15 @@ def test_requests_gunicorn_cannot_parse_get_a_json_4xx_and_no_worker_dies(server
     ("FRESHDESK_WEBHOOK_AUTH", "no-colon-here"),
     ("APP_ENV", "staging"),
     ("GUNICORN_WORKERS", "zero"),
+    ("GUNICORN_TIMEOUT", "100000"),
+    ("REDIS_TIMEOUT", "inf"),
+    ("DB_POOL_TIMEOUT", "inf"),
+    ("DB_STATEMENT_TIMEOUT_MS", "99999999999"),
+    # prometheus_client opened files in it at import: a traceback, not one line
+    ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent"),
+    ("BIND", "no-port-here"),
+    ("FRESHDESK_WEBHOOK_AUTH", "freshdesk:change-me"),
+    ("ZENDESK_SIGNING_SECRET", "too-short"),
 ])
 def test_a_bad_setting_stops_gunicorn_with_one_line_naming_it(database_url, variable, value):
     env = make_env(database_url, **{variable: value})
@@ -176,5 +185,5 @@ def test_a_bad_setting_stops_gunicorn_with_one_line_naming_it(database_url, vari
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"configuration error: {variable}"), result.stderr
-    if variable == "FRESHDESK_WEBHOOK_AUTH":
+    if variable.endswith(("_AUTH", "_SECRET")):
         assert value not in result.stderr

@@ -220,6 +220,8 @@ def log_posture(settings: "Settings") -> None:
     """Called once by the gunicorn master (not once per worker)."""
     for guard in guards_for(settings).values():
         guard.log_posture()
+    for warning in settings.warnings:  # development only: production refuses to start
+        log.warning("weak credential accepted in development: %s", warning)
 
 
 def init_app(app: Flask, settings: "Settings") -> None:
