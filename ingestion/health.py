@@ -47,3 +47,15 @@ def health() -> Response:
     response = jsonify(status=status, checks={"database": database_status, "redis": redis_status})
     response.status_code = code
     return response
+
+
+@blueprint.get("/health/live")
+def live() -> Response:
+    """This process answers HTTP: for liveness and readiness probes.
+
+    No dependency is checked, on purpose. During a database outage the instance still
+    answers each webhook with 503 and a short Retry-After, which the vendors honour; a
+    readiness probe on /health would take every instance out of the load balancer at
+    once, and the vendors would get the proxy's own 503 without Retry-After instead.
+    """
+    return jsonify(status="alive")

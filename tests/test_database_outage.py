@@ -113,8 +113,12 @@ def test_a_frozen_database_never_hangs_the_health_probe(own_postgres):
         started = time.monotonic()
         response = client.get("/health")
         elapsed = time.monotonic() - started
+        live = client.get("/health/live")
     finally:
         own_postgres.resume()
     assert (response.status_code, response.json["checks"]["database"]) == (503, "unavailable")
     assert elapsed < NO_HANG
+    # The probe orchestrators use for readiness stays green: this instance still answers
+    # webhooks with 503 + Retry-After itself, which a proxy without backends would not.
+    assert (live.status_code, live.json) == (200, {"status": "alive"})
     app.extensions["ingestion"].storage.close()

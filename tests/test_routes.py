@@ -41,7 +41,7 @@ def test_wrong_methods_on_webhook_routes_are_json_405(app, client, method):
 def test_every_route_is_known(app):
     """A new route must be added here on purpose, together with its auth decision."""
     assert sorted(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint != "static") == sorted([
-        f"{WEBHOOK_PREFIX}/freshdesk", f"{WEBHOOK_PREFIX}/zendesk", "/health", "/metrics", "/openapi.yaml"])
+        f"{WEBHOOK_PREFIX}/freshdesk", f"{WEBHOOK_PREFIX}/zendesk", "/health", "/health/live", "/metrics", "/openapi.yaml"])
 
 
 def test_the_openapi_description_is_served_and_documents_exactly_the_routes(app, client):
