@@ -96,12 +96,17 @@ def test_redis_answering_errors_costs_no_webhook(make_app, db, own_redis):
     every script that writes gets an error reply. Webhooks must not notice."""
     app = make_app(REDIS_URL=own_redis.url(), RATE_LIMIT_PER_MINUTE="100", **BREAKER)
     client = app.test_client()
-    redis_py.Redis.from_url(own_redis.url()).config_set("min-replicas-to-write", 1)
+    # An ACL refusing scripts makes every script call an error reply on every Redis version
+    # (min-replicas-to-write, tried first, is not enforced on scripts before Redis 7).
+    admin = redis_py.Redis.from_url(own_redis.url())
+    admin.acl_setuser("admin", enabled=True, nopass=True, keys=["*"], commands=["+@all"])
+    admin.acl_setuser("default", commands=["-eval", "-evalsha"])
+    admin = redis_py.Redis.from_url(own_redis.url(), username="admin")
     try:
         statuses = [deliver(client, n, ip=f"203.0.113.{n}")[0].status_code for n in range(8)]
         redelivered = deliver(client, 0, ip="203.0.113.99")[0]
     finally:
-        redis_py.Redis.from_url(own_redis.url()).config_set("min-replicas-to-write", 0)
+        admin.acl_setuser("default", commands=["+@all"])
     assert statuses == [201] * 8
     assert redelivered.json["status"] == "already_exists"
     assert app.extensions["ingestion"].redis.state_name == "open"
