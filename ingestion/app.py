@@ -16,7 +16,7 @@ from .health import blueprint as health_blueprint
 from .services import EXTENSION, Services
 from .vendors import all_vendors
 from .web import auth, limits, requests, scrape
-from .web.openapi import blueprint as openapi_blueprint
+from .web.openapi import openapi_blueprint
 from .web.webhook import webhook_blueprint, webhook_path
 
 
@@ -39,6 +39,6 @@ def build_app(settings: Settings) -> Flask:
         # A zero series from the start, so rates and alerts exist before the first 429.
         RATE_LIMITED.labels(webhook_path(vendor))
     app.register_blueprint(health_blueprint)
-    app.register_blueprint(openapi_blueprint)
-    scrape.init_app(app, services.storage)
+    app.register_blueprint(openapi_blueprint(settings))
+    scrape.init_app(app, settings, services.storage)
     return app

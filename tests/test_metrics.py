@@ -211,3 +211,15 @@ def test_in_process_metrics_count_database_work_only_when_the_fast_path_misses(m
     for _ in range(5):  # a create, a redelivery PostgreSQL judges, then three from the cache
         client.post(FRESHDESK_URL, data=body, headers=headers)
     assert ingests() - start == 2
+
+
+def test_a_scrape_filtered_by_name_works_under_gunicorn(server):
+    """`?name[]=` made prometheus-flask-exporter register the multiprocess collector on a
+    restricted registry: a 500, unauthenticated, from anyone who could reach /metrics."""
+    post(server, "freshdesk", {"id": "filtered"})
+    response = requests.get(server.url + "/metrics", params={"name[]": ["ingestion_http_requests_total"]}, timeout=10)
+    assert response.status_code == 200
+    names = {family.name for family in text_string_to_metric_families(response.text)}
+    assert names == {"ingestion_http_requests"}
+    nothing = requests.get(server.url + "/metrics?name[]=x&name[]=", timeout=10)
+    assert (nothing.status_code, nothing.text.strip()) == (200, "")

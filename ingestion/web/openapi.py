@@ -9,11 +9,19 @@ from pathlib import Path
 
 from flask import Blueprint, Response
 
+from ..config import Settings
+from .operator_access import operator_only
+
 DOCUMENT = Path(__file__).resolve().parent.parent / "openapi.yaml"
 
-blueprint = Blueprint("openapi", __name__)
 
+def openapi_blueprint(settings: Settings) -> Blueprint:
+    """Access as for /metrics (web/operator_access.py)."""
+    blueprint = Blueprint("openapi", __name__)
 
-@blueprint.get("/openapi.yaml")
-def openapi() -> Response:
-    return Response(DOCUMENT.read_bytes(), mimetype="application/yaml")
+    @blueprint.get("/openapi.yaml")
+    @operator_only(settings)
+    def openapi() -> Response:
+        return Response(DOCUMENT.read_bytes(), mimetype="application/yaml")
+
+    return blueprint
