@@ -44,7 +44,10 @@ bind = settings.bind
 # honoured when it is the only one set.
 workers = _env_int("GUNICORN_WORKERS",
                    _env_int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2 + 1, 64), 1, 256), 1, 256)
-worker_class = "sync"  # one request per worker at a time: each holds one pooled connection
+# Sync semantics (one request per worker at a time, each holding one pooled database
+# connection), but requests are read whole before they get the worker, so slow or
+# stalled clients cannot hold it (ingestion/server/worker.py).
+worker_class = "ingestion.server.worker.BufferingWorker"
 # Requests finish in milliseconds, or answer 503 within ~2 s when the database is down;
 # this only catches a truly stuck worker.
 timeout = _env_int("GUNICORN_TIMEOUT", 30, 5, 600)
@@ -62,7 +65,7 @@ control_socket_disable = True
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 # Requests gunicorn itself refuses (unparseable HTTP) get a JSON body like every other error.
-from ingestion.web import protocol_errors  # noqa: E402
+from ingestion.server import protocol_errors  # noqa: E402
 
 protocol_errors.install()
 
@@ -96,9 +99,10 @@ def on_starting(server):
     """Once, in the master: start from empty metric files (a previous run's would be summed
     in), and say how each vendor authenticates (never the secrets)."""
     from ingestion import logs
-    from ingestion.web import auth
+    from ingestion.web import auth, operator_access
 
     for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         os.remove(stale)
     logs.configure(settings.log_level)
     auth.log_posture(settings)
+    operator_access.log_posture(settings)

@@ -35,6 +35,26 @@ class BadRequest(ApiError):
     status = 400
 
 
+class RequestTimeout(ApiError):
+    """The client did not send its whole body within REQUEST_READ_TIMEOUT."""
+
+    status = 408
+    default_message = "The request body was not received in time"
+
+
+class PayloadTooLarge(ApiError):
+    """A body past MAX_BODY_BYTES, however it is framed (Content-Length or chunked)."""
+
+    status = 413
+    default_message = "Request body too large"
+
+
+class UnsupportedTransferCoding(ApiError):
+    """A transfer coding other than chunked (gzip, deflate...): RFC 9112 says 501."""
+
+    status = 501
+
+
 class Unauthorized(ApiError):
     """Authentication missing or wrong. `reason` is a short label for metrics and logs."""
 

@@ -36,9 +36,9 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited {self.process.returncode}:\n{self.log()[-3000:]}")
             try:
-                requests.get(f"{self.url}/health", timeout=2)
+                requests.get(f"{self.url}/health", timeout=5)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still booting, on a busy machine
                 time.sleep(0.1)
         raise RuntimeError(f"gunicorn did not answer in {timeout}s:\n{self.log()[-3000:]}")
 

@@ -13,11 +13,11 @@ import re
 import time
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask.wrappers import Response
 from gunicorn.http.errors import NoMoreData, ParseException
 
-from ..errors import BadRequest
+from ..errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedTransferCoding
 from ..metrics import HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS
 
 HEADER = "X-Request-ID"
@@ -27,20 +27,52 @@ UNMATCHED = "<unmatched>"
 NOT_OBSERVED = frozenset({"/metrics"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+BODY_KEY = "ingestion.body"
+_READ_SIZE = 65536
 
 
 def raw_body() -> bytes:
-    """The request body, read off the connection once (then cached for the request).
+    """The request body, read off the connection once (then kept for the request).
 
-    Werkzeug answers 413 past MAX_CONTENT_LENGTH. Reading can also fail on the wire: a
-    chunked body with a broken chunk, a client gone mid-body. That is the client's
-    request being unusable, a 400, not a fault of the service (a 500 would also page
-    whoever watches the 5xx rate).
+    Past MAX_BODY_BYTES the answer is 413 however the body is framed: Werkzeug checks a
+    Content-Length itself, but it cut a chunked body at the limit and handed the first
+    MiB on as if it were all (an HMAC over it passed). So the body is read here, up to one
+    byte past the limit. Reading can also fail on the wire: a broken
+    chunk or a client gone mid-body (400), a client too slow for REQUEST_READ_TIMEOUT
+    (408): the client's request is unusable, not a fault of the service.
     """
+    if BODY_KEY in request.environ:
+        return request.environ[BODY_KEY]
+    codings = [c.strip().lower() for c in request.headers.get("Transfer-Encoding", "").split(",") if c.strip()]
+    if any(coding not in ("chunked", "identity") for coding in codings):
+        raise UnsupportedTransferCoding(f"Transfer-Encoding {', '.join(codings)} is not supported; send the body "
+                                        "as is (chunked is fine)")
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLarge()  # before reading a byte of it
     try:
-        return request.get_data(cache=True)
+        # The server's input stream ends where the body does (Content-Length or the last
+        # chunk); Werkzeug's wrappers are skipped so a timeout stays a timeout.
+        body = _read_at_most(request.environ["wsgi.input"], limit + 1)
+    except TimeoutError:
+        raise RequestTimeout() from None
     except (ParseException, NoMoreData, OSError) as error:
         raise BadRequest(f"Request body could not be read: {error}") from None
+    if len(body) > limit:
+        raise PayloadTooLarge()
+    request.environ[BODY_KEY] = body
+    return body
+
+
+def _read_at_most(stream, size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining > 0:
+        piece = stream.read(min(_READ_SIZE, remaining))
+        if not piece:
+            break
+        chunks.append(piece)
+        remaining -= len(piece)
+    return b"".join(chunks)
 
 
 def endpoint_label() -> str:
