@@ -163,3 +163,10 @@ def test_values_postgresql_cannot_store_or_of_the_wrong_type_are_rejected(field,
     with pytest.raises(InvalidField) as caught:
         freshdesk.normalize(payload)
     assert field in caught.value.field
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00"])
+def test_timestamps_at_the_edge_of_the_calendar_never_fail(value):
+    """The first two raised OverflowError converting to UTC: a 500."""
+    ticket = freshdesk.normalize({"id": 1, "updated_at": value})
+    assert ticket.vendor_updated_at is None or ticket.vendor_updated_at.year == 1

@@ -198,3 +198,11 @@ def test_a_database_refusing_writes_is_a_503_not_a_500(make_app, db, postgres):
             admin.execute("ALTER DATABASE ingestion_test RESET default_transaction_read_only")
     assert (response.status_code, response.json) == (503, {"error": "Database unavailable, please retry later"})
     assert 1 <= int(response.headers["Retry-After"]) <= 59
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_timestamp_at_the_edge_of_the_calendar_is_stored_as_null_not_a_500(client, db, moment):
+    response = post(client, "freshdesk", {"ticket": {"id": "edge", "updated_at": moment}})
+    assert response.status_code == 201, response.json
+    [row] = tickets(db)
+    assert row["vendor_updated_at"] is None and row["raw_payload"]["ticket"]["updated_at"] == moment

@@ -141,9 +141,9 @@ def timestamp(value: Any, field: str) -> datetime | None:
         raise InvalidField(field, "must be a string (an ISO-8601 timestamp)")
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 pushed past the range by its offset
         return None
-    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _requester(fields: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:
