@@ -9,7 +9,9 @@ or query strings, so credentials, signatures and secrets cannot leak into logs.
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import g, has_request_context
@@ -32,8 +34,32 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class Rfc3339JsonFormatter(JsonFormatter):
+    """JSON lines whose `time` is RFC 3339 in UTC with milliseconds
+    (`2026-11-28T23:07:30.123+00:00`), so lines from hosts in other zones sort together."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+
+
+# A query string inside a logged request line: `GET /x?token=... HTTP/1.1`.
+_QUERY = re.compile(r"(?<=[^\s'\"?])\?[^\s'\"]+")
+
+
+class QueryStringScrubber(logging.Filter):
+    """gunicorn logs the request line of a request it refuses ("Invalid request from
+    ip=...: Invalid HTTP request line: 'GET /x?token=... HTTP/1.1'") and the URI of one
+    that failed: query strings may carry tokens, so they are cut from its lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = _QUERY.sub("?<query removed>", message), None
+        return True
+
+
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter(FORMAT, rename_fields=RENAMED, json_ensure_ascii=False)
+    return Rfc3339JsonFormatter(FORMAT, rename_fields=RENAMED, json_ensure_ascii=False)
 
 
 def configure(level: str = "INFO") -> None:
@@ -57,6 +83,7 @@ class GunicornLogger(glogging.Logger):
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
                 handler.setFormatter(json_formatter())
+        self.error_log.addFilter(QueryStringScrubber())
         configure(logging.getLevelName(self.loglevel))
 
     def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:

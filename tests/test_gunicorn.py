@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import socket
 import subprocess
 import sys
@@ -187,3 +188,21 @@ def test_a_bad_setting_stops_gunicorn_with_one_line_naming_it(database_url, vari
     assert len(lines) == 1 and lines[0].startswith(f"configuration error: {variable}"), result.stderr
     if variable.endswith(("_AUTH", "_SECRET")):
         assert value not in result.stderr
+
+
+def test_a_refused_request_line_is_logged_without_its_query_string(server):
+    """gunicorn logged 'Invalid HTTP request line: GET /x?token=... HTTP/1.1 extra'."""
+    status, _, _ = raw_exchange(server.url, b"GET /health?token=sup3r-s3cret-query\r\nHost: x\r\n\r\n")
+    assert status == 400
+    records = server.wait_for_log(lambda r: "query removed" in r.get("message", ""))
+    assert any("Invalid" in r["message"] and "query removed" in r["message"] for r in records)
+    assert "sup3r-s3cret-query" not in server.log()
+
+
+def test_every_log_line_has_an_rfc3339_time_with_its_zone(server):
+    requests.get(server.url + "/health", timeout=10)
+    records = server.records()
+    assert records
+    for record in records:
+        moment = datetime.fromisoformat(record["time"])
+        assert moment.tzinfo is not None and "T" in record["time"], record["time"]
