@@ -17,10 +17,12 @@ FROM python:3.11-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    BIND=0.0.0.0:8080 \
-    # Multiprocess metrics files: mount a tmpfs here (compose: tmpfs, Kubernetes: an
-    # emptyDir with medium Memory); gunicorn wipes it when it starts.
-    PROMETHEUS_MULTIPROC_DIR=/run/ingestion/metrics
+    BIND=0.0.0.0:8080
+# Multiprocess metrics: the web containers set PROMETHEUS_MULTIPROC_DIR=/run/ingestion/metrics
+# with a tmpfs mounted there (compose: tmpfs, Kubernetes: an emptyDir with medium Memory);
+# gunicorn wipes it when it starts, and makes a private one under /tmp when it is unset.
+# Not set here: the relay and the one-shot commands (migrations in an init container, on
+# a read-only root) have no use for it.
 RUN groupadd --system --gid 10001 ingestion \
  && useradd --system --uid 10001 --gid ingestion --no-create-home --shell /usr/sbin/nologin ingestion \
  && mkdir -p /run/ingestion/metrics \
@@ -31,6 +33,7 @@ COPY schema.sql wsgi.py gunicorn.conf.py ./
 COPY ingestion ./ingestion
 USER 10001:10001
 EXPOSE 8080
+# Probes the address gunicorn binds (BIND, as gunicorn.conf.py reads it): ingestion/server/probe.py.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=2).status != 200)"]
+  CMD ["python", "-m", "ingestion.server.probe"]
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]

@@ -52,14 +52,14 @@ def init_db() -> None:
 @main.command()
 def relay() -> None:
     """Publish pending events to the stream `ingestion:tickets` until stopped."""
+    settings = _settings()  # before anything imports prometheus_client (ingestion/__init__.py)
+    if not settings.redis_url:
+        raise click.ClickException("configuration error: REDIS_URL: is required for the relay")
     from . import logs
     from .outbox import Relay
     from .redis_guard import GuardedRedis
     from .storage import Storage
 
-    settings = _settings()
-    if not settings.redis_url:
-        raise click.ClickException("configuration error: REDIS_URL: is required for the relay")
     logs.configure(settings.log_level)
     _serve_relay_metrics(settings)
     stopping = []

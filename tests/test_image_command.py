@@ -1,6 +1,7 @@
-"""What the Docker image runs, run here: there is no Docker engine on this machine, so the
-test reads the Dockerfile's ENV, CMD and HEALTHCHECK and runs exactly those, as an
-unprivileged user, on a copy of exactly the files the image COPYs."""
+"""What the Docker image runs, run without Docker (in every `make test`): the test reads the
+Dockerfile's ENV, CMD and HEALTHCHECK and runs exactly those, as an unprivileged user, on a
+copy of exactly the files the image COPYs. tests/test_image.py (`make image-test`) builds
+and runs the image itself."""
 
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ def exec_form(text: str) -> list[str]:
 def test_the_image_runs_as_a_non_root_user_with_gunicorn_and_a_healthcheck():
     assert instruction("USER").split(":")[0] not in ("root", "0")
     assert exec_form(instruction("CMD")) == ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
-    assert "/health" in instruction("HEALTHCHECK")
-    assert "PROMETHEUS_MULTIPROC_DIR" in image_env()
+    assert exec_form(instruction("HEALTHCHECK").split("CMD", 1)[1]) == ["python", "-m", "ingestion.server.probe"]
+    # Not set by the image: one-shot commands run on a read-only root without a metrics mount.
+    assert "PROMETHEUS_MULTIPROC_DIR" not in image_env()
 
 
 @pytest.fixture
@@ -114,10 +116,14 @@ def test_the_image_command_serves_as_an_unprivileged_user(image_root, database_u
         body, headers = signed("freshdesk", {"id": "from-the-image"})
         assert requests.post(url + FRESHDESK_URL, data=body, headers=headers, timeout=10).status_code == 201
         assert "ingestion_http_requests_total" in requests.get(url + "/metrics", timeout=10).text
-        # The HEALTHCHECK command itself, pointed at this port.
+        # The HEALTHCHECK command itself, with this BIND and the wildcard form of it; and
+        # against a port nobody serves.
         check = exec_form(instruction("HEALTHCHECK").split("CMD", 1)[1])
-        check = [part.replace("127.0.0.1:8080", f"127.0.0.1:{port}") for part in check]
-        assert subprocess.run(check, env=env, cwd=image_root, **privileges, timeout=10).returncode == 0
+        for bind in (f"127.0.0.1:{port}", f"0.0.0.0:{port}"):
+            assert subprocess.run(check, env={**env, "BIND": bind}, cwd=image_root, **privileges,
+                                  timeout=10).returncode == 0
+        assert subprocess.run(check, env={**env, "BIND": f"127.0.0.1:{free_port()}"}, cwd=image_root,
+                              **privileges, timeout=10, capture_output=True).returncode == 1
         owners = {p.stat().st_uid for p in metrics_dir.iterdir()}
         assert owners == {privileges.get("user", os.geteuid())}  # written by the unprivileged workers
     finally:
