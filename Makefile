@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-multi bench drills fuzz check-deploy init-db clean
+.PHONY: help install run test test-multi image-test bench drills fuzz check-deploy init-db clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -27,6 +27,10 @@ test: $(STAMP) ## Run the tests (they start their own PostgreSQL and Redis)
 
 test-multi: $(STAMP) ## Two instances behind a real nginx, shared PostgreSQL and Redis (needs nginx)
 	$(BIN)/python -m pytest -m multi_instance
+
+image-test: $(STAMP) ## Build the image, run its app and relay containers on real PostgreSQL/Redis (needs docker.io, mmdebstrap)
+	@command -v docker >/dev/null || { echo "docker not found: apt-get install docker.io (and mmdebstrap: it builds the base image when none can be pulled)"; exit 1; }
+	$(BIN)/python -m pytest -m image
 
 bench: $(STAMP) ## Service vs bare reference app under wrk, side by side (prints figures; needs wrk)
 	$(BIN)/python -u bench/run.py --scale --memory
