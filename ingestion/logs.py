@@ -59,7 +59,9 @@ class QueryStringScrubber(logging.Filter):
 
 
 def json_formatter() -> logging.Formatter:
-    return Rfc3339JsonFormatter(FORMAT, rename_fields=RENAMED, json_ensure_ascii=False)
+    """ASCII only: a client's path or header may hold characters that some tools take for
+    line breaks (U+2028, U+0085); escaped, every record stays exactly one line."""
+    return Rfc3339JsonFormatter(FORMAT, rename_fields=RENAMED, json_ensure_ascii=True)
 
 
 def configure(level: str = "INFO") -> None:

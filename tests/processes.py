@@ -26,7 +26,8 @@ class Gunicorn:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> "Gunicorn":
-        self._log = open(self.log_path, "wb")
+        self.log_path.write_bytes(b"")
+        self._log = open(self.log_path, "ab")  # O_APPEND: the workers' lines never overwrite each other
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -40,6 +41,7 @@ class Gunicorn:
                 return self
             except (requests.ConnectionError, requests.Timeout):  # still booting, on a busy machine
                 time.sleep(0.1)
+        self.stop()  # never leave a master (and its workers) behind a failed start
         raise RuntimeError(f"gunicorn did not answer in {timeout}s:\n{self.log()[-3000:]}")
 
     def log(self) -> str:

@@ -206,3 +206,13 @@ def test_every_log_line_has_an_rfc3339_time_with_its_zone(server):
     for record in records:
         moment = datetime.fromisoformat(record["time"])
         assert moment.tzinfo is not None and "T" in record["time"], record["time"]
+
+
+def test_log_lines_stay_single_lines_whatever_the_client_puts_in_its_path(server):
+    """Characters such as U+2028 or U+0085 in a path were written raw, and tools that split
+    on every Unicode line break cut the record in two."""
+    requests.get(server.url + "/nowhere/\u2028\u0085é", timeout=10)
+    text = server.log()
+    assert "\u2028" not in text and "\u0085" not in text
+    for line in text.splitlines():
+        json.loads(line)  # every piece a whole record
