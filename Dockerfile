@@ -3,7 +3,7 @@
 #   docker build -t helpdesk-ingestion .
 #   docker run -p 8080:8080 --env-file .env helpdesk-ingestion              # the web service
 #   docker run --env-file .env helpdesk-ingestion python -m ingestion relay # the relay
-#   docker run --env-file .env helpdesk-ingestion python -m ingestion init-db
+#   docker run --env-file .env helpdesk-ingestion python -m ingestion migrate
 
 # --- build: the pinned requirements into a virtualenv (all wheels, nothing compiled) ---
 FROM python:3.11-slim-bookworm AS build
@@ -29,7 +29,7 @@ RUN groupadd --system --gid 10001 ingestion \
  && chown -R ingestion:ingestion /run/ingestion
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY schema.sql wsgi.py gunicorn.conf.py ./
+COPY wsgi.py gunicorn.conf.py ./
 COPY ingestion ./ingestion
 USER 10001:10001
 EXPOSE 8080

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-multi image-test bench drills fuzz check-deploy init-db clean
+.PHONY: help install run test test-multi image-test bench drills fuzz check-deploy migrate clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -48,8 +48,8 @@ check-deploy: $(STAMP) ## Lint the Dockerfile, validate the Kubernetes manifests
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool test rules deploy/prometheus/alerts.test.yml
 
-init-db: $(STAMP) ## Apply schema.sql to DATABASE_URL
-	$(BIN)/python -m ingestion init-db
+migrate: $(STAMP) ## Apply the pending schema migrations to DATABASE_URL
+	$(BIN)/python -m ingestion migrate
 
 clean: ## Remove .venv and the local servers' data in .data/
 	rm -rf $(VENV) .data

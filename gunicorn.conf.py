@@ -99,10 +99,11 @@ def on_starting(server):
     """Once, in the master: start from empty metric files (a previous run's would be summed
     in), and say how each vendor authenticates (never the secrets)."""
     from ingestion import logs
-    from ingestion.web import auth, operator_access
+    from ingestion.web import auth, operator_access, read_api
 
     for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         os.remove(stale)
     logs.configure(settings.log_level)
     auth.log_posture(settings)
     operator_access.log_posture(settings)
+    read_api.log_posture(settings)

@@ -8,6 +8,7 @@ one blueprint per vendor -> health -> /metrics.
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import BaseConverter
 
 from . import errors, logs
 from .config import Settings
@@ -17,7 +18,16 @@ from .services import EXTENSION, Services
 from .vendors import all_vendors
 from .web import auth, limits, requests, scrape
 from .web.openapi import openapi_blueprint
+from .web.read_api import read_api_blueprint
 from .web.webhook import webhook_blueprint, webhook_path
+
+
+class RegexConverter(BaseConverter):
+    """`<regex('...'):name>` route segments."""
+
+    def __init__(self, url_map, pattern: str) -> None:
+        super().__init__(url_map)
+        self.regex = pattern
 
 
 def build_app(settings: Settings) -> Flask:
@@ -34,10 +44,12 @@ def build_app(settings: Settings) -> Flask:
     requests.init_app(app)
     rate_limited = limits.init_app(app, settings, services.redis)
     auth.init_app(app, settings)
+    app.url_map.converters["regex"] = RegexConverter
     for vendor in all_vendors():
-        app.register_blueprint(webhook_blueprint(vendor, rate_limited))
+        app.register_blueprint(webhook_blueprint(vendor, vendor.normalizer(settings), rate_limited))
         # A zero series from the start, so rates and alerts exist before the first 429.
         RATE_LIMITED.labels(webhook_path(vendor))
+    app.register_blueprint(read_api_blueprint(settings, rate_limited.for_scope("api")))
     app.register_blueprint(health_blueprint)
     app.register_blueprint(openapi_blueprint(settings))
     scrape.init_app(app, settings, services.storage)

@@ -1,6 +1,7 @@
 """Command line: `python -m ingestion <command>`.
 
-- `init-db`     apply schema.sql to DATABASE_URL (idempotent)
+- `migrate`     apply the pending schema migrations to DATABASE_URL (`init-db` is the
+                first release's name for it, still accepted)
 - `relay`       publish committed ticket changes from the outbox to the Redis stream
 - `prune`       delete delivery rows older than DELIVERY_RETENTION_DAYS (the relay does
                 this hourly; run it from cron when no relay runs)
@@ -39,14 +40,29 @@ def main() -> None:
     """Helpdesk webhook ingestion service."""
 
 
-@main.command("init-db")
-def init_db() -> None:
-    """Apply schema.sql to DATABASE_URL (safe to run again)."""
+@main.command()
+@click.option("--lock-timeout", default="5s", show_default=True,
+              help="How long a migration waits for a table lock before giving up (nothing is changed then).")
+def migrate(lock_timeout: str) -> None:
+    """Apply the pending schema migrations to DATABASE_URL (safe to run again)."""
     settings = _settings()
-    from .storage import apply_schema
+    from .storage.migrate import MigrationError, latest_version
+    from .storage.migrate import migrate as apply
 
-    apply_schema(settings.database_url)
-    click.echo("schema applied")
+    try:
+        applied = apply(settings.database_url, lock_timeout)
+    except MigrationError as error:
+        raise click.ClickException(str(error)) from None
+    for migration in applied:
+        click.echo(f"applied migration {migration.version} ({migration.name})")
+    click.echo(f"schema at version {latest_version()}")
+
+
+@main.command("init-db", hidden=True)
+@click.pass_context
+def init_db(context: click.Context) -> None:
+    """The first release's name for `migrate`."""
+    context.invoke(migrate)
 
 
 @main.command()
@@ -146,9 +162,9 @@ def run_local(data_dir: str) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         settings = _settings()
-        from .storage import apply_schema
+        from .storage.migrate import migrate as apply
 
-        apply_schema(settings.database_url)
+        apply(settings.database_url)
         children.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                                          cwd=ROOT))
         _wait_until_serving(os.environ.get("BIND", "0.0.0.0:8080"))  # it wipes the metrics directory first

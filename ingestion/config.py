@@ -67,6 +67,19 @@ def _networks(env: Mapping[str, str], name: str) -> tuple:
     return tuple(found)
 
 
+def _status_names(env: Mapping[str, str], name: str) -> dict[int, str]:
+    """`6=waiting on customer, 8=monthly`: what an account's own status codes are called."""
+    names: dict[int, str] = {}
+    for part in env.get(name, "").split(","):
+        if not part.strip():
+            continue
+        code, equals, word = part.partition("=")
+        if not equals or not code.strip().isdigit() or not word.strip():
+            raise ConfigError(name, f"must be comma-separated code=name pairs (6=waiting on customer), got {part.strip()!r}")
+        names[int(code)] = " ".join(word.lower().split())
+    return names
+
+
 def _bind(env: Mapping[str, str], name: str, default: str) -> str:
     """host:port, [ipv6]:port or unix:/path: what gunicorn can listen on."""
     raw = env.get(name, "").strip() or default
@@ -128,6 +141,12 @@ class Settings:
     db_statement_timeout_ms: int = 5000
     retry_after_seconds: int = 5
     delivery_retention_days: int = 30
+    #: An identical body without a vendor event id is a redelivery within this many
+    #: seconds (the vendors' retry horizon: Freshdesk retries for about 95 minutes).
+    redelivery_window: int = 7200
+    freshdesk_status_names: Mapping[int, str] = field(default_factory=dict)
+    #: Bearer tokens of the read API.
+    api_tokens: tuple[str, ...] = field(default=(), repr=False)
 
     #: Weak credentials tolerated in development, said once at start (never the values).
     warnings: tuple[str, ...] = ()
@@ -161,6 +180,7 @@ class Settings:
                 "zendesk_signing_secret": credentials.secrets(env, "ZENDESK_SIGNING_SECRET", warnings, production),
             }
             metrics_tokens = credentials.secrets(env, "METRICS_TOKEN", warnings, production)
+            api_tokens = credentials.token_list(env, "API_TOKENS", warnings, production)
         except credentials.CredentialError as error:
             raise ConfigError(error.variable, error.problem) from None
 
@@ -193,6 +213,9 @@ class Settings:
             db_statement_timeout_ms=_bounded(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
             retry_after_seconds=_bounded(env, "RETRY_AFTER_SECONDS", 5, 1, 59),
             delivery_retention_days=_bounded(env, "DELIVERY_RETENTION_DAYS", 30, 1, 36500),
+            redelivery_window=_bounded(env, "REDELIVERY_WINDOW", 7200, 60, 7 * 86400),
+            freshdesk_status_names=_status_names(env, "FRESHDESK_STATUS_NAMES"),
+            api_tokens=api_tokens,
             warnings=tuple(warnings),
         )
 

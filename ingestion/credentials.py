@@ -55,6 +55,14 @@ def _is_placeholder(value: str) -> bool:
     return value.lower() in PLACEHOLDERS
 
 
+def _judge(variable: str, problem: str | None, warnings: list[str], production: bool) -> None:
+    """A weak value: production refuses it, development starts with a warning."""
+    if problem:
+        if production:
+            raise CredentialError(variable, problem)
+        warnings.append(f"{variable} {problem}")
+
+
 def secrets(env: Mapping[str, str], name: str, warnings: list[str], production: bool) -> tuple[str, ...]:
     """HMAC or signing secrets: the current one, then the previous one during a rotation."""
     keys = []
@@ -64,10 +72,7 @@ def secrets(env: Mapping[str, str], name: str, warnings: list[str], production: 
             problem = "is a public placeholder or test value; use a random secret"
         elif len(value) < MIN_SECRET_LENGTH:
             problem = f"is shorter than {MIN_SECRET_LENGTH} characters; use a random secret"
-        if problem:
-            if production:
-                raise CredentialError(variable, problem)
-            warnings.append(f"{variable} {problem}")
+        _judge(variable, problem, warnings, production)
         keys.append(value)
     return tuple(keys)
 
@@ -85,10 +90,7 @@ def basic_pairs(env: Mapping[str, str], name: str, warnings: list[str],
             problem = "has a public placeholder password; use a random one"
         elif len(password) < MIN_PASSWORD_LENGTH:
             problem = f"has a password shorter than {MIN_PASSWORD_LENGTH} characters; use a random one"
-        if problem:
-            if production:
-                raise CredentialError(variable, problem)
-            warnings.append(f"{variable} {problem}")
+        _judge(variable, problem, warnings, production)
         pairs.append((user, password))
     return tuple(pairs)
 
@@ -100,7 +102,19 @@ def check_url_password(variable: str, url: str | None, warnings: list[str], prod
     except ValueError:
         password = None
     if password and _is_placeholder(password):
-        problem = "has a public placeholder password; use the real one"
-        if production:
-            raise CredentialError(variable, problem)
-        warnings.append(f"{variable} {problem}")
+        _judge(variable, "has a public placeholder password; use the real one", warnings, production)
+
+
+def token_list(env: Mapping[str, str], name: str, warnings: list[str], production: bool) -> tuple[str, ...]:
+    """Bearer tokens, separated by commas or whitespace. Unlike webhook secrets (which a
+    vendor's admin screen may impose) these are generated for the purpose, so a separator
+    that cannot occur in them is fine: generate them with `openssl rand -hex 32`."""
+    tokens = tuple(dict.fromkeys(env.get(name, "").replace(",", " ").split()))
+    for token in tokens:
+        problem = None
+        if _is_placeholder(token):
+            problem = "holds a public placeholder; generate random tokens"
+        elif len(token) < MIN_SECRET_LENGTH:
+            problem = f"holds a token shorter than {MIN_SECRET_LENGTH} characters"
+        _judge(name, problem, warnings, production)
+    return tokens

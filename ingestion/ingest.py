@@ -1,35 +1,47 @@
-"""Storing one delivery: the duplicate fast path first, PostgreSQL as the source of truth."""
+"""Storing one delivery: its identity, the duplicate fast path, then PostgreSQL.
+
+Idempotency is by delivery, not by content. A delivery's identity is the vendor's id for
+it when the vendor sends one (a Zendesk event id or invocation id): the same id is the
+same delivery, forever. Otherwise it is a fingerprint of the body (and the event type,
+which Help Scout sends in a header): the same bytes again within REDELIVERY_WINDOW are a
+redelivery (vendors retry for up to about 95 minutes); past it they are a new event,
+since a rule may well send the same body twice in a day (README: "Redeliveries").
+"""
 
 from __future__ import annotations
 
+import hashlib
+
 from .duplicates import DuplicateCache
 from .storage import Storage
-from .tickets import Outcome, StoredDelivery, Ticket
+from .tickets import Outcome, StoredDelivery, TicketEvent
 
-#: Outcomes after which the cache learns what PostgreSQL now holds for the ticket (for
-#: `stale`, the newer content it kept, which the stale request's lookup had cleared).
-#: Not `created`: nothing can be cached for a ticket that did not exist, so creates skip
-#: the round trip and the first redelivery (answered by PostgreSQL) fills the cache.
-_REMEMBERED = (Outcome.UPDATED, Outcome.ALREADY_EXISTS, Outcome.STALE)
+
+def identity(event: TicketEvent, raw_body: bytes) -> tuple[str, bool]:
+    """(delivery identity, whether it only holds within the redelivery window)."""
+    if event.vendor_event_id:
+        return "id:" + event.vendor_event_id, False
+    digest = hashlib.blake2b(raw_body, digest_size=16, person=b"ingestion-body")
+    digest.update(b"\0" + event.event_type.encode("utf-8", "surrogatepass"))
+    return "body:" + digest.hexdigest(), True
 
 
 class Ingestor:
-    def __init__(self, storage: Storage, duplicates: DuplicateCache | None) -> None:
+    def __init__(self, storage: Storage, duplicates: DuplicateCache | None, redelivery_window: int) -> None:
         self.storage = storage
         self.duplicates = duplicates
+        self.window = redelivery_window
 
-    def store(self, ticket: Ticket, raw_json: str, vendor_delivery_id: str | None,
-              request_id: str | None) -> StoredDelivery:
-        content_hash = ticket.content_hash()
-        if self.duplicates is None:
-            return self.storage.ingest(ticket, raw_json, vendor_delivery_id, request_id, content_hash)
-        lookup = self.duplicates.lookup(ticket, content_hash)
-        if lookup.hit is not None:
-            return lookup.hit
-        stored = self.storage.ingest(ticket, raw_json, vendor_delivery_id, request_id, content_hash)
-        if stored.outcome in _REMEMBERED:
-            self.duplicates.remember(ticket, stored, cleared=lookup.cleared)
+    def store(self, event: TicketEvent, raw_body: bytes, raw_text: str, request_id: str | None) -> StoredDelivery:
+        key, windowed = identity(event, raw_body)
+        if self.duplicates is not None:
+            hit = self.duplicates.lookup(event, key)
+            if hit is not None:
+                return hit
+        stored, expires_in = self.storage.ingest(event, key, self.window if windowed else None, raw_text, request_id)
+        if stored.outcome is Outcome.ALREADY_EXISTS and self.duplicates is not None:
+            self.duplicates.remember(event, key, stored, expires_in)
         return stored
 
-    def ignore(self, source: str, vendor_delivery_id: str | None, request_id: str | None) -> StoredDelivery:
-        return self.storage.record_ignored(source, vendor_delivery_id, request_id)
+    def ignore(self, vendor: str, account: str, request_id: str | None) -> StoredDelivery:
+        return self.storage.record_ignored(vendor, account, request_id)

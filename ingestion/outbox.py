@@ -1,12 +1,12 @@
 """The relay: publishes committed ticket changes from the outbox to the Redis stream.
 
-The webhook's own transaction writes the delivery row (the event); this separate process
+The webhook's own transaction writes the event row (the outbox entry); this separate process
 (`python -m ingestion relay`) appends pending events to the stream `ingestion:tickets`
 and marks them published. Guarantees:
 - nothing is lost: an event stays pending until Redis accepted it, however long Redis is
   away; the backlog drains when it returns;
 - at least once: if the relay dies between XADD and the commit that marks the rows, the
-  batch is published again; consumers deduplicate on `delivery_id` if they must;
+  batch is published again; consumers deduplicate on `event_id` if they must;
 - in commit order per ticket: one relay publishes at a time (advisory lock) and reads in
   id order, which per ticket is commit order (see queries.PENDING_EVENTS).
 """
@@ -31,14 +31,16 @@ BATCH = 500
 
 
 def stream_fields(row: tuple) -> dict[str, str]:
-    delivery_id, ticket_id, source, external_id, outcome, revision, received_at = row
+    event_id, ticket_id, vendor, account, external_id, outcome, revision, event_type, received_at = row
     return {
         "ticket_id": str(ticket_id),
-        "source": source,
+        "source": vendor,
+        "account": account,
         "external_id": external_id,
-        "change": outcome,  # created | updated
+        "event_id": str(event_id),
+        "event_type": event_type,
+        "change": outcome,  # created | updated | recorded
         "revision": str(revision),
-        "delivery_id": str(delivery_id),
         "occurred_at": received_at.isoformat(),
     }
 
@@ -58,7 +60,7 @@ class Relay:
         with self.storage.connection() as conn, conn.transaction():
             if not conn.execute(queries.RELAY_LOCK).fetchone()[0]:
                 return 0  # another relay is publishing
-            rows = conn.execute(queries.PENDING_EVENTS, (limit,)).fetchall()
+            rows = conn.execute(queries.PENDING_EVENTS, {"limit": limit}).fetchall()
             if not rows:
                 return 0
 
@@ -69,7 +71,7 @@ class Relay:
                 return pipe.execute()
 
             self.guarded.call("stream_publish", append_all)
-            conn.execute(queries.MARK_PUBLISHED, ([row[0] for row in rows],))
+            conn.execute(queries.MARK_PUBLISHED, {"ids": [row[0] for row in rows]})
         EVENTS_PUBLISHED.inc(len(rows))
         return len(rows)
 

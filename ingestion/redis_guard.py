@@ -112,12 +112,25 @@ class GuardedRedis:
         """
         return self.call(operation, lambda _client: self._evalsha(script, keys, args))
 
+    def run_command(self, operation: str, *command: Any) -> Any:
+        """One plain command (GET, SET...) on the same kept connection as run_script."""
+        return self.call(operation, lambda _client: self._send(command))
+
+    def _kept_connection(self) -> Any:
+        if self._script_connection_pid != os.getpid():  # never a socket inherited over fork
+            self._script_connection = self.client.connection_pool.make_connection()
+            self._script_connection_pid = os.getpid()
+        return self._script_connection
+
+    def _send(self, command: Sequence[Any]) -> Any:
+        with self._script_lock:  # a sync worker is one thread; health checks run beside it
+            connection = self._kept_connection()
+            connection.send_command(*command)
+            return connection.read_response()
+
     def _evalsha(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         with self._script_lock:  # a sync worker is one thread; health checks run beside it
-            if self._script_connection_pid != os.getpid():  # never a socket inherited over fork
-                self._script_connection = self.client.connection_pool.make_connection()
-                self._script_connection_pid = os.getpid()
-            connection = self._script_connection
+            connection = self._kept_connection()
             try:
                 connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 return connection.read_response()

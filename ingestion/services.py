@@ -27,16 +27,14 @@ class Services:
         storage = Storage(settings)
         redis = GuardedRedis(settings) if settings.redis_url else None
         duplicates = DuplicateCache(redis, settings.duplicate_cache_ttl) if redis else None
-        return cls(settings, storage, redis, Ingestor(storage, duplicates))
+        return cls(settings, storage, redis, Ingestor(storage, duplicates, settings.redelivery_window))
 
     def start_worker(self) -> None:
         """In a worker process, just after the fork and before its first request: open the
-        database pool, keep the breaker-state gauge current, settle the duplicate cache."""
+        database pool, keep the breaker-state gauge current."""
         self.storage.open()
         if self.redis is not None:
             self.redis.start_state_reporter()
-        if self.ingestor.duplicates is not None:
-            self.ingestor.duplicates.retire_inherited()
 
     def redis_status(self) -> str:
         if self.redis is None:

@@ -1,60 +1,83 @@
-"""The ticket value every vendor payload is normalized into, and the outcomes of storing it."""
+"""What a delivery says about a ticket, and what storing it did.
+
+A vendor payload is normalized into a `TicketEvent`: which ticket (vendor, account,
+external id), the ticket fields the payload carries (and only those: a field it does not
+mention is absent, not None, so storage keeps the stored value), and the event itself
+(its type, the vendor's id for it, a comment, field changes).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import Any
+
+#: The normalized ticket fields, in the order the read API shows them.
+TICKET_FIELDS = (
+    "subject", "description", "status", "priority", "type",
+    "requester_name", "requester_email", "requester_id",
+    "assignee_name", "assignee_email", "assignee_id",
+    "group", "organization", "tags", "custom_fields",
+    "vendor_created_at", "vendor_updated_at",
+)
 
 
 class Outcome(str, Enum):
-    """What happened to a delivery; the `status` field of the 2xx response (SPEC 2.1)."""
+    """What happened to a delivery; the `status` field of the 2xx response."""
 
     CREATED = "created"
-    ALREADY_EXISTS = "already_exists"
     UPDATED = "updated"
-    STALE = "stale"
-    IGNORED = "ignored"
+    RECORDED = "recorded"  # a new event that changed no ticket field (a comment, a note)
+    STALE = "stale"  # a new event older than the stored ticket: kept, ticket untouched
+    ALREADY_EXISTS = "already_exists"  # a redelivery of a delivery already stored
+    IGNORED = "ignored"  # authentic, but not about a ticket
 
     @property
     def http_status(self) -> int:
         return 201 if self is Outcome.CREATED else 200
 
+    @property
+    def published(self) -> bool:
+        """Whether the event stream carries events of this outcome."""
+        return self in (Outcome.CREATED, Outcome.UPDATED, Outcome.RECORDED)
+
 
 @dataclass(frozen=True, slots=True)
-class Ticket:
-    """A vendor ticket in our words. Text is kept exactly as sent (HTML is never rendered)."""
+class Comment:
+    body: str
+    author: str | None = None
+    public: bool | None = None
 
-    source: str
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """One authentic delivery about one ticket, normalized."""
+
+    vendor: str
     external_id: str
-    subject: str | None = None
-    description: str | None = None
-    status: str | None = None
-    priority: str | None = None
-    requester_name: str | None = None
-    requester_email: str | None = None
-    tags: tuple[str, ...] = ()
-    vendor_created_at: datetime | None = None
-    vendor_updated_at: datetime | None = None
+    account: str = ""
+    #: Normalized fields present in the payload: str | None, tags a tuple of str,
+    #: custom_fields a dict, timestamps aware datetimes (or None). Absent = not a key.
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    event_type: str = "ticket.snapshot"
+    #: The vendor's own id for this event or delivery (a Zendesk event id, an invocation
+    #: id): a redelivery carries the same one.
+    vendor_event_id: str | None = None
+    comment: Comment | None = None
+    changes: Mapping[str, Any] | None = None
 
-    def content_hash(self) -> str:
-        """Fingerprint of the normalized fields: "same content" in SPEC 2.1.
-
-        Raw bytes are not compared on purpose: two Zendesk events about an unchanged
-        ticket differ in event id and time but describe the same ticket.
-        """
-        canonical = json.dumps(
-            [
-                self.subject, self.description, self.status, self.priority,
-                self.requester_name, self.requester_email, list(self.tags),
-                _iso(self.vendor_created_at), _iso(self.vendor_updated_at),
-            ],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-        return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).hexdigest()
+    def fields_json(self) -> dict[str, Any]:
+        """The fields as JSON values (what the storage function takes)."""
+        out: dict[str, Any] = {}
+        for name, value in self.fields.items():
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[name] = value
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +86,5 @@ class StoredDelivery:
 
     outcome: Outcome
     ticket_id: str | None = None
+    event_id: str | None = None
     revision: int | None = None
-    content_hash: str | None = None  # of the content PostgreSQL holds after this delivery
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None

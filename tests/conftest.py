@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from ingestion import create_app
 from ingestion.config import Settings
 from ingestion.localservers import PostgresServer, RedisServer
-from ingestion.storage import apply_schema
+from ingestion.storage.migrate import migrate
 from signing import AUTH_ENV
 
 
@@ -42,7 +42,7 @@ def postgres(workdir: Path) -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def database_url(postgres: PostgresServer) -> str:
     url = postgres.create_database("ingestion_test")
-    apply_schema(url)
+    migrate(url)
     return url
 
 
@@ -79,7 +79,7 @@ def redis_url(redis_server: RedisServer) -> str:
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection to inspect storage; every test starts from empty tables."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        conn.execute("TRUNCATE tickets, deliveries RESTART IDENTITY CASCADE")
+        conn.execute("TRUNCATE tickets, events, deliveries RESTART IDENTITY CASCADE")
         yield conn
 
 

@@ -14,7 +14,7 @@ import requests
 
 from conftest import make_env
 from ingestion.localservers import PostgresServer
-from ingestion.storage import apply_schema
+from ingestion.storage.migrate import migrate
 from processes import Gunicorn
 from signing import FRESHDESK_URL, signed
 
@@ -41,7 +41,7 @@ def deliver(server, n):
 
 def test_database_outage_gives_fast_503_and_recovers_without_a_restart(own_postgres):
     url = own_postgres.create_database("ingestion")
-    apply_schema(url)
+    migrate(url)
     server = Gunicorn(make_env(url), workers=2).start()
     try:
         accepted = []
@@ -101,7 +101,7 @@ def test_a_frozen_database_never_hangs_the_health_probe(own_postgres):
     """The server accepts connections but answers nothing (SIGSTOP): the probe still answers
     within about a second and a half."""
     url = own_postgres.create_database("frozen")
-    apply_schema(url)
+    migrate(url)
     from ingestion import create_app
     from ingestion.config import Settings
 

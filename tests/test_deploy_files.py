@@ -49,7 +49,7 @@ def test_the_compose_stack_has_every_piece_with_health_checks_and_order():
     assert set(services) == {"postgres", "redis", "schema", "app1", "app2", "relay", "nginx", "prometheus"}
     for name in ("postgres", "redis", "relay", "nginx"):
         assert services[name]["healthcheck"]["test"], name  # app1/app2: the image's HEALTHCHECK
-    assert services["schema"]["command"] == ["python", "-m", "ingestion", "init-db"]
+    assert services["schema"]["command"] == ["python", "-m", "ingestion", "migrate"]
     assert services["relay"]["command"] == ["python", "-m", "ingestion", "relay"]
     for app in ("app1", "app2"):
         assert services[app]["depends_on"]["schema"] == {"condition": "service_completed_successfully"}
@@ -187,7 +187,7 @@ def test_kubernetes_pods_probe_health_and_are_scraped():
     assert directives(conf, "listen") == [str(sidecar_ports["http"]), str(sidecar_ports["metrics"])]
     assert directives(conf, "server") == [env["BIND"]]  # the upstream
 
-    assert web["spec"]["initContainers"][0]["command"] == ["python", "-m", "ingestion", "init-db"]
+    assert web["spec"]["initContainers"][0]["command"] == ["python", "-m", "ingestion", "migrate"]
     relay = load_yaml(DEPLOY / "k8s" / "relay.yaml")["spec"]["template"]["spec"]["containers"][0]
     assert relay["command"] == ["python", "-m", "ingestion", "relay"]
     assert "PROMETHEUS_MULTIPROC_DIR" not in {e["name"] for e in relay.get("env", [])}  # unset, never empty

@@ -120,9 +120,9 @@ def service_env(postgres, redis_server, credentials) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def schema(engine, image, service_env, workdir) -> None:
-    """`python -m ingestion init-db` in the image, as compose's schema service runs it
-    (test_init_db_runs_with_a_read_only_root_filesystem runs it as Kubernetes does)."""
-    container = engine.start(image, "python", "-m", "ingestion", "init-db", env=service_env,
+    """`python -m ingestion migrate` in the image, as compose's schema service runs it
+    (test_migrations_run_with_a_read_only_root_filesystem runs it as Kubernetes does)."""
+    container = engine.start(image, "python", "-m", "ingestion", "migrate", env=service_env,
                              options=UNPRIVILEGED, env_dir=workdir)
     assert container.wait(timeout=120) == 0, container.logs()
 
@@ -235,9 +235,9 @@ def test_the_relay_container_publishes_with_an_empty_metrics_directory(engine, i
     assert relay.running() and "Traceback" not in relay.logs(), relay.logs()[-4000:]
 
 
-def test_init_db_runs_with_a_read_only_root_filesystem(engine, image, schema, service_env, workdir):
+def test_migrations_run_with_a_read_only_root_filesystem(engine, image, schema, service_env, workdir):
     """As deploy/k8s/deployment.yaml's init container runs it: read-only, no volume. The
     schema is applied a second time, which must be harmless."""
-    container = engine.start(image, "python", "-m", "ingestion", "init-db", env=service_env, options=RESTRICTED,
+    container = engine.start(image, "python", "-m", "ingestion", "migrate", env=service_env, options=RESTRICTED,
                              env_dir=workdir)
     assert container.wait(timeout=120) == 0, container.logs()

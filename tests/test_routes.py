@@ -4,29 +4,54 @@ from __future__ import annotations
 
 import pytest
 
+import re
+
+from ingestion.vendors import vendor_names
+from ingestion.web.read_api import PREFIX as READ_PREFIX
 from ingestion.web.webhook import WEBHOOK_PREFIX
+
+ACCOUNT = re.compile(r"<[^>]*:account>")
 
 
 def webhook_rules(app):
     return [rule for rule in app.url_map.iter_rules() if rule.rule.startswith(WEBHOOK_PREFIX)]
 
 
-def test_there_is_one_webhook_route_per_vendor(app):
-    assert sorted(rule.rule for rule in webhook_rules(app)) == [
-        f"{WEBHOOK_PREFIX}/freshdesk", f"{WEBHOOK_PREFIX}/zendesk"]
+def concrete(rule) -> str:
+    """A URL the rule matches (an account for the account segment)."""
+    return ACCOUNT.sub("acme", rule.rule)
+
+
+def documented(rule) -> str:
+    """The rule as OpenAPI writes paths: {name} for each variable segment."""
+    return re.sub(r"<(?:[^>:]*:)?([a-z_]+)>", r"{\1}", ACCOUNT.sub("{account}", rule.rule))
+
+
+def test_each_vendor_has_a_webhook_route_and_one_naming_the_account(app):
+    assert sorted(documented(rule) for rule in webhook_rules(app)) == sorted(
+        path for vendor in vendor_names()
+        for path in (f"{WEBHOOK_PREFIX}/{vendor}", f"{WEBHOOK_PREFIX}/{vendor}/{{account}}"))
 
 
 def test_every_webhook_view_wears_the_authentication_decorator(app):
     for rule in webhook_rules(app):
         view = app.view_functions[rule.endpoint]
-        assert getattr(view, "webhook_auth", None) == rule.rule.rsplit("/", 1)[1], rule.rule
+        vendor = rule.rule.removeprefix(WEBHOOK_PREFIX + "/").split("/")[0]
+        assert getattr(view, "webhook_auth", None) == vendor, rule.rule
+
+
+def test_every_read_api_view_wears_the_token_decorator(app):
+    rules = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith(READ_PREFIX)]
+    assert len(rules) == 2
+    for rule in rules:
+        assert getattr(app.view_functions[rule.endpoint], "api_auth", False), rule.rule
 
 
 def test_every_webhook_route_refuses_an_unauthenticated_call(app, client, db):
     rules = webhook_rules(app)
     assert rules
     for rule in rules:
-        response = client.post(rule.rule, data=b'{"id": 1}', headers={"Content-Type": "application/json"})
+        response = client.post(concrete(rule), data=b'{"id": 1}', headers={"Content-Type": "application/json"})
         assert response.status_code == 401, rule.rule
         assert "error" in response.json
 
@@ -34,14 +59,16 @@ def test_every_webhook_route_refuses_an_unauthenticated_call(app, client, db):
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_wrong_methods_on_webhook_routes_are_json_405(app, client, method):
     for rule in webhook_rules(app):
-        response = client.open(rule.rule, method=method)
+        response = client.open(concrete(rule), method=method)
         assert (response.status_code, response.json) == (405, {"error": "Method not allowed"})
 
 
 def test_every_route_is_known(app):
     """A new route must be added here on purpose, together with its auth decision."""
-    assert sorted(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint != "static") == sorted([
-        f"{WEBHOOK_PREFIX}/freshdesk", f"{WEBHOOK_PREFIX}/zendesk", "/health", "/health/live", "/metrics", "/openapi.yaml"])
+    assert sorted(documented(rule) for rule in app.url_map.iter_rules() if rule.endpoint != "static") == sorted([
+        f"{WEBHOOK_PREFIX}/freshdesk", f"{WEBHOOK_PREFIX}/zendesk", f"{WEBHOOK_PREFIX}/freshdesk/{{account}}",
+        f"{WEBHOOK_PREFIX}/zendesk/{{account}}", f"{READ_PREFIX}/{{vendor}}/{{external_id}}",
+        f"{READ_PREFIX}/{{vendor}}/{{external_id}}/events", "/health", "/health/live", "/metrics", "/openapi.yaml"])
 
 
 def test_the_openapi_description_is_served_and_documents_exactly_the_routes(app, client):
@@ -51,7 +78,7 @@ def test_the_openapi_description_is_served_and_documents_exactly_the_routes(app,
     assert response.status_code == 200 and response.mimetype == "application/yaml"
     document = yaml.safe_load(response.data)
     assert document["openapi"].startswith("3.")
-    routes = {(rule.rule, method) for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+    routes = {(documented(rule), method) for rule in app.url_map.iter_rules() if rule.endpoint != "static"
               for method in rule.methods - {"HEAD", "OPTIONS"}}
-    documented = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
-    assert documented == routes
+    described = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
+    assert described == routes

@@ -22,9 +22,10 @@ from processes import ROOT
 from signing import FRESHDESK_URL, ZENDESK_URL, signed
 
 
-def post(client, vendor, payload):
+def post(client, vendor, payload, **extra):
     body, headers = signed(vendor, payload)
-    return client.post(FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL, data=body, headers=headers)
+    return client.post(FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL, data=body,
+                       headers={**headers, **extra})
 
 
 def entries(url):
@@ -47,25 +48,33 @@ def relay_for(database_url):
         storage.close()
 
 
-def test_each_created_or_updated_ticket_becomes_one_stream_entry(make_app, db, redis_url, relay_for):
+def test_each_created_updated_or_recorded_event_becomes_one_stream_entry(make_app, db, redis_url, relay_for):
     client = make_app(REDIS_URL=redis_url).test_client()
-    created = [post(client, "freshdesk", {"id": n, "subject": "v1"}).json["ticket_id"] for n in range(5)]
+    created = [post(client, "freshdesk", {"id": n, "subject": "v1"}) for n in range(5)]
     post(client, "freshdesk", {"id": 0, "subject": "v2"})                     # updated
     post(client, "freshdesk", {"id": 1, "subject": "v1"})                     # already_exists: no event
+    post(client, "freshdesk", {"id": 1, "comment": "hi"})                     # recorded
+    post(client, "freshdesk", {"id": 2, "updated_at": "2000-01-01T00:00:00Z"})  # sets its timestamp: updated
+    post(client, "freshdesk", {"id": 2, "updated_at": "1999-01-01T00:00:00Z"})  # stale: history only
     post(client, "zendesk", {"type": "zen:event-type:user.created", "id": "e"})  # ignored: no event
+    post(client, "zendesk", {"ticket_id": "9"}, **{"X-Zendesk-Account-Id": "4242"})  # another account
 
     relay = relay_for(redis_url)
-    assert relay.publish_batch() == 6
+    assert relay.publish_batch() == 9
     assert relay.publish_batch() == 0
     assert relay.backlog() == 0
 
     stream = entries(redis_url)
-    assert [(e["external_id"], e["change"], e["revision"]) for e in stream] == [
-        ("0", "created", "1"), ("1", "created", "1"), ("2", "created", "1"), ("3", "created", "1"),
-        ("4", "created", "1"), ("0", "updated", "2")]
-    assert [e["ticket_id"] for e in stream[:5]] == created
-    assert {e["source"] for e in stream} == {"freshdesk"}
-    assert all(e["delivery_id"] and e["occurred_at"] for e in stream)
+    assert [(e["source"], e["account"], e["external_id"], e["change"], e["revision"]) for e in stream] == [
+        ("freshdesk", "", "0", "created", "1"), ("freshdesk", "", "1", "created", "1"),
+        ("freshdesk", "", "2", "created", "1"), ("freshdesk", "", "3", "created", "1"),
+        ("freshdesk", "", "4", "created", "1"), ("freshdesk", "", "0", "updated", "2"),
+        ("freshdesk", "", "1", "recorded", "1"), ("freshdesk", "", "2", "updated", "2"),
+        ("zendesk", "4242", "9", "created", "1")]
+    assert [e["ticket_id"] for e in stream[:5]] == [r.json["ticket_id"] for r in created]
+    assert [e["event_id"] for e in stream[:5]] == [r.json["event_id"] for r in created]
+    assert stream[6]["event_type"] == "ticket.comment_added"
+    assert all(e["event_type"] and e["occurred_at"] for e in stream)
 
 
 def test_events_wait_in_the_outbox_while_redis_is_away_and_none_is_lost(make_app, db, own_redis, relay_for):
@@ -123,16 +132,18 @@ def test_the_stream_is_capped_near_stream_maxlen(make_app, db, redis_url, relay_
     assert 100 <= redis_py.Redis.from_url(redis_url).xlen(STREAM) < 300  # approximate trimming
 
 
-def test_old_published_deliveries_are_pruned_but_pending_events_never(make_app, db, redis_url, relay_for):
+def test_old_delivery_rows_are_pruned_and_events_are_kept(make_app, db, redis_url, relay_for):
     client = make_app(REDIS_URL=redis_url).test_client()
     for n in range(4):
         post(client, "freshdesk", {"id": f"old-{n}"})
-    relay = relay_for(redis_url)
-    relay.publish_batch()
-    post(client, "freshdesk", {"id": "old-pending"})
-    db.execute("UPDATE deliveries SET received_at = now() - interval '40 days'")
-    assert relay.storage.prune_deliveries(retention_days=30) == 4
-    assert [r["external_id"] for r in db.execute("SELECT external_id FROM deliveries")] == ["old-pending"]
+        post(client, "freshdesk", {"id": f"old-{n}"})  # a redelivery: a delivery row
+    post(client, "freshdesk", {"id": "recent"})
+    post(client, "freshdesk", {"id": "recent"})
+    db.execute("UPDATE deliveries SET received_at = now() - interval '40 days' WHERE external_id LIKE 'old-%'")
+    db.execute("UPDATE events SET received_at = now() - interval '40 days'")
+    assert relay_for(redis_url).storage.prune_deliveries(retention_days=30) == 4
+    assert [r["external_id"] for r in db.execute("SELECT external_id FROM deliveries")] == ["recent"]
+    assert db.execute("SELECT count(*) AS n FROM events").fetchone()["n"] == 5  # history is kept
 
 
 def test_the_relay_command_drains_the_backlog_after_an_outage(make_app, db, database_url, own_redis):

@@ -16,23 +16,24 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator, TypeVar
+from datetime import timedelta
+from typing import Any, Iterator, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import Settings
 from ..errors import DatabaseUnavailable, UnstorablePayload
 from ..metrics import DB_DURATION, DB_OPERATIONS
-from ..tickets import Outcome, StoredDelivery, Ticket
+from ..tickets import Outcome, StoredDelivery, TicketEvent
 from . import queries
+from .migrate import migrate  # noqa: F401  (storage.migrate is the CLI's and the tests' entry)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.sql"
 
 #: While the database is known to be down (the last operation could not reach it), a
 #: request waits this long for a connection instead of DB_POOL_TIMEOUT. Vendors retry
@@ -148,27 +149,43 @@ class Storage:
                 raise DatabaseUnavailable(self.retry_after) from None
         raise AssertionError("unreachable")
 
-    def ingest(self, ticket: Ticket, raw_json: str, vendor_delivery_id: str | None,
-               request_id: str | None, content_hash: str | None = None) -> StoredDelivery:
-        """Store one ticket delivery (created / already_exists / updated / stale)."""
-        params = (
-            ticket.source, ticket.external_id, content_hash or ticket.content_hash(),
-            ticket.subject, ticket.description, ticket.status, ticket.priority,
-            ticket.requester_name, ticket.requester_email, list(ticket.tags),
-            ticket.vendor_created_at, ticket.vendor_updated_at,
-            raw_json, vendor_delivery_id, request_id,
-        )
+    def ingest(self, event: TicketEvent, dedup_key: str, window_seconds: int | None, raw_json: str,
+               request_id: str | None) -> tuple[StoredDelivery, int | None]:
+        """Store one delivery about a ticket. Returns the answer and, for a redelivery
+        known by its body, how many seconds more it counts as one (None: forever)."""
+        comment = event.comment
+        params = {
+            "vendor": event.vendor, "account": event.account, "external_id": event.external_id,
+            "fields": Jsonb(event.fields_json()), "dedup_key": dedup_key,
+            "horizon": timedelta(seconds=window_seconds) if window_seconds is not None else None,
+            "event_type": event.event_type, "vendor_event_id": event.vendor_event_id,
+            "comment_body": comment.body if comment else None, "comment_author": comment.author if comment else None,
+            "comment_public": comment.public if comment else None,
+            "changes": Jsonb(event.changes) if event.changes is not None else None,
+            "payload": raw_json, "request_id": request_id,
+        }
 
-        def work(conn: psycopg.Connection) -> StoredDelivery:
-            ticket_id, outcome, revision, stored_hash = conn.execute(queries.INGEST_TICKET, params).fetchone()
-            return StoredDelivery(Outcome(outcome), str(ticket_id), revision, stored_hash)
+        def work(conn: psycopg.Connection) -> tuple[StoredDelivery, int | None]:
+            ticket_id, event_id, outcome, revision, expires_in = conn.execute(queries.INGEST_EVENT, params).fetchone()
+            return StoredDelivery(Outcome(outcome), str(ticket_id), str(event_id), revision), expires_in
 
-        return self._run("ingest_ticket", work)
+        return self._run("ingest_event", work)
 
-    def record_ignored(self, source: str, vendor_delivery_id: str | None, request_id: str | None) -> StoredDelivery:
+    def record_ignored(self, vendor: str, account: str, request_id: str | None) -> StoredDelivery:
         """Audit an authentic delivery that is not about a ticket."""
-        self._run("record_ignored", lambda conn: conn.execute(queries.RECORD_IGNORED, (source, vendor_delivery_id, request_id)))
+        params = {"vendor": vendor, "account": account, "request_id": request_id}
+        self._run("record_ignored", lambda conn: conn.execute(queries.RECORD_IGNORED, params))
         return StoredDelivery(Outcome.IGNORED)
+
+    def ticket(self, vendor: str, account: str, external_id: str) -> dict[str, Any] | None:
+        """One ticket as stored, or None (the read API)."""
+        params = {"vendor": vendor, "account": account, "external_id": external_id}
+        return self._run("read_ticket", lambda conn: _dicts(conn, queries.TICKET, params).fetchone())
+
+    def ticket_events(self, ticket_id: str, after: int, limit: int) -> list[dict[str, Any]]:
+        """A ticket's events with ids above `after`, oldest first (the read API)."""
+        params = {"ticket_id": ticket_id, "after": after, "limit": limit}
+        return self._run("read_events", lambda conn: _dicts(conn, queries.TICKET_EVENTS, params).fetchall())
 
     def check(self, timeout: float = 1.0) -> bool:
         """True when a connection can be borrowed within `timeout` seconds and answers."""
@@ -187,11 +204,11 @@ class Storage:
             return None
 
     def prune_deliveries(self, retention_days: int, batch: int = 5000) -> int:
-        """Delete delivery rows past retention, in batches (never an unpublished event)."""
+        """Delete delivery rows past retention, in batches (events are history: kept)."""
         deleted = 0
         while True:
             with self.connection() as conn:
-                count = conn.execute(queries.PRUNE_DELIVERIES, (retention_days, batch)).rowcount
+                count = conn.execute(queries.PRUNE_DELIVERIES, {"days": retention_days, "batch": batch}).rowcount
             deleted += count
             if count < batch:
                 return deleted
@@ -204,8 +221,5 @@ class Storage:
             yield conn
 
 
-def apply_schema(database_url: str, schema_file: Path = SCHEMA_FILE) -> None:
-    """Apply schema.sql in one transaction, serialized against other instances doing the same."""
-    with psycopg.connect(database_url) as conn:
-        conn.execute(queries.SCHEMA_LOCK)
-        conn.execute(schema_file.read_text())
+def _dicts(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> psycopg.Cursor:
+    return conn.cursor(row_factory=dict_row).execute(query, params)

@@ -1,60 +1,77 @@
 """Every SQL statement the service runs, named, each with why it is safe.
 
-Parameters only, never string building. The ticket logic itself lives in the
-`ingest_ticket()` function of schema.sql, so the hot path is one statement.
+Parameters only (`%(name)s`), never string building. The ticket logic itself lives in the
+`ingest_event()` function (migrations/0002_ticket_history.sql), so the hot path is one
+statement.
 """
 
-#: Store one ticket delivery; returns (ticket_id, outcome, revision, content hash now
-#: stored). One round trip and,
-#: on an autocommit connection, one transaction. Race safety: see ingest_ticket() in schema.sql.
-INGEST_TICKET = """
-SELECT out_ticket_id, out_outcome, out_revision, out_content_hash
-  FROM ingest_ticket(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)
+#: Store one delivery about a ticket: returns (ticket_id, event_id, outcome, revision,
+#: seconds the delivery's identity still holds). One round trip and, on an autocommit
+#: connection, one transaction. Race safety: see ingest_event().
+INGEST_EVENT = """
+SELECT out_ticket_id, out_event_id, out_outcome, out_revision,
+       CASE WHEN %(horizon)s::interval IS NULL OR out_outcome <> 'already_exists' THEN NULL
+            ELSE greatest(0, extract(epoch FROM (SELECT e.received_at FROM events e WHERE e.id = out_event_id)
+                                               + %(horizon)s::interval - now()))::integer END
+  FROM ingest_event(%(vendor)s, %(account)s, %(external_id)s, %(fields)s, %(dedup_key)s, %(horizon)s::interval,
+                    %(event_type)s, %(vendor_event_id)s, %(comment_body)s, %(comment_author)s,
+                    %(comment_public)s, %(changes)s, %(payload)s::jsonb, %(request_id)s)
 """
 
 #: Audit an authentic delivery that is not about a ticket. Plain insert: nothing to race.
 RECORD_IGNORED = """
-INSERT INTO deliveries (source, outcome, vendor_delivery_id, request_id)
-VALUES (%s, 'ignored', %s, %s)
+INSERT INTO deliveries (vendor, account, outcome, request_id)
+VALUES (%(vendor)s, %(account)s, 'ignored', %(request_id)s)
 """
 
 #: Health check: proves a connection can be borrowed and the server answers.
 PING = "SELECT 1"
 
-#: Serializes concurrent schema applications (several instances starting at once).
-SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ingestion.schema'))"
-
 #: Only one relay publishes at a time (across processes and hosts), which keeps the
 #: stream in commit order per ticket. Transaction-scoped: released at commit/rollback.
 RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('ingestion.relay'))"
 
-#: The oldest unpublished events, in id order. Per ticket, ids follow commit order: a
-#: delivery's row is inserted while it holds the ticket's row lock, so a later delivery
-#: of the same ticket can only get its id after the earlier one committed.
+#: The oldest unpublished events, in id order. Per ticket, ids follow commit order: an
+#: event is inserted while its delivery holds the ticket's row lock, so a later event of
+#: the same ticket can only get its id after the earlier one committed.
 PENDING_EVENTS = """
-SELECT d.id, d.ticket_id, d.source, d.external_id, d.outcome, d.revision, d.received_at
-  FROM deliveries d
- WHERE d.published_at IS NULL AND d.outcome IN ('created', 'updated')
- ORDER BY d.id
- LIMIT %s
+SELECT e.id, e.ticket_id, t.vendor, t.account, t.external_id, e.outcome, e.revision, e.event_type, e.received_at
+  FROM events e JOIN tickets t ON t.id = e.ticket_id
+ WHERE e.published_at IS NULL AND e.outcome <> 'stale'
+ ORDER BY e.id
+ LIMIT %(limit)s
 """
 
 #: Mark events published after the stream accepted them (same transaction as the read).
-MARK_PUBLISHED = "UPDATE deliveries SET published_at = now() WHERE id = ANY(%s)"
+MARK_PUBLISHED = "UPDATE events SET published_at = now() WHERE id = ANY(%(ids)s)"
 
 #: Events not yet published: the outbox backlog. Capped, so a huge backlog (Redis away
 #: for hours) cannot make every scrape count millions of rows.
 OUTBOX_BACKLOG = """
 SELECT count(*) FROM (
-    SELECT 1 FROM deliveries WHERE published_at IS NULL AND outcome IN ('created', 'updated') LIMIT 100000
+    SELECT 1 FROM events WHERE published_at IS NULL AND outcome <> 'stale' LIMIT 100000
 ) AS pending
 """
 
-#: Retention: drop old delivery rows, in batches, but never an event still to publish.
+#: Retention: drop old delivery rows (redeliveries, ignored events), in batches.
 PRUNE_DELIVERIES = """
 DELETE FROM deliveries WHERE id IN (
-    SELECT id FROM deliveries
-     WHERE received_at < now() - make_interval(days => %s)
-       AND (published_at IS NOT NULL OR outcome NOT IN ('created', 'updated'))
-     LIMIT %s)
+    SELECT id FROM deliveries WHERE received_at < now() - make_interval(days => %(days)s) LIMIT %(batch)s)
+"""
+
+#: The read API: one ticket by its vendor key.
+TICKET = """
+SELECT id, vendor, account, external_id, subject, description, status, priority, type,
+       requester_name, requester_email, requester_id, assignee_name, assignee_email, assignee_id,
+       group_name, organization, tags, custom_fields, vendor_created_at, vendor_updated_at,
+       revision, created_at, updated_at
+  FROM tickets WHERE vendor = %(vendor)s AND account = %(account)s AND external_id = %(external_id)s
+"""
+
+#: The read API: a ticket's events after a cursor, oldest first (by id: commit order).
+TICKET_EVENTS = """
+SELECT id, event_type, vendor_event_id, received_at, outcome, comment_body, comment_author, comment_public,
+       changes, payload
+  FROM events WHERE ticket_id = %(ticket_id)s AND id > %(after)s
+ ORDER BY id LIMIT %(limit)s
 """

@@ -1,45 +1,144 @@
-"""Freshdesk: webhooks are an action of automation rules (ticket created / updated).
+"""Freshdesk: webhooks are an action of automation rules; apps relay product events.
 
 Vendor quirks that shape this module:
 - Automation rules do not sign requests. The native protection is HTTP Basic
   ("Requires authentication" in the rule); the HMAC header is for relays or apps that
   sign on Freshdesk's behalf.
-- Three body shapes arrive: the legacy `{"freshdesk_webhook": {...}}` built from
-  placeholders (status and priority as words, `triggered_event` as not-quite-JSON,
-  custom fields as `ticket_cf_*`), the API-style `{"ticket": {...}}` with numeric
-  status and priority codes, and a flat object.
-- No delivery id is sent, and failed calls are retried 5, 30 and 60 minutes later, so
-  old versions arrive late: storage compares `updated_at` to refuse stale overwrites.
+- Bodies arrive as the rule's "Simple" content `{"freshdesk_webhook": {...}}` (keys built
+  from placeholders: `ticket_subject`, `ticket_cf_<name>`, `ticket_contact_email`,
+  status and priority as words, `triggered_event` as not-quite-JSON
+  "{status:{from:4,to:6}}"), as admin-written JSON (nested under `ticket` or flat), as the
+  API's ticket object (numeric status and priority), and as Freshworks app events
+  relayed by an app (`{"event": "onTicketUpdate", "data": {"ticket": {...}}}`, whose
+  `changes` pairs are newer than the snapshot beside them).
+- Status 6 and 7 are account-specific; by default "waiting on customer" and "waiting on
+  third party" (FRESHDESK_STATUS_NAMES overrides), so the word placeholders and the
+  numeric codes store one word.
+- No delivery id is sent, and failed calls are retried 5, 30 and 60 minutes later, so a
+  redelivery is recognised by its body and old versions arrive late (stale).
+- The account (a Freshdesk domain) is only known from the webhook URL's optional last
+  segment.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..tickets import Ticket
+from ..normalize import bodies, comments, events
+from ..normalize.keys import Keys
+from ..normalize.ticket_fields import Vocabulary, find_id, recognise
+from ..normalize.values import code_word, object_at, optional_object, ticket_id, timestamp
+from ..tickets import Comment, TicketEvent
 from ..web.auth import BasicCredentials, HmacSignature
 from . import Vendor
-from .fields import object_at, ticket_from_fields
 
 if TYPE_CHECKING:
     from ..config import Settings
 
-#: Freshdesk API codes; 6 and above are account-specific and kept as given.
-STATUS_CODES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
+NAME = "freshdesk"
+STATUS_CODES = {2: "open", 3: "pending", 4: "resolved", 5: "closed", 6: "waiting on customer",
+                7: "waiting on third party"}
 PRIORITY_CODES = {1: "low", 2: "medium", 3: "high", 4: "urgent"}
+#: Freshworks product events about tickets; other events (onContactCreate...) are ignored.
+TICKET_EVENT_PREFIXES = ("onTicket", "onConversation")
+#: `changes` keys of product events -> our field names.
+CHANGED_FIELDS = {"status": "status", "priority": "priority", "group_id": "group", "responder_id": "assignee_id",
+                  "ticket_type": "type", "type": "type", "tags": "tags", "subject": "subject"}
+_TRIGGERED_CHANGE = re.compile(r"^\{\s*(\w+)\s*:\s*\{\s*from\s*:\s*([^,}]*),\s*to\s*:\s*([^}]*)\}\s*\}$")
+_TRIGGERED_ACTION = re.compile(r"^\{\s*(\w+)\s*:\s*([\w.-]*)\s*\}$")
+_STRIP = ("fd", "freshdesk")
 
 
-def normalize(payload: Mapping[str, Any]) -> Ticket:
-    if "freshdesk_webhook" in payload:
-        fields, where = object_at(payload, "freshdesk_webhook"), "freshdesk_webhook."
-    elif "ticket" in payload:
-        fields, where = object_at(payload, "ticket"), "ticket."
-    else:
-        fields, where = payload, ""
-    return ticket_from_fields(
-        "freshdesk", fields, where=where, status_codes=STATUS_CODES, priority_codes=PRIORITY_CODES
+def vocabulary(status_names: Mapping[int, str] | None = None) -> Vocabulary:
+    return Vocabulary(status_codes={**STATUS_CODES, **(status_names or {})}, priority_codes=PRIORITY_CODES)
+
+
+def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = None, account: str | None = None,
+              status_names: Mapping[int, str] | None = None) -> TicketEvent | None:
+    words = vocabulary(status_names)
+    data = payload.get("data")
+    if isinstance(data, dict) and ("ticket" in data or "conversation" in data) \
+            or isinstance(payload.get("event"), str) and payload["event"].startswith("on") and isinstance(data, dict):
+        return _product_event(payload, account or "", words)
+    reading = bodies.read(payload, words, _STRIP)
+    event_type, changes, comment = _triggered(reading.keys, reading.comment, words)
+    return TicketEvent(
+        vendor=NAME, account=account or "", external_id=reading.external_id, fields=reading.fields,
+        event_type=event_type or reading.event_name or events.derived(comment), comment=comment,
+        changes=changes or reading.changes,
     )
+
+
+def _triggered(keys: Keys, comment: Comment | None, words: Vocabulary):
+    """Freshdesk's `triggered_event`: "{status:{from:4,to:6}}", "{ticket_action:created}",
+    "{note_type:private}" (not JSON). Returns (event type, changes, comment)."""
+    found = keys.find(("triggeredevent",))
+    if found is None or not isinstance(found[1], str):
+        return None, None, comment
+    raw = found[1].strip()
+    change = _TRIGGERED_CHANGE.match(raw)
+    if change:
+        name, old, new = change.group(1), change.group(2).strip(), change.group(3).strip()
+        codes = {"status": words.status_codes, "priority": words.priority_codes}.get(name)
+        if codes is not None:
+            old, new = code_word(old, found[0], codes), code_word(new, found[0], codes)
+        return f"ticket.{name}_changed", events.previous_current(name, old, new), comment
+    action = _TRIGGERED_ACTION.match(raw)
+    if action:
+        key, value = action.group(1), action.group(2)
+        if key == "note_type":
+            if comment is not None and comment.public is None:
+                comment = Comment(comment.body, comment.author, value == "public")
+            return "ticket.note_added", None, comment
+        if key == "ticket_action":
+            return f"ticket.{value}", None, comment
+    return None, None, comment
+
+
+def _product_event(payload: Mapping[str, Any], account: str, words: Vocabulary) -> TicketEvent | None:
+    """A Freshworks app event: `{"event": "onTicketUpdate", "data": {"ticket": ...}}`."""
+    name = payload.get("event") if isinstance(payload.get("event"), str) else None
+    if name is not None and not name.startswith(TICKET_EVENT_PREFIXES):
+        return None
+    data = payload["data"]
+    conversation = optional_object(data, "conversation", "data.")
+    if conversation is not None:
+        keys = Keys(conversation, "data.conversation.")
+        found = keys.find(("ticketid",))
+        body = keys.find(("bodytext", "body"))
+        private = conversation.get("private")
+        actor = optional_object(data, "actor", "data.")
+        comment = comments.parse({"body": body[1] if body else None, "author": actor,
+                                  "private": private if isinstance(private, bool) else None}, "data.conversation")
+        return TicketEvent(vendor=NAME, account=account, event_type=name or events.derived(comment),
+                           comment=comment,
+                           external_id=ticket_id(found[1] if found else None, "data.conversation.ticket_id"))
+    ticket = object_at(data, "ticket", "data.")
+    keys = Keys(ticket, "data.ticket.")
+    fields = recognise(keys, words)
+    requester = optional_object(data, "requester", "data.")
+    if requester is not None:  # the contact, beside the ticket
+        person = recognise(Keys({"requester": requester}, "data."), words)
+        fields.update({k: v for k, v in person.items() if k.startswith("requester_")})
+    changes = events.generic_changes(keys)
+    for field, change in (changes or {}).items():
+        ours = CHANGED_FIELDS.get(field)
+        if ours in ("status", "priority"):
+            codes = words.status_codes if ours == "status" else words.priority_codes
+            where = f"data.ticket.changes.{field}"
+            change["previous"] = code_word(change["previous"], where, codes)
+            change["current"] = code_word(change["current"], where, codes)
+        if ours is not None:  # the change is newer than the snapshot beside it
+            fields.update(recognise(Keys({ours: change["current"]}, "data.ticket.changes."), words))
+    # The event's own time orders it better than the snapshot's updated_at.
+    happened = timestamp(payload.get("timestamp"), "timestamp")
+    if happened is not None and (fields.get("vendor_updated_at") is None or happened > fields["vendor_updated_at"]):
+        fields["vendor_updated_at"] = happened
+    found = find_id(keys)
+    return TicketEvent(vendor=NAME, account=account, event_type=name or events.SNAPSHOT, fields=fields,
+                       changes=changes, external_id=ticket_id(found[1] if found else None, "data.ticket.id"))
 
 
 def authentication(settings: "Settings") -> tuple:
@@ -49,8 +148,13 @@ def authentication(settings: "Settings") -> tuple:
     )
 
 
-def delivery_id(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str | None:
-    return None  # Freshdesk sends none.
+def normalizer(settings: "Settings"):
+    names = settings.freshdesk_status_names
+
+    def run(payload: Mapping[str, Any], headers: Mapping[str, str], account: str | None) -> TicketEvent | None:
+        return normalize(payload, headers, account, names)
+
+    return run
 
 
-VENDOR = Vendor("freshdesk", normalize, authentication, delivery_id)
+VENDOR = Vendor(NAME, normalizer, authentication)

@@ -3,14 +3,21 @@
 Vendor quirks that shape this module:
 - Every webhook is signed: base64(HMAC-SHA256(signing secret, timestamp + raw body)).
   Webhooks may also use Basic auth.
-- Event subscriptions send `{"type": "zen:event-type:ticket.created", "id": <event id>,
-  "subject": "zen:ticket:35436", "detail": {...ticket...}}`. Events about users,
-  organizations and so on are authentic but not ours: they are answered `ignored`.
+- Event subscriptions send `{"type": "zen:event-type:ticket.comment_added", "id": <event
+  id>, "account_id", "subject": "zen:ticket:35436", "detail": {...ticket...}, "event":
+  {...}}`: the comment in `event.comment`, changes as `event.previous` / `event.current`
+  (named by the type), tags as `tags_added` / `tags_removed`. Ids are strings; status and
+  priority arrive upper-case. Events about users, organizations and so on are authentic
+  but not ours: they are answered `ignored`. Minimal bodies may carry only `detail.id`.
 - Trigger bodies are written by the admin with placeholders, so every value is a
-  string, dates are human-formatted ("February 3, 2025") and tags are one
-  space-separated string. They arrive nested under "ticket" or flat.
-- Each event has a unique id and each call an `X-Zendesk-Webhook-Invocation-Id`; the
-  event id (or else the invocation id) is stored with the delivery.
+  string, dates are human-formatted ("February 3, 2025", stored as null) or to the
+  minute ("2024-03-14T16:02Z"), tags are one space-separated string, a person is
+  "Jane Doe <jane@example.com>" ("  <>" when unassigned), the type is "Ticket" when
+  unset and "On-hold" is the status `hold` is elsewhere. Keys are the admin's choice:
+  `ticket_id`, `ticketId`, `zd_ticket_id`...
+- The delivery: the event's `id`, else the `X-Zendesk-Webhook-Invocation-Id` header,
+  which Zendesk keeps across the retries of one invocation. The account:
+  `X-Zendesk-Account-Id`, else the event's `account_id` (a URL segment wins over both).
 """
 
 from __future__ import annotations
@@ -18,16 +25,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..tickets import Ticket
+from ..normalize import bodies, comments, events
+from ..normalize.keys import Keys
+from ..normalize.ticket_fields import Vocabulary, find_id, recognise
+from ..normalize.values import code_word, optional_object, storable, ticket_id
+from ..tickets import TicketEvent
 from ..web.auth import BasicCredentials, ZendeskSignature
 from . import Vendor
-from .fields import object_at, storable, ticket_from_fields
 
 if TYPE_CHECKING:
     from ..config import Settings
 
+NAME = "zendesk"
 EVENT_PREFIX = "zen:event-type:"
 TICKET_EVENT_PREFIX = "zen:event-type:ticket."
+WORDS = Vocabulary(synonyms={"on-hold": "hold", "on hold": "hold"})
+INVOCATION_HEADER = "X-Zendesk-Webhook-Invocation-Id"
+ACCOUNT_HEADER = "X-Zendesk-Account-Id"
+_STRIP = ("zd", "zendesk")
 
 
 def _is_event(payload: Mapping[str, Any]) -> bool:
@@ -35,16 +50,84 @@ def _is_event(payload: Mapping[str, Any]) -> bool:
     return isinstance(event_type, str) and event_type.startswith(EVENT_PREFIX)
 
 
-def normalize(payload: Mapping[str, Any]) -> Ticket | None:
+def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = None,
+              account: str | None = None) -> TicketEvent | None:
+    headers = headers or {}
     if _is_event(payload):
         if not payload["type"].startswith(TICKET_EVENT_PREFIX):
             return None
-        subject = payload.get("subject")
-        subject_id = subject.rpartition(":")[2] if isinstance(subject, str) and subject.startswith("zen:ticket:") else None
-        return ticket_from_fields("zendesk", object_at(payload, "detail"), where="detail.", fallback_id=subject_id)
-    if "ticket" in payload:
-        return ticket_from_fields("zendesk", object_at(payload, "ticket"), where="ticket.")
-    return ticket_from_fields("zendesk", payload)
+        return _subscription_event(payload, headers, account)
+    reading = bodies.read(payload, WORDS, _STRIP)
+    return TicketEvent(
+        vendor=NAME, account=_account(account, headers, payload), external_id=reading.external_id,
+        fields=reading.fields, event_type=reading.event_name or events.derived(reading.comment),
+        vendor_event_id=_delivery_id(None, headers), comment=reading.comment, changes=reading.changes,
+    )
+
+
+def _subscription_event(payload: Mapping[str, Any], headers: Mapping[str, str], account: str | None) -> TicketEvent:
+    detail = optional_object(payload, "detail") or {}
+    keys = Keys(detail, "detail.")
+    found = find_id(keys)
+    raw_id, field = (found[1], found[0]) if found else (_id_from_subject(payload.get("subject")), "detail.id")
+    event = optional_object(payload, "event") or {}
+    kind = payload["type"].removeprefix(TICKET_EVENT_PREFIX)
+    comment_value = event.get("comment")
+    comment = comments.parse(comment_value, "event.comment") if comment_value is not None else None
+    return TicketEvent(
+        vendor=NAME, account=_account(account, headers, payload), external_id=ticket_id(raw_id, field),
+        fields=recognise(keys, WORDS), event_type=payload["type"], comment=comment,
+        vendor_event_id=_delivery_id(payload.get("id"), headers), changes=_changes(kind, event),
+    )
+
+
+def _changes(kind: str, event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`ticket.status_changed` with `{previous, current}` -> {"status": {...}}; tags and
+    custom fields have their own shapes."""
+    if kind == "tags_changed":
+        return {"tags": {"added": event.get("tags_added") or [], "removed": event.get("tags_removed") or []}}
+    if kind == "custom_field_changed":
+        definition = event.get("custom_field") if isinstance(event.get("custom_field"), dict) else {}
+        name = str(definition.get("title") or definition.get("id") or "custom_field")
+        value = {side: (event.get(side) or {}).get("value") if isinstance(event.get(side), dict) else event.get(side)
+                 for side in ("previous", "current")}
+        return {"custom_fields": {name: value}}
+    if kind.endswith("_changed") and ("previous" in event or "current" in event):
+        field, previous, current = kind.removesuffix("_changed"), event.get("previous"), event.get("current")
+        if field in ("status", "priority"):  # "OPEN" in events, "open" everywhere else
+            previous = code_word(previous, "event.previous", {}, WORDS.synonyms)
+            current = code_word(current, "event.current", {}, WORDS.synonyms)
+        return events.previous_current(field, previous, current)
+    return None
+
+
+def _id_from_subject(subject: Any) -> str | None:
+    if isinstance(subject, str) and subject.startswith("zen:ticket:"):
+        return subject.rpartition(":")[2]
+    return None
+
+
+def _delivery_id(event_id: Any, headers: Mapping[str, str]) -> str | None:
+    """The event id, else the invocation id. A value PostgreSQL could not store (NUL, a
+    lone surrogate) is dropped: the body fingerprint identifies the delivery instead."""
+    for candidate in (event_id, headers.get(INVOCATION_HEADER)):
+        if isinstance(candidate, str) and candidate.strip() and storable(candidate):
+            return candidate.strip()[:200]
+    return None
+
+
+def _account(from_path: str | None, headers: Mapping[str, str], payload: Mapping[str, Any]) -> str:
+    if from_path:
+        return from_path
+    header = (headers.get(ACCOUNT_HEADER) or "").strip()
+    if header.isdigit():
+        return header
+    account_id = payload.get("account_id")
+    if isinstance(account_id, int) and not isinstance(account_id, bool) and account_id > 0:
+        return str(account_id)
+    if isinstance(account_id, str) and account_id.strip().isdigit():
+        return account_id.strip()
+    return ""
 
 
 def authentication(settings: "Settings") -> tuple:
@@ -54,14 +137,8 @@ def authentication(settings: "Settings") -> tuple:
     )
 
 
-def delivery_id(headers: Mapping[str, str], payload: Mapping[str, Any]) -> str | None:
-    """The event id, else the invocation id. Audit data only: a value PostgreSQL could not
-    store (NUL, a lone surrogate) is dropped rather than refusing the ticket."""
-    event_id = payload.get("id") if _is_event(payload) else None
-    for candidate in (event_id, headers.get("X-Zendesk-Webhook-Invocation-Id")):
-        if isinstance(candidate, str) and candidate and storable(candidate):
-            return candidate[:200]
-    return None
+def normalizer(settings: "Settings"):
+    return normalize
 
 
-VENDOR = Vendor("zendesk", normalize, authentication, delivery_id)
+VENDOR = Vendor(NAME, normalizer, authentication)

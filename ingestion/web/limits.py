@@ -181,16 +181,22 @@ class WebhookRateLimit:
     X-RateLimit-* headers, so the limit costs one Redis round trip.
     """
 
-    def __init__(self, limiter: Limiter, limit: str) -> None:
+    def __init__(self, limiter: Limiter, limit: str, scope: str = SCOPE) -> None:
         self.limiter = limiter
         self.item = parse(limit)
+        self.scope = scope
+
+    def for_scope(self, scope: str) -> "WebhookRateLimit":
+        """The same limit counted separately (the read API's reads do not use up a
+        vendor's budget for webhooks from the same address)."""
+        return WebhookRateLimit(self.limiter, str(self.item), scope)
 
     def __call__(self, view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def limited(*args: Any, **kwargs: Any) -> Any:
             strategy, key = self.limiter.limiter, request.remote_addr or "unknown"
-            allowed = strategy.hit(self.item, key, SCOPE)
-            reset, remaining = strategy.get_window_stats(self.item, key, SCOPE)
+            allowed = strategy.hit(self.item, key, self.scope)
+            reset, remaining = strategy.get_window_stats(self.item, key, self.scope)
             headers = {"X-RateLimit-Limit": str(self.item.amount), "X-RateLimit-Remaining": str(max(0, remaining)),
                        "X-RateLimit-Reset": str(math.ceil(reset))}
             if not allowed:

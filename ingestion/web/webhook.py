@@ -20,7 +20,7 @@ from ..errors import ApiError, BadRequest
 from ..metrics import WEBHOOKS
 from ..services import services
 from ..tickets import Outcome, StoredDelivery
-from ..vendors import Vendor
+from ..vendors import Normalizer, Vendor
 from .auth import authenticated
 from .requests import WEBHOOK_KEY, raw_body
 
@@ -72,7 +72,7 @@ def response_for(stored: StoredDelivery) -> Response:
     if stored.outcome is Outcome.IGNORED:
         body: dict[str, Any] = {"status": "ignored"}
     else:
-        body = {"status": stored.outcome.value, "ticket_id": stored.ticket_id}
+        body = {"status": stored.outcome.value, "ticket_id": stored.ticket_id, "event_id": stored.event_id}
         if stored.outcome is Outcome.ALREADY_EXISTS:
             body["message"] = "Ticket already processed (idempotent)"
     response = jsonify(body)
@@ -80,18 +80,18 @@ def response_for(stored: StoredDelivery) -> Response:
     return response
 
 
-def receive(vendor: Vendor) -> Response:
+def receive(vendor: Vendor, normalize: Normalizer, account: str | None) -> Response:
     """Parse, normalize and store one authenticated delivery."""
     started = time.perf_counter()
     try:
-        payload, text = parse_json_object(raw_body())
-        ticket = vendor.normalize(payload)
-        delivery_id = vendor.delivery_id(request.headers, payload)
+        body = raw_body()
+        payload, text = parse_json_object(body)
+        event = normalize(payload, request.headers, account)
         ingestor = services().ingestor
-        if ticket is None:
-            stored = ingestor.ignore(vendor.name, delivery_id, g.request_id)
+        if event is None:
+            stored = ingestor.ignore(vendor.name, account or "", g.request_id)
         else:
-            stored = ingestor.store(ticket, text, delivery_id, g.request_id)
+            stored = ingestor.store(event, body, text, g.request_id)
     except ApiError as error:
         outcome = "unavailable" if error.status >= 500 else "rejected"
         WEBHOOKS.labels(vendor.name, outcome).inc()
@@ -100,9 +100,12 @@ def receive(vendor: Vendor) -> Response:
     WEBHOOKS.labels(vendor.name, stored.outcome.value).inc()
     note_webhook({
         "vendor": vendor.name,
-        "external_id": ticket.external_id if ticket else None,
+        "account": event.account if event else account,
+        "external_id": event.external_id if event else None,
+        "event_type": event.event_type if event else None,
         "outcome": stored.outcome.value,
         "ticket_id": stored.ticket_id,
+        "event_id": stored.event_id,
         "webhook_ms": round((time.perf_counter() - started) * 1000, 2),
     })
     return response_for(stored)
@@ -112,21 +115,26 @@ def webhook_path(vendor: Vendor) -> str:
     return f"{WEBHOOK_PREFIX}/{vendor.name}"
 
 
-def webhook_blueprint(vendor: Vendor, rate_limited: ViewDecorator) -> Blueprint:
+#: The optional last segment naming the vendor account (a Freshdesk domain, a Zendesk
+#: subdomain): plain characters only, so it can never smuggle anything into a key.
+ACCOUNT_SEGMENT = "<regex('[A-Za-z0-9][A-Za-z0-9._-]{0,99}'):account>"
+
+
+def webhook_blueprint(vendor: Vendor, normalize: Normalizer, rate_limited: ViewDecorator) -> Blueprint:
     """One blueprint per vendor, built in the app factory because the rate limiter belongs
-    to the app. Decorators, outermost first: route, rate limit, authentication."""
+    to the app. Decorators, outermost first: route, rate limit, authentication. Two
+    routes: the vendor's URL, and the same with the vendor account as a last segment."""
     blueprint = Blueprint(vendor.name, __name__)
 
-    def view() -> Response:
-        return receive(vendor)
+    def view(account: str | None = None) -> Response:
+        return receive(vendor, normalize, account)
 
     # Unique names: flask-limiter and logs identify views by qualified name.
     view.__name__ = view.__qualname__ = f"receive_{vendor.name}"
-    blueprint.add_url_rule(
-        webhook_path(vendor),
-        endpoint="receive",
-        view_func=rate_limited(authenticated(vendor.name)(view)),
-        methods=["POST"],
-        provide_automatic_options=False,  # OPTIONS gets the JSON 405 like any other method
-    )
+    guarded = rate_limited(authenticated(vendor.name)(view))
+    for rule in (webhook_path(vendor), f"{webhook_path(vendor)}/{ACCOUNT_SEGMENT}"):
+        blueprint.add_url_rule(
+            rule, endpoint="receive", view_func=guarded, methods=["POST"],
+            provide_automatic_options=False,  # OPTIONS gets the JSON 405 like any other method
+        )
     return blueprint

@@ -1,0 +1,54 @@
+"""Finding a field whatever its spelling.
+
+Real bodies are written by admins, relays and integration platforms: `ticket_id`,
+`ticketId`, `TicketID` and `ticket-id` all mean one thing. Keys are compared folded
+(lower case, without `_`, `-` and spaces), and each field lists its folded aliases in
+order of preference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def fold(key: str) -> str:
+    return key.replace("_", "").replace("-", "").replace(" ", "").lower()
+
+
+class Keys:
+    """A mapping's keys by folded spelling; the first spelling in document order wins."""
+
+    __slots__ = ("mapping", "where", "_by_fold")
+
+    def __init__(self, mapping: Mapping[str, Any], where: str = "", strip: Iterable[str] = ()) -> None:
+        """`strip`: folded prefixes an admin put before every key (`zd_ticket_id`), removed
+        where the key without them is not also present."""
+        self.mapping = mapping
+        self.where = where  # prefix for error messages: "ticket.", "detail."
+        self._by_fold: dict[str, str] = {}
+        for key in mapping:
+            if isinstance(key, str):
+                self._by_fold.setdefault(fold(key), key)
+        for prefix in strip:
+            for folded, key in list(self._by_fold.items()):
+                if folded.startswith(prefix) and len(folded) > len(prefix):
+                    self._by_fold.setdefault(folded[len(prefix):], key)
+
+    def find(self, aliases: Iterable[str]) -> tuple[str, Any] | None:
+        """(field name as written, value) of the first alias present, else None."""
+        for alias in aliases:
+            key = self._by_fold.get(alias)
+            if key is not None:
+                return self.where + key, self.mapping[key]
+        return None
+
+    def has(self, aliases: Iterable[str]) -> bool:
+        return any(alias in self._by_fold for alias in aliases)
+
+    def starting_with(self, prefix: str) -> Iterable[tuple[str, str, Any]]:
+        """(key as written, rest of the key after the prefix, value) for keys starting
+        with `prefix` (compared case-insensitively, as written otherwise)."""
+        for key, value in self.mapping.items():
+            if isinstance(key, str) and key.lower().startswith(prefix) and len(key) > len(prefix):
+                yield key, key[len(prefix):], value

@@ -1,0 +1,162 @@
+"""The read API: a ticket's current state and its event history, for operators and
+downstream services.
+
+    GET /api/v1/tickets/<vendor>/<external_id>?account=
+    GET /api/v1/tickets/<vendor>/<external_id>/events?account=&limit=&cursor=
+
+Authentication: `Authorization: Bearer <token>` with one of API_TOKENS. Production with
+no token configured answers 401 to every call (stored conversations are personal data);
+development is open, with a warning at start. Rate limited per client like the webhooks,
+counted separately. Events come oldest first (by id, which is commit order per ticket);
+`next_cursor` is null on the last page.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.wrappers import Response
+
+from ..config import Settings
+from ..errors import ApiError, BadRequest
+from ..services import services
+from ..vendors import vendor_names
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1/tickets"
+DEFAULT_LIMIT, MAX_LIMIT = 100, 500
+ViewDecorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class TokenRequired(ApiError):
+    status = 401
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="api"'})
+
+
+class TicketNotFound(ApiError):
+    status = 404
+    default_message = "Ticket not found"
+
+
+def bearer_token(settings: Settings) -> ViewDecorator:
+    """View decorator: the request must carry one of API_TOKENS (see the module docstring)."""
+    tokens = tuple(t.encode("utf-8") for t in settings.api_tokens)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not tokens:
+                if settings.development:
+                    return view(*args, **kwargs)
+                raise TokenRequired("The read API is closed: no API_TOKENS are configured")
+            scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
+            matched = False
+            for token in tokens:  # every entry, so timing does not tell which one matched
+                matched |= hmac.compare_digest(provided.strip().encode("utf-8", "surrogatepass"), token)
+            if scheme.lower() != "bearer" or not matched:
+                raise TokenRequired("A valid bearer token is required")
+            return view(*args, **kwargs)
+
+        guarded.api_auth = True  # type: ignore[attr-defined]  (the routes test looks for it)
+        return guarded
+
+    return decorate
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def ticket_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ticket_id": str(row["id"]), "vendor": row["vendor"], "account": row["account"],
+        "external_id": row["external_id"], "subject": row["subject"], "description": row["description"],
+        "status": row["status"], "priority": row["priority"], "type": row["type"],
+        "requester": {"name": row["requester_name"], "email": row["requester_email"], "id": row["requester_id"]},
+        "assignee": {"name": row["assignee_name"], "email": row["assignee_email"], "id": row["assignee_id"]},
+        "group": row["group_name"], "organization": row["organization"], "tags": list(row["tags"]),
+        "custom_fields": row["custom_fields"], "vendor_created_at": _iso(row["vendor_created_at"]),
+        "vendor_updated_at": _iso(row["vendor_updated_at"]), "revision": row["revision"],
+        "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
+    }
+
+
+def event_json(row: dict[str, Any]) -> dict[str, Any]:
+    comment = None
+    if row["comment_body"] is not None:
+        comment = {"body": row["comment_body"], "author": row["comment_author"], "public": row["comment_public"]}
+    return {
+        "event_id": str(row["id"]), "event_type": row["event_type"], "vendor_event_id": row["vendor_event_id"],
+        "received_at": _iso(row["received_at"]), "outcome": row["outcome"], "comment": comment,
+        "changes": row["changes"], "payload": row["payload"],
+    }
+
+
+def _account() -> str:
+    account = request.args.get("account", "")
+    if len(account) > 100 or "\x00" in account:
+        raise BadRequest("Query parameter 'account' must be at most 100 characters")
+    return account
+
+
+def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        raise BadRequest(f"Query parameter '{name}' must be a whole number between {minimum} and {maximum}")
+    return int(raw)
+
+
+def _find(vendor: str, external_id: str) -> dict[str, Any]:
+    if vendor not in vendor_names():
+        raise TicketNotFound()
+    row = services().storage.ticket(vendor, _account(), external_id)
+    if row is None:
+        raise TicketNotFound()
+    return row
+
+
+def read_api_blueprint(settings: Settings, rate_limited: ViewDecorator) -> Blueprint:
+    """Decorators, outermost first: route, rate limit, bearer token."""
+    blueprint = Blueprint("read_api", __name__)
+    authenticated = bearer_token(settings)
+
+    @blueprint.get(f"{PREFIX}/<vendor>/<external_id>")
+    @rate_limited
+    @authenticated
+    def ticket(vendor: str, external_id: str) -> Response:
+        return jsonify(ticket_json(_find(vendor, external_id)))
+
+    @blueprint.get(f"{PREFIX}/<vendor>/<external_id>/events")
+    @rate_limited
+    @authenticated
+    def ticket_events(vendor: str, external_id: str) -> Response:
+        limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        after = _int_arg("cursor", 0, 0, 2**63 - 1)
+        row = _find(vendor, external_id)
+        rows = services().storage.ticket_events(str(row["id"]), after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return jsonify(events=[event_json(r) for r in rows], next_cursor=str(rows[-1]["id"]) if more else None)
+
+    return blueprint
+
+
+def log_posture(settings: Settings) -> None:
+    """Once at start: say whether the read API is open, closed or token-protected."""
+    if settings.api_tokens:
+        log.info("read API: bearer tokens required", extra={"tokens": len(settings.api_tokens)})
+    elif settings.development:
+        log.warning("read API is open without authentication (APP_ENV=development, no API_TOKENS)")
+    else:
+        log.info("read API is closed: every call is answered 401 until API_TOKENS is set")

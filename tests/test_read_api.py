@@ -1,0 +1,132 @@
+"""GET /api/v1/tickets/<vendor>/<external_id> and .../events: bearer tokens, the stored
+state, the history oldest first, pagination, and JSON errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from signing import FRESHDESK_URL, ZENDESK_URL, fixture, signed
+
+TOKEN = "read-api-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TICKET_KEYS = {"ticket_id", "vendor", "account", "external_id", "subject", "description", "status", "priority", "type",
+               "requester", "assignee", "group", "organization", "tags", "custom_fields", "vendor_created_at",
+               "vendor_updated_at", "revision", "created_at", "updated_at"}
+
+
+def post(client, vendor, payload, url=None, **headers):
+    body, auth = signed(vendor, payload)
+    return client.post(url or (FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL), data=body,
+                       headers={**auth, **headers})
+
+
+@pytest.fixture
+def client(make_app, db):
+    return make_app(API_TOKENS=f"{TOKEN} another-token-abcdefghij").test_client()
+
+
+def test_production_without_tokens_answers_401_to_every_call(make_app, db):
+    client = make_app().test_client()
+    post(client, "freshdesk", {"id": 1})
+    for path in ("/api/v1/tickets/freshdesk/1", "/api/v1/tickets/freshdesk/1/events"):
+        response = client.get(path, headers=AUTH)
+        assert (response.status_code, response.json) == (
+            401, {"error": "The read API is closed: no API_TOKENS are configured"})
+
+
+def test_development_without_tokens_is_open(make_app, db):
+    client = make_app(APP_ENV="development").test_client()
+    post(client, "freshdesk", {"id": 1})
+    assert client.get("/api/v1/tickets/freshdesk/1").status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
+                                     {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": "Bearer"}])
+def test_a_missing_or_wrong_token_is_401(client, headers):
+    response = client.get("/api/v1/tickets/freshdesk/1", headers=headers)
+    assert (response.status_code, response.json) == (401, {"error": "A valid bearer token is required"})
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_ticket_is_shown_as_stored_after_merging_its_events(client):
+    post(client, "freshdesk", fixture("freshdesk", "legacy_automation"))
+    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": 11, "ticket_status": "Resolved",
+                                                     "ticket_cf_region": "US"}})
+    response = client.get("/api/v1/tickets/freshdesk/11", headers={"Authorization": "Bearer another-token-abcdefghij"})
+    assert response.status_code == 200
+    ticket = response.json
+    assert set(ticket) == TICKET_KEYS
+    assert {k: ticket[k] for k in ("vendor", "account", "external_id", "subject", "status", "priority", "revision",
+                                   "tags", "custom_fields", "requester", "assignee", "group")} == {
+        "vendor": "freshdesk", "account": "", "external_id": "11", "subject": "Printer on fire", "status": "resolved",
+        "priority": "high", "revision": 2, "tags": ["printer", "urgent"],
+        "custom_fields": {"region": "US", "contract_number": "C-2041"},
+        "requester": {"name": "Ada Lovelace", "email": "ada@example.com", "id": None},
+        "assignee": {"name": None, "email": None, "id": None}, "group": None}
+    for name in ("vendor_created_at", "vendor_updated_at", "created_at", "updated_at"):
+        assert datetime.fromisoformat(ticket[name]).tzinfo is not None, name
+
+
+def test_the_account_query_selects_the_accounts_ticket(client):
+    sandbox = post(client, "zendesk", {"ticket_id": "7", "subject": "sandbox"}, **{"X-Zendesk-Account-Id": "1001"})
+    post(client, "zendesk", {"ticket_id": "7", "subject": "production"}, **{"X-Zendesk-Account-Id": "1002"})
+    response = client.get("/api/v1/tickets/zendesk/7?account=1001", headers=AUTH)
+    assert (response.json["ticket_id"], response.json["subject"], response.json["account"]) == (
+        sandbox.json["ticket_id"], "sandbox", "1001")
+    assert client.get("/api/v1/tickets/zendesk/7", headers=AUTH).status_code == 404  # the default account is ""
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tickets/freshdesk/404", "/api/v1/tickets/nosuchvendor/1",
+                                  "/api/v1/tickets/freshdesk/404/events"])
+def test_an_unknown_ticket_is_404(client, path):
+    response = client.get(path, headers=AUTH)
+    assert (response.status_code, response.json) == (404, {"error": "Ticket not found"})
+
+
+def test_events_come_oldest_first_with_their_comment_changes_and_payload(client):
+    created = post(client, "zendesk", fixture("zendesk", "event_ticket_created"))
+    comment = post(client, "zendesk", fixture("zendesk", "event_ticket_comment_added"))
+    post(client, "zendesk", fixture("zendesk", "event_ticket_comment_added"))  # a redelivery: no event
+    response = client.get("/api/v1/tickets/zendesk/35436/events?account=22129848", headers=AUTH)
+    assert response.status_code == 200
+    events = response.json["events"]
+    assert response.json["next_cursor"] is None
+    assert [(e["event_id"], e["event_type"], e["outcome"]) for e in events] == [
+        (created.json["event_id"], "zen:event-type:ticket.created", "created"),
+        (comment.json["event_id"], "zen:event-type:ticket.comment_added", "recorded")]
+    assert events[1]["comment"] == {"body": "Any update?", "author": "Jane Doe", "public": True}
+    assert events[0]["comment"] is None and events[0]["changes"] is None
+    assert events[1]["vendor_event_id"] == "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"
+    assert events[1]["payload"]["event"]["comment"]["body"] == "Any update?"
+    assert datetime.fromisoformat(events[0]["received_at"]).tzinfo is not None
+
+
+def test_events_are_paginated_with_an_opaque_cursor(client):
+    for n in range(5):
+        post(client, "freshdesk", {"id": 9, "comment": f"note {n}"})
+    seen, cursor = [], None
+    for _ in range(4):
+        response = client.get("/api/v1/tickets/freshdesk/9/events", headers=AUTH,
+                              query_string={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        seen += [e["comment"]["body"] for e in response.json["events"]]
+        cursor = response.json["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"note {n}" for n in range(5)] and cursor is None
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=abc", "limit=-1", "cursor=abc", "cursor=-5",
+                                   "limit=１", "account=" + "x" * 101])
+def test_bad_query_parameters_are_a_json_400(client, query):
+    post(client, "freshdesk", {"id": 9})
+    response = client.get(f"/api/v1/tickets/freshdesk/9/events?{query}", headers=AUTH)
+    assert response.status_code == 400 and set(response.json) == {"error"}
+
+
+def test_reads_are_rate_limited_per_client_apart_from_webhooks(make_app, db):
+    client = make_app(API_TOKENS=TOKEN, RATE_LIMIT_PER_MINUTE="100").test_client()
+    statuses = [client.get("/api/v1/tickets/freshdesk/1", headers=AUTH).status_code for _ in range(11)]
+    assert statuses == [404] * 10 + [429]
+    assert post(client, "freshdesk", {"id": 1}).status_code == 201  # the webhooks' budget is untouched
