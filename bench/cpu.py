@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--scenario", choices=["creates", "redeliveries"], default="creates")
     parser.add_argument("--py-spy", dest="spy", help="record a py-spy profile of a worker here (.json: speedscope)")
-    parser.add_argument("--profile", choices=["service", "reference"], default="service",
+    parser.add_argument("--profile", choices=["service", "reference", "plain"], default="service",
                         help="whose worker --py-spy records (default: service)")
     parser.add_argument("--only-service", action="store_true")
     args = parser.parse_args()
@@ -87,15 +87,18 @@ def main() -> None:
         targets = {"service": bench.service}
         if bench.reference is not None:
             targets["reference"] = bench.reference
+            targets["plain"] = bench.plain
         print(f"{args.scenario}, 1 worker, 1 connection, {args.seconds} s; CPU microseconds per request")
         print(f"  {'target':<12}{'req/s':>8}{'worker':>9}{'postgres':>10}{'redis':>8}{'total':>8}")
         for name, server in targets.items():
+            basic = name == "plain"  # the plain reference checks Basic credentials
             if args.scenario == "creates":
-                requests_file = write_requests(work / "r.tsv", f"cpu-{name}", 3000 * args.seconds)
+                requests_file = write_requests(work / "r.tsv", f"cpu-{name}", 3000 * args.seconds, basic_auth=basic)
             else:
-                stored = write_requests(work / "s.tsv", "stored", 500)
+                stored = write_requests(work / "s.tsv", "stored", 500, basic_auth=basic)
                 replay(server.url, stored, times=2)
-                requests_file = write_requests(work / "r.tsv", "stored", 3000 * args.seconds, distinct=500)
+                requests_file = write_requests(work / "r.tsv", "stored", 3000 * args.seconds, distinct=500,
+                                               basic_auth=basic)
             m = measure(server, pg, redis_pid, requests_file, args.seconds, args.spy if name == args.profile else None)
             total = m["worker"] + m["postgres"] + m["redis"]
             print(f"  {name:<12}{m['rps']:>8.0f}{m['worker']:>9.0f}{m['postgres']:>10.0f}{m['redis']:>8.0f}{total:>8.0f}")

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.run import FRESHDESK_SECRET, ZENDESK_SECRET, Server, signed_line  # noqa: E402
 from ingestion.localservers import PostgresServer, RedisServer  # noqa: E402
-from ingestion.storage import apply_schema  # noqa: E402
+from ingestion.storage.migrate import migrate  # noqa: E402
 
 CLIENTS, DURATION, FAULT_AT = 8, 25.0, 5.0
 
@@ -104,7 +104,7 @@ class Stack:
         self.pg = PostgresServer(work / "postgres", durable=True).start()
         self.redis = RedisServer(work / "redis", persistent=True, fsync_always=True).start()
         self.url = self.pg.create_database("drills")
-        apply_schema(self.url)
+        migrate(self.url)
         env = {"APP_ENV": "production", "DATABASE_URL": self.url, "REDIS_URL": self.redis.url(),
                "GUNICORN_WORKERS": "4", "RATE_LIMIT_PER_MINUTE": "1000000000",
                "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET, "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,

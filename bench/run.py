@@ -1,10 +1,13 @@
-"""`make bench`: the service against a bare reference app, side by side, same gunicorn.
+"""`make bench`: the service against two reference apps, side by side, same gunicorn.
 
 Starts a durable PostgreSQL and a Redis on loopback, the service (production mode, real
-signatures, rate limit set too high to interfere) and bench/reference_app.py under the
-same gunicorn worker model and count, then drives them alternately with wrk for several
-rounds and prints requests/s, p50 and p99 per scenario, with the service/reference
-ratios (medians over rounds):
+signatures, rate limit set too high to interfere), bench/reference_app.py (bare Flask +
+psycopg: an upper bound) and bench/plain_app.py (the service's features written the
+plain documented way: flask-limiter's decorator on Redis, GunicornPrometheusMetrics,
+python-json-logger, Basic auth, an upsert and a delivery row in one transaction) under
+the same gunicorn worker model and count, then drives them alternately with wrk for
+several rounds and prints requests/s, p50 and p99 per scenario, with the ratios (medians
+over rounds):
 
 - creates: every request a new ticket (HMAC-signed Freshdesk and Zendesk-signed bodies);
 - redeliveries: the same already-stored tickets again (the duplicate fast path);
@@ -42,10 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingestion.localservers import PostgresServer, RedisServer, free_port  # noqa: E402
-from ingestion.storage import apply_schema  # noqa: E402
+from ingestion.storage.migrate import migrate  # noqa: E402
 
 FRESHDESK_SECRET = "bench-freshdesk-secret"
 ZENDESK_SECRET = "bench-zendesk-secret"
+PLAIN_USER, PLAIN_PASSWORD = "bench", "bench-basic-password"
 REFERENCE_TABLE = """
 CREATE TABLE IF NOT EXISTS reference_tickets (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -53,14 +57,27 @@ CREATE TABLE IF NOT EXISTS reference_tickets (
     created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (source, external_id))
 """
+PLAIN_TABLES = """
+CREATE TABLE IF NOT EXISTS plain_tickets (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    source text NOT NULL, external_id text NOT NULL, subject text, status text, payload jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (source, external_id));
+CREATE TABLE IF NOT EXISTS plain_deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ticket_id uuid NOT NULL, source text NOT NULL,
+    external_id text NOT NULL, outcome text NOT NULL, received_at timestamptz NOT NULL DEFAULT now());
+"""
 
 
-def signed_line(vendor: str, ticket_id: str, subject: str) -> str:
-    """One request for requests.lua: path, header pairs, body, tab-separated."""
+def signed_line(vendor: str, ticket_id: str, subject: str, basic_auth: bool = False) -> str:
+    """One request for requests.lua: path, header pairs, body, tab-separated. Signed as the
+    vendor signs, or with Basic credentials (the plain reference checks those)."""
     body = json.dumps({"ticket": {"id": ticket_id, "subject": subject, "status": "open", "priority": "normal",
                                   "description": "<p>The printer is on fire</p>", "tags": ["bench", "printer"],
                                   "updated_at": "2025-02-03T10:15:00Z"}})
-    if vendor == "freshdesk":
+    if basic_auth:
+        headers = ["Authorization", "Basic " + base64.b64encode(f"{PLAIN_USER}:{PLAIN_PASSWORD}".encode()).decode()]
+    elif vendor == "freshdesk":
         headers = ["X-Freshdesk-Signature", hmac.new(FRESHDESK_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()]
     else:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -71,13 +88,13 @@ def signed_line(vendor: str, ticket_id: str, subject: str) -> str:
     return "\t".join([f"/api/v1/ingest/webhook/{vendor}", *headers, body])
 
 
-def write_requests(path: Path, prefix: str, count: int, distinct: int | None = None) -> Path:
+def write_requests(path: Path, prefix: str, count: int, distinct: int | None = None, basic_auth: bool = False) -> Path:
     """`count` lines; with `distinct`, only that many tickets, repeated (redeliveries)."""
     with open(path, "w") as out:
         for n in range(count):
             k = n % distinct if distinct else n
             vendor = "freshdesk" if k % 2 == 0 else "zendesk"
-            out.write(signed_line(vendor, f"{prefix}-{k}", f"Ticket {k}") + "\n")
+            out.write(signed_line(vendor, f"{prefix}-{k}", f"Ticket {k}", basic_auth) + "\n")
     return path
 
 
@@ -86,7 +103,8 @@ class Server:
         self.name, self.port = name, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env, "BIND": f"127.0.0.1:{self.port}"}
-        self.log = open(log, "wb")
+        log.write_bytes(b"")
+        self.log = open(log, "ab")  # O_APPEND: the workers' lines never overwrite each other
         self.process = subprocess.Popen(command, cwd=cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
@@ -120,6 +138,7 @@ class Bench:
     url: str
     service: Server
     reference: Server | None
+    plain: Server | None = None
 
 
 def start_service(url: str, redis: RedisServer, workers: int, log: Path, name: str = "service") -> Server:
@@ -145,15 +164,26 @@ def bench_setup(prefix: str, workers: int, with_reference: bool = True) -> Itera
     servers: list[Server] = []
     try:
         url = pg.create_database("bench")
-        apply_schema(url)
+        migrate(url)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(REFERENCE_TABLE)
+            conn.execute(PLAIN_TABLES)
         common = {"DATABASE_URL": url, "GUNICORN_WORKERS": str(workers)}
         servers.append(start_service(url, redis, workers, work / "service.log"))
         if with_reference:
             servers.append(Server("reference", [sys.executable, "-m", "gunicorn", "-c", "reference.gunicorn.conf.py",
                                                 "reference_app:app"], common, ROOT / "bench", work / "reference.log"))
-        yield Bench(work, pg, redis, url, servers[0], servers[1] if with_reference else None)
+            metrics_dir = work / "plain-metrics"
+            metrics_dir.mkdir()
+            servers.append(Server("plain", [sys.executable, "-m", "gunicorn", "-c", "plain.gunicorn.conf.py",
+                                            "plain_app:app"],
+                                  {**common, "REDIS_URL": redis.url(), "PLAIN_BASIC_AUTH": f"{PLAIN_USER}:{PLAIN_PASSWORD}",
+                                   # a limit too high to refuse anything, as the service's
+                                   "PLAIN_LIMIT": "100000000 per 6 second", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                                   "PLAIN_METRICS_PORT": str(free_port())},
+                                  ROOT / "bench", work / "plain.log"))
+        yield Bench(work, pg, redis, url, servers[0], servers[1] if with_reference else None,
+                    servers[2] if with_reference else None)
     finally:
         for server in servers:
             server.stop()
@@ -210,6 +240,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--scale", action="store_true", help="also measure with 1,000,000 tickets stored")
+    parser.add_argument("--events-per-ticket", type=int, default=10, help="events seeded per ticket for --scale")
     parser.add_argument("--memory", action="store_true", help="also measure worker RSS over 200,000 requests")
     parser.add_argument("--only", choices=["creates", "redeliveries"], help="run one scenario")
     args = parser.parse_args()
@@ -223,35 +254,41 @@ def main() -> None:
               f"wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds, alternating")
 
         per_request_budget = 6000 * args.seconds  # more lines than a round can send: no repeats
-        targets = {"reference (bare Flask+psycopg)": reference, "service": service}
+        targets = {"bare (Flask+psycopg)": reference, "plain (documented way)": bench.plain, "service": service}
         results: dict[str, dict[str, list[dict]]] = {"creates": {t: [] for t in targets},
                                                      "redeliveries": {t: [] for t in targets}}
-        stored = write_requests(work / "stored.tsv", "stored", 2000)
         for server in targets.values():  # the tickets redeliveries repeat: stored, then seen again
+            stored = write_requests(work / "stored.tsv", "stored", 2000, basic_auth=server is bench.plain)
             replay(server.url, stored, times=2)
         for round_ in range(args.rounds):
             for name, server in targets.items():
+                basic = server is bench.plain
                 if args.only in (None, "creates"):
-                    fresh = write_requests(work / "creates.tsv", f"r{round_}-{server.name}", per_request_budget)
+                    fresh = write_requests(work / "creates.tsv", f"r{round_}-{server.name}", per_request_budget,
+                                           basic_auth=basic)
                     results["creates"][name].append(wrk(server.url, fresh, args.seconds, args.connections))
                 if args.only in (None, "redeliveries"):
-                    again = write_requests(work / "again.tsv", "stored", per_request_budget, distinct=2000)
+                    again = write_requests(work / "again.tsv", "stored", per_request_budget, distinct=2000,
+                                           basic_auth=basic)
                     results["redeliveries"][name].append(wrk(server.url, again, args.seconds, args.connections))
 
-        ref, svc = list(targets)
+        bare, plain, svc = list(targets)
         for scenario, rows in results.items():
             if all(rows.values()):
                 show(scenario, rows)
         print("\nratios (medians)")
+
+        def ratio(scenario: str, over: str, scenario_over: str | None = None) -> float:
+            return median_of(results[scenario][svc])["rps"] / median_of(results[scenario_over or scenario][over])["rps"]
+
         if all(results["creates"].values()):
-            c_ratio = median_of(results["creates"][svc])["rps"] / median_of(results["creates"][ref])["rps"]
-            print(f"  creates: service / reference          {c_ratio:.2f}x   (target >= 1.0)")
+            print(f"  creates: service / plain              {ratio('creates', plain):.2f}x   (target >= 1.0)")
+            print(f"  creates: service / bare               {ratio('creates', bare):.2f}x")
         if all(results["redeliveries"].values()):
-            r_ratio = median_of(results["redeliveries"][svc])["rps"] / median_of(results["redeliveries"][ref])["rps"]
-            print(f"  redeliveries: service / reference     {r_ratio:.2f}x")
+            print(f"  redeliveries: service / plain         {ratio('redeliveries', plain):.2f}x")
+            print(f"  redeliveries: service / bare          {ratio('redeliveries', bare):.2f}x")
         if all(results["creates"].values()) and all(results["redeliveries"].values()):
-            d_ratio = median_of(results["redeliveries"][svc])["rps"] / median_of(results["creates"][svc])["rps"]
-            print(f"  service redeliveries / creates        {d_ratio:.2f}x   (target >= 1.5)")
+            print(f"  service redeliveries / creates        {ratio('redeliveries', svc, 'creates'):.2f}x   (target >= 1.5)")
 
         if args.scale:
             scale(bench, args)
@@ -266,22 +303,32 @@ def scale(bench: Bench, args) -> None:
     background writes fall on both alike. Both databases start from a CHECKPOINT, so no
     round pays for flushing the seed."""
     with psycopg.connect(bench.url, autocommit=True) as conn:
-        conn.execute("TRUNCATE tickets, deliveries")
+        conn.execute("TRUNCATE tickets, events, deliveries")
         conn.execute("CHECKPOINT")
     seeded_url = bench.pg.create_database("bench_seeded")
-    apply_schema(seeded_url)
+    migrate(seeded_url)
     with psycopg.connect(seeded_url, autocommit=True) as conn:
         started = time.monotonic()
         conn.execute("""
-            INSERT INTO tickets (external_source, external_id, subject, description, status, priority, tags,
-                                 vendor_updated_at, content_hash, raw_payload)
+            INSERT INTO tickets (vendor, external_id, subject, description, status, priority, tags, vendor_updated_at)
             SELECT CASE WHEN n % 2 = 0 THEN 'freshdesk' ELSE 'zendesk' END, 'seed-' || n, 'Seeded ticket ' || n,
-                   '<p>The printer is on fire</p>', 'open', 'normal', ARRAY['bench'], now(), md5(n::text),
-                   jsonb_build_object('ticket', jsonb_build_object('id', n, 'subject', 'Seeded ticket ' || n))
+                   '<p>The printer is on fire</p>', 'open', 'normal', ARRAY['bench'], now()
               FROM generate_series(1, 1000000) AS n""")
+        # Ten events per ticket, as a history accumulates: in ticket order, then by time.
+        conn.execute("""
+            INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, comment_body, payload,
+                                received_at, published_at)
+            SELECT t.id, CASE WHEN g = 1 THEN 'created' ELSE 'recorded' END, 1, 'ticket.comment_added',
+                   'body:' || md5(t.external_id || ':' || g), 'A comment on the printer fire, number ' || g,
+                   jsonb_build_object('ticket', jsonb_build_object('id', t.external_id), 'comment', 'number ' || g),
+                   now() - interval '1 day', now()
+              FROM tickets t CROSS JOIN generate_series(1, %s) AS g
+             ORDER BY g, t.id""", (args.events_per_ticket,))
         conn.execute("VACUUM ANALYZE tickets")
+        conn.execute("VACUUM ANALYZE events")
         conn.execute("CHECKPOINT")
-        print(f"\nseeded 1,000,000 tickets in {time.monotonic() - started:.0f}s")
+        print(f"\nseeded 1,000,000 tickets and {args.events_per_ticket * 1_000_000:,} events in "
+              f"{time.monotonic() - started:.0f}s")
     seeded = start_service(seeded_url, bench.redis, args.workers, bench.work / "service-seeded.log", "seeded")
     try:
         targets = {"empty table": bench.service, "1,000,000 tickets": seeded}
@@ -292,7 +339,7 @@ def scale(bench: Bench, args) -> None:
                 runs[name].append(wrk(server.url, fresh, args.seconds, args.connections))
     finally:
         seeded.stop()
-    show("service creates: empty table vs 1,000,000 tickets", runs)
+    show(f"service creates: empty tables vs 1,000,000 tickets and {args.events_per_ticket * 1_000_000:,} events", runs)
     ratio = median_of(runs["1,000,000 tickets"])["rps"] / median_of(runs["empty table"])["rps"]
     print(f"  1M / empty                            {ratio:.2f}x   (target >= 0.9)")
 
