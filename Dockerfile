@@ -5,12 +5,12 @@
 #   docker run --env-file .env helpdesk-ingestion python -m ingestion relay # the relay
 #   docker run --env-file .env helpdesk-ingestion python -m ingestion migrate
 
-# --- build: the pinned requirements into a virtualenv (all wheels, nothing compiled) ---
+# --- build: the locked requirements into a virtualenv (hash-checked wheels, nothing compiled) ---
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install --require-virtualenv -r /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --require-virtualenv --require-hashes -r /tmp/requirements.txt
 
 # --- runtime ----------------------------------------------------------------------
 FROM python:3.11-slim-bookworm

@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The lock files are made by uv, this version (make lock installs it into .venv).
+UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-multi image-test bench drills fuzz check-deploy migrate clean
+.PHONY: help install lock run test test-multi image-test bench drills fuzz check-deploy migrate clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -14,10 +16,21 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the pinned requirements
+install: $(STAMP) ## Create .venv and install the locked requirements (hash-checked)
+
+# One Python-3.11+ lock for every platform, with each file's hash. Versions already locked
+# are kept: pass LOCK_ARGS='--upgrade-package NAME' (or --upgrade) to move them.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+             --custom-compile-command 'make lock' $(LOCK_ARGS)
+
+lock: ## Compile requirements*.in into the hashed lock files requirements*.txt (uv)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(UV_COMPILE) requirements.in -o requirements.txt
+	$(UV_COMPILE) requirements-dev.in -o requirements-dev.txt
 
 run: $(STAMP) ## Serve on :8080 (starts PostgreSQL/Redis under .data/ unless DATABASE_URL/REDIS_URL are set)
 	$(BIN)/python -m ingestion run-local

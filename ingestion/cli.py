@@ -23,6 +23,7 @@ import click
 
 # Only configuration at import time: each command validates its settings before it
 # imports what uses prometheus_client (see ingestion/__init__.py).
+from ._version import version
 from .config import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,7 @@ def _settings() -> Settings:
 
 
 @click.group()
+@click.version_option(version(), prog_name="helpdesk-ingestion", message="%(prog)s %(version)s")
 def main() -> None:
     """Helpdesk webhook ingestion service."""
 
