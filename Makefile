@@ -33,7 +33,7 @@ lock: ## Compile requirements*.in into the hashed lock files requirements*.txt (
 	$(UV_COMPILE) requirements-dev.in -o requirements-dev.txt
 
 run: $(STAMP) ## Serve on :8080 (starts PostgreSQL/Redis under .data/ unless DATABASE_URL/REDIS_URL are set)
-	$(BIN)/python -m ingestion run-local
+	$(BIN)/python -m devserver
 
 test: $(STAMP) ## Run the tests (they start their own PostgreSQL and Redis)
 	$(BIN)/python -m pytest

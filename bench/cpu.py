@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from run import Server, bench_setup, replay, write_requests, wrk  # noqa: E402
 
-from ingestion.localservers import PostgresServer  # noqa: E402
+from devserver import PostgresServer  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

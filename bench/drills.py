@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.run import FRESHDESK_SECRET, ZENDESK_SECRET, Server, signed_line  # noqa: E402
-from ingestion.localservers import PostgresServer, RedisServer  # noqa: E402
+from devserver import PostgresServer, RedisServer  # noqa: E402
 from ingestion.storage.migrate import migrate  # noqa: E402
 
 CLIENTS, DURATION, FAULT_AT = 8, 25.0, 5.0

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.run import Server  # noqa: E402
-from ingestion.localservers import PostgresServer, RedisServer  # noqa: E402
+from devserver import PostgresServer, RedisServer  # noqa: E402
 from ingestion.storage.migrate import migrate  # noqa: E402
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"

@@ -44,7 +44,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingestion.localservers import PostgresServer, RedisServer, free_port  # noqa: E402
+from devserver import PostgresServer, RedisServer, free_port  # noqa: E402
 from ingestion.storage.migrate import migrate  # noqa: E402
 
 FRESHDESK_SECRET = "bench-freshdesk-secret"

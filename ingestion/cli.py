@@ -5,8 +5,6 @@
 - `relay`       publish committed ticket changes from the outbox to the Redis stream
 - `prune`       delete delivery rows older than DELIVERY_RETENTION_DAYS (the relay does
                 this hourly; run it from cron when no relay runs)
-- `run-local`   what `make run` does: local PostgreSQL/Redis under .data/ when no URLs
-                are given, schema, gunicorn on :8080; Ctrl-C stops everything
 """
 
 from __future__ import annotations
@@ -14,10 +12,6 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import click
 
@@ -25,8 +19,6 @@ import click
 # imports what uses prometheus_client (see ingestion/__init__.py).
 from ._version import version
 from .config import ConfigError, Settings
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _settings() -> Settings:
@@ -118,81 +110,6 @@ def prune() -> None:
     finally:
         storage.close()
     click.echo(f"deleted {deleted} delivery rows")
-
-
-def _local_servers(data_dir: Path) -> list:
-    """Start PostgreSQL / Redis under data_dir for whichever URL is not already set."""
-    from .localservers import PostgresServer, RedisServer
-
-    started = []
-    if not os.environ.get("DATABASE_URL"):
-        pg = PostgresServer(data_dir / "postgres").start()
-        started.append(pg)
-        os.environ["DATABASE_URL"] = pg.create_database("ingestion")
-        click.echo(f"local PostgreSQL: {os.environ['DATABASE_URL']} (data in {pg.data_dir})")
-    if not os.environ.get("REDIS_URL"):
-        redis = RedisServer(data_dir / "redis", persistent=True).start()
-        started.append(redis)
-        os.environ["REDIS_URL"] = redis.url()
-        click.echo(f"local Redis: {os.environ['REDIS_URL']} (data in {redis.data_dir})")
-    return started
-
-
-@main.command("run-local")
-@click.option("--data-dir", default=str(ROOT / ".data"), show_default=True)
-def run_local(data_dir: str) -> None:
-    """Run the whole service on this machine (what `make run` does)."""
-    os.environ.setdefault("APP_ENV", "development")
-    metrics_dir = Path(data_dir) / "metrics"  # shared by gunicorn and the relay
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
-    servers = _local_servers(Path(data_dir))
-    children: list[subprocess.Popen] = []
-
-    def stop(*_: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        for server in reversed(servers):
-            server.stop()
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        settings = _settings()
-        from .storage.migrate import migrate as apply
-
-        apply(settings.database_url)
-        children.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                                         cwd=ROOT))
-        _wait_until_serving(os.environ.get("BIND", "0.0.0.0:8080"))  # it wipes the metrics directory first
-        children.append(subprocess.Popen([sys.executable, "-m", "ingestion", "relay"], cwd=ROOT))
-        click.echo("serving on http://127.0.0.1:8080 (Ctrl-C stops everything)")
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        raise click.ClickException("a child process exited; stopping")
-    except KeyboardInterrupt:
-        click.echo("stopping")
-    finally:
-        stop()
-
-
-def _wait_until_serving(bind: str, timeout: float = 30) -> None:
-    import socket
-
-    host, _, port = bind.rpartition(":")
-    host = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, int(port)), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from ingestion import create_app
 from ingestion.config import Settings
-from ingestion.localservers import PostgresServer, RedisServer
+from devserver import PostgresServer, RedisServer
 from ingestion.storage.migrate import migrate
 from signing import AUTH_ENV
 

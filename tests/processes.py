@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from ingestion.localservers import free_port
+from devserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import make_env
-from ingestion.localservers import PostgresServer
+from devserver import PostgresServer
 from ingestion.storage.migrate import migrate
 from processes import Gunicorn
 from signing import FRESHDESK_URL, signed

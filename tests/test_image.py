@@ -18,7 +18,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from containers import Docker, EngineUnavailable
-from ingestion.localservers import free_port
+from devserver import free_port
 from processes import ROOT
 from signing import FRESHDESK_URL, fixture, freshdesk_hmac
 
@@ -177,6 +177,17 @@ def test_the_app_container_serves_webhooks_as_the_image_runs_it(engine, image, a
     metrics = requests.get(app.url + "/metrics", timeout=5).text
     assert metric(metrics, "ingestion_webhooks_total", vendor="freshdesk", outcome="created") == 1
     assert "Traceback" not in app.container.logs()
+
+
+def test_the_image_holds_the_service_and_no_development_tooling(engine, image, app):
+    """devserver/ starts databases and runs useradd as root: it must not ship."""
+    listing = app.container.exec("python", "-c", "import os; print(' '.join(sorted(os.listdir('.'))))")
+    assert listing.returncode == 0, listing.stderr
+    assert not {"devserver", "tests", "bench"} & set(listing.stdout.split()), listing.stdout
+    found = app.container.exec("python", "-c", "import devserver")
+    assert found.returncode != 0 and "ModuleNotFoundError" in found.stderr
+    commands = app.container.exec("python", "-m", "ingestion", "--help")
+    assert commands.returncode == 0 and "run-local" not in commands.stdout and "migrate" in commands.stdout
 
 
 def test_dockers_healthcheck_probes_the_address_gunicorn_binds(engine, image, app):

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from conftest import make_env
-from ingestion.localservers import open_path_for_others, free_port
+from devserver import open_path_for_others, free_port
 from processes import ROOT
 from signing import FRESHDESK_URL, signed
 

@@ -24,7 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from conftest import make_env
-from ingestion.localservers import free_port
+from devserver import free_port
 from processes import ROOT, Gunicorn
 from signing import FRESHDESK_URL, ZENDESK_URL, signed
 

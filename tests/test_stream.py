@@ -180,7 +180,7 @@ def test_the_relay_runs_with_an_empty_metrics_directory_setting_and_writes_no_fi
     prometheus_client took the empty value for multiprocess mode and wrote its *.db files
     into the working directory: /app in the image, not writable, so the relay crash-looped
     (and, run from the repository, left the files committed at its top level)."""
-    from ingestion.localservers import free_port
+    from devserver import free_port
 
     client = make_app(REDIS_URL=redis_url).test_client()
     assert post(client, "zendesk", {"id": "empty-dir"}).status_code == 201

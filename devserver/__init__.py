@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL and Redis servers for `make run` and `make test`.
+"""Throwaway PostgreSQL and Redis servers for `make run` and `make test` (development
+tooling: not part of the `ingestion` package nor of the image).
 
 Binaries come from the system where present (Debian's postgresql / redis-server, found
 through `pg_config` or /usr/lib/postgresql/*/bin and PATH) and otherwise from the

@@ -1,0 +1,98 @@
+"""`python -m devserver` (what `make run` does): the whole service on this machine.
+
+Starts a PostgreSQL and a Redis under `.data/` for whichever of DATABASE_URL / REDIS_URL
+is not set, applies the migrations, then runs gunicorn (development mode, :8080 unless
+BIND says otherwise) and the relay, sharing one metrics directory. Ctrl-C stops it all.
+Development tooling: not part of the installed package or the image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import PostgresServer, RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def local_servers(data_dir: Path) -> list:
+    """Start PostgreSQL / Redis under data_dir for whichever URL is not already set."""
+    started = []
+    if not os.environ.get("DATABASE_URL"):
+        pg = PostgresServer(data_dir / "postgres").start()
+        started.append(pg)
+        os.environ["DATABASE_URL"] = pg.create_database("ingestion")
+        print(f"local PostgreSQL: {os.environ['DATABASE_URL']} (data in {pg.data_dir})", flush=True)
+    if not os.environ.get("REDIS_URL"):
+        redis = RedisServer(data_dir / "redis", persistent=True).start()
+        started.append(redis)
+        os.environ["REDIS_URL"] = redis.url()
+        print(f"local Redis: {os.environ['REDIS_URL']} (data in {redis.data_dir})", flush=True)
+    return started
+
+
+def wait_until_serving(bind: str, timeout: float = 30) -> None:
+    host, _, port = bind.rpartition(":")
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m devserver", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=str(ROOT / ".data"), help="where the local servers keep their data")
+    data_dir = Path(parser.parse_args().data_dir)
+
+    os.environ.setdefault("APP_ENV", "development")
+    metrics_dir = data_dir / "metrics"  # shared by gunicorn and the relay
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    servers = local_servers(data_dir)
+    children: list[subprocess.Popen] = []
+
+    def stop() -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for server in reversed(servers):
+            server.stop()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        if subprocess.run([sys.executable, "-m", "ingestion", "migrate"], cwd=ROOT).returncode != 0:
+            return 1
+        children.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                         cwd=ROOT))
+        wait_until_serving(os.environ.get("BIND", "0.0.0.0:8080"))  # it wipes the metrics directory first
+        children.append(subprocess.Popen([sys.executable, "-m", "ingestion", "relay"], cwd=ROOT))
+        print("serving on http://127.0.0.1:8080 (Ctrl-C stops everything)", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("a child process exited; stopping", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopping")
+        return 0
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
