@@ -38,6 +38,9 @@ run: $(STAMP) ## Serve on :8080 (starts PostgreSQL/Redis under .data/ unless DAT
 test: $(STAMP) ## Run the tests (they start their own PostgreSQL and Redis)
 	$(BIN)/python -m pytest
 
+test-quick: $(STAMP) ## The inner loop: everything but the tests that boot gunicorn, nginx or containers
+	$(BIN)/python -m pytest -m "not gunicorn and not multi_instance and not image"
+
 test-multi: $(STAMP) ## Two instances behind a real nginx, shared PostgreSQL and Redis (needs nginx)
 	$(BIN)/python -m pytest -m multi_instance
 

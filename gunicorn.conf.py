@@ -99,11 +99,16 @@ def on_starting(server):
     """Once, in the master: start from empty metric files (a previous run's would be summed
     in), and say how each vendor authenticates (never the secrets)."""
     from ingestion import logs
-    from ingestion.web import auth, operator_access, read_api
+    from ingestion.vendors import VENDORS
+    from ingestion.web import operator_access, read_api
+    from ingestion.web.guard import Guard
 
     for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         os.remove(stale)
     logs.configure(settings.log_level)
-    auth.log_posture(settings)
+    for vendor in VENDORS:
+        Guard(vendor.name, vendor.verifiers(settings), settings.development).log_posture()
+    for warning in settings.warnings:  # development only: production refuses to start
+        server.log.warning("weak credential accepted in development: %s", warning)
     operator_access.log_posture(settings)
     read_api.log_posture(settings)

@@ -1,4 +1,4 @@
-"""`make drills`: fault drills under steady load, against SPEC 10's targets.
+"""`make drills`: fault drills under steady load, against the targets of README: Proof under load and fault.
 
 Starts a durable PostgreSQL, a Redis with an append-only file fsynced on every write (so a
 SIGKILL loses nothing it acknowledged), the service under gunicorn (4 workers,

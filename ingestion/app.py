@@ -1,8 +1,9 @@
 """The app factory.
 
 `build_app()` wires the pieces in request order: configuration -> logging -> storage and
-Redis -> the web layer (errors, request ids and metrics, rate limits, authentication) ->
-one blueprint per vendor -> health -> /metrics.
+Redis -> the web layer (errors, request ids and metrics, rate limits) -> one blueprint
+per vendor with its guard, built from the registry (the one place the vendor list is
+read) -> the read API -> health -> /openapi.yaml -> /metrics.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from .config import Settings
 from .metrics import RATE_LIMITED
 from .health import blueprint as health_blueprint
 from .services import EXTENSION, Services
-from .vendors import all_vendors
-from .web import auth, limits, requests, scrape
+from .vendors import VENDORS
+from .web import metrics_endpoint, rate_limit, request_context
+from .web.guard import Guard
 from .web.openapi import openapi_blueprint
 from .web.read_api import read_api_blueprint
 from .web.webhook import webhook_blueprint, webhook_path
@@ -41,16 +43,16 @@ def build_app(settings: Settings) -> Flask:
     app.extensions[EXTENSION] = services
 
     errors.init_app(app)
-    requests.init_app(app)
-    rate_limited = limits.init_app(app, settings, services.redis)
-    auth.init_app(app, settings)
+    request_context.init_app(app)
+    rate_limited = rate_limit.init_app(app, settings, services.redis)
     app.url_map.converters["regex"] = RegexConverter
-    for vendor in all_vendors():
-        app.register_blueprint(webhook_blueprint(vendor, vendor.normalizer(settings), rate_limited))
+    for vendor in VENDORS:
+        guard = Guard(vendor.name, vendor.verifiers(settings), settings.development)
+        app.register_blueprint(webhook_blueprint(vendor.name, vendor.normalizer(settings), guard, rate_limited))
         # A zero series from the start, so rates and alerts exist before the first 429.
-        RATE_LIMITED.labels(webhook_path(vendor))
-    app.register_blueprint(read_api_blueprint(settings, rate_limited.for_scope("api")))
+        RATE_LIMITED.labels(webhook_path(vendor.name))
+    app.register_blueprint(read_api_blueprint(settings, [v.name for v in VENDORS], rate_limited.for_scope("api")))
     app.register_blueprint(health_blueprint)
-    app.register_blueprint(openapi_blueprint(settings))
-    scrape.init_app(app, settings, services.storage)
+    app.register_blueprint(openapi_blueprint(settings, VENDORS))
+    metrics_endpoint.init_app(app, settings, services.storage)
     return app

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from ipaddress import ip_network
 
 from . import credentials
-from .credentials import ZENDESK_PUBLIC_TEST_SECRET  # noqa: F401  (re-exported for callers)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -67,6 +66,21 @@ def _networks(env: Mapping[str, str], name: str) -> tuple:
     return tuple(found)
 
 
+def _webhook_credentials(env: Mapping[str, str], warnings: list[str], production: bool) -> dict[str, tuple]:
+    """Every credential variable the vendors declare, read and vetted (credentials.py)."""
+    from .vendors import VENDORS  # the registry: what each vendor's calls may carry
+
+    found: dict[str, tuple] = {}
+    for vendor in VENDORS:
+        for credential in vendor.credentials:
+            if credential.kind == "basic":
+                found[credential.variable] = credentials.basic_pairs(env, credential.variable, warnings, production)
+            else:
+                found[credential.variable] = credentials.secrets(env, credential.variable, warnings, production,
+                                                                 refused=vendor.public_test_secrets)
+    return found
+
+
 def _status_names(env: Mapping[str, str], name: str) -> dict[int, str]:
     """`6=waiting on customer, 8=monthly`: what an account's own status codes are called."""
     names: dict[int, str] = {}
@@ -111,11 +125,9 @@ class Settings:
     database_url: str = field(default="", repr=False)
     redis_url: str | None = field(default=None, repr=False)
 
-    # Webhook credentials: the current value, then the previous one during a rotation.
-    freshdesk_webhook_secret: tuple[str, ...] = field(default=(), repr=False)
-    freshdesk_webhook_auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    zendesk_webhook_secret: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    zendesk_signing_secret: tuple[str, ...] = field(default=(), repr=False)
+    #: Webhook credentials by variable (those the vendors declare): secrets, or
+    #: (user, password) pairs; the current value, then the previous one during a rotation.
+    webhook_credentials: Mapping[str, tuple] = field(default_factory=dict, repr=False)
     webhook_timestamp_tolerance: int = 300
 
     rate_limit_per_minute: int = 100
@@ -155,6 +167,10 @@ class Settings:
     def development(self) -> bool:
         return self.app_env == "development"
 
+    def credential(self, variable: str) -> tuple:
+        """The values of one credential variable (empty when not configured)."""
+        return self.webhook_credentials.get(variable, ())
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         """Build and validate settings; raises ConfigError naming the first bad variable."""
@@ -173,12 +189,7 @@ class Settings:
             redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"), required=False)
             credentials.check_url_password("DATABASE_URL", database_url, warnings, production)
             credentials.check_url_password("REDIS_URL", redis_url, warnings, production)
-            webhook_credentials = {
-                "freshdesk_webhook_secret": credentials.secrets(env, "FRESHDESK_WEBHOOK_SECRET", warnings, production),
-                "freshdesk_webhook_auth": credentials.basic_pairs(env, "FRESHDESK_WEBHOOK_AUTH", warnings, production),
-                "zendesk_webhook_secret": credentials.basic_pairs(env, "ZENDESK_WEBHOOK_SECRET", warnings, production),
-                "zendesk_signing_secret": credentials.secrets(env, "ZENDESK_SIGNING_SECRET", warnings, production),
-            }
+            webhook_credentials = _webhook_credentials(env, warnings, production)
             metrics_tokens = credentials.secrets(env, "METRICS_TOKEN", warnings, production)
             api_tokens = credentials.token_list(env, "API_TOKENS", warnings, production)
         except credentials.CredentialError as error:
@@ -188,7 +199,7 @@ class Settings:
             app_env=app_env,
             database_url=database_url,
             redis_url=redis_url,
-            **webhook_credentials,
+            webhook_credentials=webhook_credentials,
             webhook_timestamp_tolerance=_bounded(env, "WEBHOOK_TIMESTAMP_TOLERANCE", 300, 1, 86400),
             rate_limit_per_minute=_bounded(env, "RATE_LIMIT_PER_MINUTE", 100, 1, 1_000_000_000),
             trusted_proxy_count=_bounded(env, "TRUSTED_PROXY_COUNT", 0, 0, 10),

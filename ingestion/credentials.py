@@ -23,10 +23,6 @@ from urllib.parse import urlsplit
 PLACEHOLDERS = frozenset({"change-me", "change-me-too", "changeme", "change_me", "replace-me", "secret",
                           "password", "xxx", "todo"})
 
-#: Zendesk signs the test requests its webhook builder sends (before a webhook exists)
-#: with this published secret. Anyone can sign with it.
-ZENDESK_PUBLIC_TEST_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
-
 MIN_SECRET_LENGTH = 16
 MIN_PASSWORD_LENGTH = 12
 PREVIOUS_SUFFIX = "_PREVIOUS"
@@ -63,12 +59,14 @@ def _judge(variable: str, problem: str | None, warnings: list[str], production: 
         warnings.append(f"{variable} {problem}")
 
 
-def secrets(env: Mapping[str, str], name: str, warnings: list[str], production: bool) -> tuple[str, ...]:
-    """HMAC or signing secrets: the current one, then the previous one during a rotation."""
+def secrets(env: Mapping[str, str], name: str, warnings: list[str], production: bool,
+            refused: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """HMAC or signing secrets: the current one, then the previous one during a rotation.
+    `refused`: public test secrets of the vendor (anyone can sign with them)."""
     keys = []
     for variable, value in _values(env, name):
         problem = None
-        if _is_placeholder(value) or value == ZENDESK_PUBLIC_TEST_SECRET:
+        if _is_placeholder(value) or value in refused:
             problem = "is a public placeholder or test value; use a random secret"
         elif len(value) < MIN_SECRET_LENGTH:
             problem = f"is shorter than {MIN_SECRET_LENGTH} characters; use a random secret"

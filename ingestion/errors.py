@@ -1,6 +1,6 @@
 """One error shape for the whole service: `{"error": "..."}` with the right status.
 
-Every status is a promise to the vendor (SPEC 1): 4xx means "this request will never
+Every status is a promise to the vendor (README: HTTP interface): 4xx means "this request will never
 succeed, do not retry", 503 with Retry-After means "try again soon". Typed errors carry
 their status; `init_app` installs the handlers that render them, Werkzeug's HTTP errors
 (404, 405, 413, ...) and anything unexpected in the same JSON envelope.

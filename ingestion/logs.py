@@ -18,7 +18,7 @@ from flask import g, has_request_context
 from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 
-from .web.requests import ENVIRON_KEY, WEBHOOK_KEY
+from .web.request_context import ENVIRON_KEY, WEBHOOK_KEY
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"
 RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"}

@@ -1,6 +1,6 @@
 """Every Prometheus metric of the service, declared once.
 
-The first block is the contract of SPEC 2.3 (dashboards and alerts depend on these exact
+The first block is the contract operators rely on (README: Metrics; dashboards and alerts depend on these exact
 names, types and labels); the second adds what operators need beyond it. Labels are
 bounded: `endpoint` is a route pattern (or `<unmatched>`), `operation` a fixed name from
 the code, `vendor`, `outcome` and `reason` small fixed sets.
@@ -21,7 +21,7 @@ HTTP_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 
 # A dependency call on loopback or a LAN: sub-millisecond to the timeouts.
 DEPENDENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
-# --- SPEC 2.3 -----------------------------------------------------------------------
+# --- The contract ---------------------------------------------------------------------
 HTTP_REQUESTS = Counter(
     "ingestion_http_requests_total", "HTTP requests answered, by route pattern and status.",
     ["method", "endpoint", "status"])

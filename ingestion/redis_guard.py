@@ -36,7 +36,7 @@ from .metrics import BREAKER_STATE, REDIS_DURATION, REDIS_OPERATIONS
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: The gauge values of SPEC 2.3.
+#: ingestion_circuit_breaker_state's values: 0 closed, 1 open, 2 half-open.
 BREAKER_STATES = {STATE_CLOSED: 0, STATE_OPEN: 1, STATE_HALF_OPEN: 2}
 OUTAGE_ERRORS = (redis.RedisError, OSError)
 
@@ -103,8 +103,8 @@ class GuardedRedis:
 
         The per-request scripts (rate limit, duplicate lookup) skip redis-py's client
         layers: borrowing from and returning to the pool, the retry wrapper and argument
-        filtering cost about 80 us of CPU per call, four times the call itself (measured
-        in docs/performance.md). The command, the reply parsing (hiredis) and the
+        filtering cost several times the call itself (docs/performance.md has the
+        figures). The command, the reply parsing (hiredis) and the
         exceptions are still redis-py's own, and so is the error handling: a reply error
         leaves the connection usable, any other failure of a send or a read closes it (a
         late reply is never read as the answer to the next command) and the next send

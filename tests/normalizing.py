@@ -11,11 +11,11 @@ import pytest
 
 from ingestion.errors import InvalidField
 from ingestion.tickets import TicketEvent
-from signing import FIXTURES
+from signing import fixture
 
 
 def load(vendor: str, case: str) -> dict:
-    return json.loads((FIXTURES / vendor / f"{case}.json").read_bytes())
+    return json.loads(fixture(vendor, case))
 
 
 def plain(event: TicketEvent | None) -> dict[str, Any] | None:
@@ -30,26 +30,27 @@ def plain(event: TicketEvent | None) -> dict[str, Any] | None:
             "vendor_event_id": event.vendor_event_id, "fields": fields, "comment": comment, "changes": event.changes}
 
 
-def fixture_tests(vendor: ModuleType, cases: dict, rejected: dict, ignored: list):
+def fixture_tests(vendor: ModuleType, cases: dict, rejected: dict, ignored: list, headers: dict | None = None):
     """The three tests every vendor's fixtures get, Zulip-style: each fixture normalizes
     to the whole event it describes; each unusable one is refused naming its field; each
     authentic event not about a ticket normalizes to nothing."""
-    name = vendor.NAME
+    name = vendor.VENDOR.name
+    headers = headers or {}
 
     @pytest.mark.parametrize("case", sorted(cases))
     def test_each_fixture_normalizes_to_the_whole_event_it_describes(case):
-        assert plain(vendor.normalize(load(name, case))) == cases[case]
+        assert plain(vendor.normalize(load(name, case), headers.get(case, {}))) == cases[case]
 
     @pytest.mark.parametrize("case", sorted(rejected))
     def test_each_unusable_fixture_is_refused_naming_the_field(case):
         with pytest.raises(InvalidField) as refused:
-            vendor.normalize(load(name, case))
+            vendor.normalize(load(name, case), headers.get(case, {}))
         assert refused.value.field == rejected[case]
         assert f"'{rejected[case]}'" in refused.value.message
 
     @pytest.mark.parametrize("case", ignored)
     def test_each_authentic_event_not_about_a_ticket_normalizes_to_nothing(case):
-        assert vendor.normalize(load(name, case)) is None
+        assert vendor.normalize(load(name, case), headers.get(case, {})) is None
 
     return (test_each_fixture_normalizes_to_the_whole_event_it_describes,
             test_each_unusable_fixture_is_refused_naming_the_field,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from ingestion.config import ZENDESK_PUBLIC_TEST_SECRET, ConfigError, Settings
+from ingestion.config import ConfigError, Settings
+from ingestion.vendors.zendesk import PUBLIC_TEST_SECRET as ZENDESK_PUBLIC_TEST_SECRET
 
 BASE = {"DATABASE_URL": "postgresql://u:p@127.0.0.1/db"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +73,8 @@ def test_a_secret_is_read_whole_and_rotation_uses_the_previous_variable():
     s = Settings.from_env({**BASE, "FRESHDESK_WEBHOOK_SECRET": " Tr0ub4dor&3-long-random,x ",
                            "FRESHDESK_WEBHOOK_SECRET_PREVIOUS": "the one being retired",
                            "ZENDESK_WEBHOOK_SECRET": "agent:pass:word, with spaces"})
-    assert s.freshdesk_webhook_secret == ("Tr0ub4dor&3-long-random,x", "the one being retired")
-    assert s.zendesk_webhook_secret == (("agent", "pass:word, with spaces"),)
+    assert s.credential("FRESHDESK_WEBHOOK_SECRET") == ("Tr0ub4dor&3-long-random,x", "the one being retired")
+    assert s.credential("ZENDESK_WEBHOOK_SECRET") == (("agent", "pass:word, with spaces"),)
 
 
 def test_production_refuses_zendesks_public_test_secret_and_development_warns():
@@ -81,7 +82,7 @@ def test_production_refuses_zendesks_public_test_secret_and_development_warns():
         Settings.from_env({**BASE, "ZENDESK_SIGNING_SECRET": ZENDESK_PUBLIC_TEST_SECRET})
     assert caught.value.variable == "ZENDESK_SIGNING_SECRET"
     dev = Settings.from_env({**BASE, "APP_ENV": "development", "ZENDESK_SIGNING_SECRET": ZENDESK_PUBLIC_TEST_SECRET})
-    assert dev.zendesk_signing_secret == (ZENDESK_PUBLIC_TEST_SECRET,)
+    assert dev.credential("ZENDESK_SIGNING_SECRET") == (ZENDESK_PUBLIC_TEST_SECRET,)
     assert [w.split()[0] for w in dev.warnings] == ["ZENDESK_SIGNING_SECRET"]
 
 

@@ -72,7 +72,7 @@ def test_database_outage_gives_fast_503_and_recovers_without_a_restart(own_postg
                 break
             time.sleep(0.2)
         assert statuses[-1] == 201, statuses
-        # Every worker recovered within SPEC 10's 5 s, not just one: a run of ten successes.
+        # Every worker recovered within the 5 s target (README: Proof), not just one: ten successes in a row.
         # (A worker whose pool is between two reconnection attempts may answer 503 for
         # a moment longer than the first one: psycopg_pool backs off from 1 s.)
         run, n = 0, 200

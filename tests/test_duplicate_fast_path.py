@@ -6,14 +6,9 @@ import pytest
 import redis as redis_py
 
 from ingestion.duplicates import PREFIX
-from signing import FRESHDESK_URL, ZENDESK_URL, fixture, signed
+from signing import ZENDESK_URL, fixture, post, signed
 
 NO_BREAKER = {"CIRCUIT_BREAKER_THRESHOLD": "1000", "REDIS_TIMEOUT": "0.3"}
-
-
-def post(client, vendor, payload):
-    body, headers = signed(vendor, payload)
-    return client.post(FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL, data=body, headers=headers)
 
 
 def delivery_rows(db):

@@ -5,28 +5,32 @@ fixtures store nothing; events not about a ticket are audited only."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import datetime
 
 import pytest
 
-import test_normalize_freshdesk
-import test_normalize_zendesk
-from signing import FRESHDESK_URL, ZENDESK_URL, fixture, signed
+from ingestion.vendors import VENDORS
+from signing import TESTS, fixture, post
 
-EXPECTED = {"freshdesk": test_normalize_freshdesk, "zendesk": test_normalize_zendesk}
-URLS = {"freshdesk": FRESHDESK_URL, "zendesk": ZENDESK_URL}
+
+def expectations(vendor: str):
+    """tests/vendors/<vendor>/test_<vendor>.py: its CASES, REJECTED and IGNORED."""
+    path = TESTS / "vendors" / vendor / f"test_{vendor}.py"
+    spec = importlib.util.spec_from_file_location(f"expectations_{vendor}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EXPECTED = {vendor.name: expectations(vendor.name) for vendor in VENDORS}
 COLUMNS = {"group": "group_name"}
 EMPTY = {"tags": [], "custom_fields": {}}
 
 
 def cases(kind: str) -> list[tuple[str, str]]:
     return [(vendor, case) for vendor, module in EXPECTED.items() for case in sorted(getattr(module, kind))]
-
-
-def post(client, vendor, case):
-    body, headers = signed(vendor, fixture(vendor, case))
-    return client.post(URLS[vendor], data=body, headers=headers)
 
 
 def stored_value(value):
@@ -36,7 +40,7 @@ def stored_value(value):
 @pytest.mark.parametrize("vendor, case", cases("CASES"), ids=[f"{v}-{c}" for v, c in cases("CASES")])
 def test_each_fixture_stores_what_it_says(client, db, vendor, case):
     expected = EXPECTED[vendor].CASES[case]
-    response = post(client, vendor, case)
+    response = post(client, vendor, fixture(vendor, case), **EXPECTED[vendor].HEADERS.get(case, {}))
     assert (response.status_code, response.json["status"]) == (201, "created"), response.json
 
     ticket = db.execute("SELECT * FROM tickets").fetchone()
@@ -61,7 +65,7 @@ def test_each_fixture_stores_what_it_says(client, db, vendor, case):
 
 @pytest.mark.parametrize("vendor, case", cases("REJECTED"), ids=[f"{v}-{c}" for v, c in cases("REJECTED")])
 def test_each_unusable_fixture_is_a_422_naming_its_field_and_stores_nothing(client, db, vendor, case):
-    response = post(client, vendor, case)
+    response = post(client, vendor, fixture(vendor, case), **EXPECTED[vendor].HEADERS.get(case, {}))
     assert response.status_code == 422
     assert f"'{EXPECTED[vendor].REJECTED[case]}'" in response.json["error"]
     assert db.execute("SELECT (SELECT count(*) FROM tickets) + (SELECT count(*) FROM events) AS n").fetchone()["n"] == 0
@@ -69,6 +73,6 @@ def test_each_unusable_fixture_is_a_422_naming_its_field_and_stores_nothing(clie
 
 @pytest.mark.parametrize("vendor, case", cases("IGNORED"), ids=[f"{v}-{c}" for v, c in cases("IGNORED")])
 def test_each_event_not_about_a_ticket_is_ignored_and_audited(client, db, vendor, case):
-    response = post(client, vendor, case)
+    response = post(client, vendor, fixture(vendor, case), **EXPECTED[vendor].HEADERS.get(case, {}))
     assert (response.status_code, response.json) == (200, {"status": "ignored"})
     assert [r["outcome"] for r in db.execute("SELECT outcome FROM deliveries")] == ["ignored"]

@@ -45,7 +45,7 @@ def send_together(url, body, headers, count):
 
 
 def test_concurrent_deliveries_of_one_ticket_create_one_row_with_one_id(server, db):
-    """SPEC 10: 200 simultaneous deliveries of one ticket."""
+    """200 simultaneous deliveries of one ticket (a redelivery storm at its worst)."""
     body, headers = signed("zendesk", {"ticket": {"id": "4242", "subject": "storm"}})
     responses = send_together(server.url + ZENDESK_URL, body, headers, 200)
 

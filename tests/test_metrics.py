@@ -17,11 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import make_env
 from processes import Gunicorn
-from signing import FRESHDESK_URL, ZENDESK_URL, basic, fixture, signed
+from signing import FRESHDESK_URL, ZENDESK_URL, basic, fixture, post_http, signed
 
 pytestmark = pytest.mark.gunicorn
 
-SPEC_METRICS = {  # SPEC 2.3: name -> (type, labels)
+CONTRACT_METRICS = {  # README: Metrics; name -> (type, labels)
     "ingestion_http_requests_total": ("counter", {"method", "endpoint", "status"}),
     "ingestion_http_request_duration_seconds": ("histogram", {"method", "endpoint"}),
     "ingestion_http_requests_in_flight": ("gauge", set()),
@@ -50,9 +50,7 @@ def value(families, metric, suffix="", **labels) -> float:
 
 
 def post(server, vendor, payload, **extra):
-    body, headers = signed(vendor, payload)
-    return requests.post(server.url + (FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL),
-                         data=body, headers={**headers, **extra}, timeout=10)
+    return post_http(server.url, vendor, payload, **extra)
 
 
 @pytest.fixture
@@ -102,7 +100,7 @@ def workload(server):
 def test_every_specified_metric_is_exported_with_exactly_its_type_and_labels(server):
     workload(server)
     families = scrape(server)
-    for name, (kind, labels) in SPEC_METRICS.items():
+    for name, (kind, labels) in CONTRACT_METRICS.items():
         family = families[name.removesuffix("_total")] if kind == "counter" else families[name]
         assert family.type == kind, name
         samples = [s for s in family.samples if s.name.startswith(name.removesuffix("_total"))]

@@ -26,7 +26,7 @@ from requests.adapters import HTTPAdapter
 from conftest import make_env
 from devserver import free_port
 from processes import ROOT, Gunicorn
-from signing import FRESHDESK_URL, ZENDESK_URL, signed
+from signing import FRESHDESK_URL, ZENDESK_URL, signed, url_for
 
 pytestmark = pytest.mark.multi_instance
 
@@ -230,7 +230,7 @@ def client_at(address: str) -> requests.Session:
 
 def post(nginx, vendor, payload, session=requests, **headers):
     body, auth = signed(vendor, payload)
-    url = nginx.url + (FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL)
+    url = nginx.url + url_for(vendor)
     return session.post(url, data=body, headers={**auth, **headers}, verify=nginx.verify, timeout=30)
 
 

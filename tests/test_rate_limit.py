@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from conftest import make_env
-from ingestion.web.limits import limit_for
+from ingestion.web.rate_limit import limit_for
 from processes import Gunicorn
 from signing import FRESHDESK_URL, ZENDESK_URL, signed
 

@@ -7,19 +7,13 @@ from datetime import datetime
 
 import pytest
 
-from signing import FRESHDESK_URL, ZENDESK_URL, fixture, signed
+from signing import fixture, post
 
 TOKEN = "read-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TICKET_KEYS = {"ticket_id", "vendor", "account", "external_id", "subject", "description", "status", "priority", "type",
                "requester", "assignee", "group", "organization", "tags", "custom_fields", "vendor_created_at",
                "vendor_updated_at", "revision", "created_at", "updated_at"}
-
-
-def post(client, vendor, payload, url=None, **headers):
-    body, auth = signed(vendor, payload)
-    return client.post(url or (FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL), data=body,
-                       headers={**auth, **headers})
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from ingestion.errors import Unauthorized
-
+from ingestion.vendors import VENDORS, vendor_names
+from ingestion.web.guard import Guard
 from signing import (
-    AUTH_ENV, FRESHDESK_URL, ZENDESK_URL, basic, body_of, fixture, freshdesk_hmac, signed, zendesk_signature,
-    zendesk_timestamp,
+    AUTH_ENV, FRESHDESK_URL, ZENDESK_URL, basic, body_of, fixture, freshdesk_hmac, signed, url_for,
+    zendesk_signature, zendesk_timestamp,
 )
 
 GOOD = body_of({"id": 77, "subject": "a real ticket"})
@@ -60,11 +61,12 @@ def test_the_stale_timestamp_error_says_what_is_wrong(client, db):
     assert "300 seconds" in response.json["error"]
 
 
-@pytest.mark.parametrize("vendor, url", [("freshdesk", FRESHDESK_URL), ("zendesk", ZENDESK_URL)])
-def test_production_without_any_method_configured_refuses_everything(make_app, db, vendor, url):
+@pytest.mark.parametrize("vendor", vendor_names())
+def test_production_without_any_method_configured_refuses_everything(make_app, db, vendor):
     unconfigured = {name: "" for name in AUTH_ENV}
     client = make_app(APP_ENV="production", **unconfigured).test_client()
-    response = client.post(url, data=GOOD, headers={"Authorization": "Basic " + base64.b64encode(b"a:b").decode()})
+    response = client.post(url_for(vendor), data=GOOD,
+                           headers={"Authorization": "Basic " + base64.b64encode(b"a:b").decode()})
     assert (response.status_code, response.json) == (
         401, {"error": f"Webhook authentication is not configured for {vendor}"})
     assert nothing_stored(db)
@@ -113,11 +115,11 @@ BAD_BODIES = {
 
 
 @pytest.mark.parametrize("case", list(BAD_BODIES))
-@pytest.mark.parametrize("vendor", ["freshdesk", "zendesk"])
+@pytest.mark.parametrize("vendor", vendor_names())
 def test_unusable_bodies_are_a_clear_4xx_and_store_nothing(client, db, vendor, case):
     body, status = BAD_BODIES[case]
     signed_body, headers = signed(vendor, body)
-    response = client.post(FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL, data=signed_body, headers=headers)
+    response = client.post(url_for(vendor), data=signed_body, headers=headers)
     assert response.status_code == status, response.json
     assert set(response.json) == {"error"}
     assert nothing_stored(db)
@@ -184,7 +186,9 @@ def test_rejected_payloads_do_not_disturb_an_accepted_ticket(client, db):
 @pytest.mark.parametrize("case", list(UNAUTHENTICATED))
 def test_each_refusal_is_labelled_with_its_reason(app, case):
     url, body, headers, reason = UNAUTHENTICATED[case]
-    guard = app.extensions["ingestion.auth"]["freshdesk" if url == FRESHDESK_URL else "zendesk"]
+    vendor = next(v for v in VENDORS if url.endswith("/" + v.name))
+    settings = app.extensions["ingestion"].settings
+    guard = Guard(vendor.name, vendor.verifiers(settings), settings.development)
     with pytest.raises(Unauthorized) as caught:
         guard.verify(Headers(headers()), body)
     assert caught.value.reason == reason

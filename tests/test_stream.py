@@ -19,13 +19,7 @@ from ingestion.outbox import STREAM, Relay
 from ingestion.redis_guard import GuardedRedis, RedisUnavailable
 from ingestion.storage import Storage
 from processes import ROOT
-from signing import FRESHDESK_URL, ZENDESK_URL, signed
-
-
-def post(client, vendor, payload, **extra):
-    body, headers = signed(vendor, payload)
-    return client.post(FRESHDESK_URL if vendor == "freshdesk" else ZENDESK_URL, data=body,
-                       headers={**headers, **extra})
+from signing import post
 
 
 def entries(url):

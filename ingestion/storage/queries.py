@@ -24,9 +24,6 @@ INSERT INTO deliveries (vendor, account, outcome, request_id)
 VALUES (%(vendor)s, %(account)s, 'ignored', %(request_id)s)
 """
 
-#: Health check: proves a connection can be borrowed and the server answers.
-PING = "SELECT 1"
-
 #: Only one relay publishes at a time (across processes and hosts), which keeps the
 #: stream in commit order per ticket. Transaction-scoped: released at commit/rollback.
 RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('ingestion.relay'))"

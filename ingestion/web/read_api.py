@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,6 @@ from flask.wrappers import Response
 from ..config import Settings
 from ..errors import ApiError, BadRequest
 from ..services import services
-from ..vendors import vendor_names
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +116,8 @@ def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
     return int(raw)
 
 
-def _find(vendor: str, external_id: str) -> dict[str, Any]:
-    if vendor not in vendor_names():
+def _find(vendors: Collection[str], vendor: str, external_id: str) -> dict[str, Any]:
+    if vendor not in vendors:
         raise TicketNotFound()
     row = services().storage.ticket(vendor, _account(), external_id)
     if row is None:
@@ -126,7 +125,7 @@ def _find(vendor: str, external_id: str) -> dict[str, Any]:
     return row
 
 
-def read_api_blueprint(settings: Settings, rate_limited: ViewDecorator) -> Blueprint:
+def read_api_blueprint(settings: Settings, vendors: Collection[str], rate_limited: ViewDecorator) -> Blueprint:
     """Decorators, outermost first: route, rate limit, bearer token."""
     blueprint = Blueprint("read_api", __name__)
     authenticated = bearer_token(settings)
@@ -135,7 +134,7 @@ def read_api_blueprint(settings: Settings, rate_limited: ViewDecorator) -> Bluep
     @rate_limited
     @authenticated
     def ticket(vendor: str, external_id: str) -> Response:
-        return jsonify(ticket_json(_find(vendor, external_id)))
+        return jsonify(ticket_json(_find(vendors, vendor, external_id)))
 
     @blueprint.get(f"{PREFIX}/<vendor>/<external_id>/events")
     @rate_limited
@@ -143,7 +142,7 @@ def read_api_blueprint(settings: Settings, rate_limited: ViewDecorator) -> Bluep
     def ticket_events(vendor: str, external_id: str) -> Response:
         limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         after = _int_arg("cursor", 0, 0, 2**63 - 1)
-        row = _find(vendor, external_id)
+        row = _find(vendors, vendor, external_id)
         rows = services().storage.ticket_events(str(row["id"]), after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]

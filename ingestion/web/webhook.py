@@ -1,8 +1,9 @@
 """The webhook pipeline every vendor shares, and the blueprint built for each vendor.
 
 A request travels: rate limit -> authenticate the raw bytes -> parse -> normalize ->
-store (one transaction) -> respond. Vendor modules only supply the vendor-specific
-parts (`ingestion.vendors.Vendor`); nothing here is written twice.
+store (one transaction) -> respond. Vendors only supply their normalizer and guard (the
+app factory builds both from `ingestion/vendor.py` declarations); nothing here names a
+vendor.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from ..errors import ApiError, BadRequest
 from ..metrics import WEBHOOKS
 from ..services import services
 from ..tickets import Outcome, StoredDelivery
-from ..vendors import Normalizer, Vendor
-from .auth import authenticated
-from .requests import WEBHOOK_KEY, raw_body
+from ..vendor import Normalizer
+from .guard import Guard, authenticated
+from .request_context import WEBHOOK_KEY, raw_body
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def response_for(stored: StoredDelivery) -> Response:
     return response
 
 
-def receive(vendor: Vendor, normalize: Normalizer, account: str | None) -> Response:
+def receive(vendor: str, normalize: Normalizer, account: str | None) -> Response:
     """Parse, normalize and store one authenticated delivery."""
     started = time.perf_counter()
     try:
@@ -89,17 +90,17 @@ def receive(vendor: Vendor, normalize: Normalizer, account: str | None) -> Respo
         event = normalize(payload, request.headers, account)
         ingestor = services().ingestor
         if event is None:
-            stored = ingestor.ignore(vendor.name, account or "", g.request_id)
+            stored = ingestor.ignore(vendor, account or "", g.request_id)
         else:
             stored = ingestor.store(event, body, text, g.request_id)
     except ApiError as error:
         outcome = "unavailable" if error.status >= 500 else "rejected"
-        WEBHOOKS.labels(vendor.name, outcome).inc()
-        note_webhook({"vendor": vendor.name, "outcome": outcome, "error": error.message})
+        WEBHOOKS.labels(vendor, outcome).inc()
+        note_webhook({"vendor": vendor, "outcome": outcome, "error": error.message})
         raise
-    WEBHOOKS.labels(vendor.name, stored.outcome.value).inc()
+    WEBHOOKS.labels(vendor, stored.outcome.value).inc()
     note_webhook({
-        "vendor": vendor.name,
+        "vendor": vendor,
         "account": event.account if event else account,
         "external_id": event.external_id if event else None,
         "event_type": event.event_type if event else None,
@@ -111,8 +112,8 @@ def receive(vendor: Vendor, normalize: Normalizer, account: str | None) -> Respo
     return response_for(stored)
 
 
-def webhook_path(vendor: Vendor) -> str:
-    return f"{WEBHOOK_PREFIX}/{vendor.name}"
+def webhook_path(vendor: str) -> str:
+    return f"{WEBHOOK_PREFIX}/{vendor}"
 
 
 #: The optional last segment naming the vendor account (a Freshdesk domain, a Zendesk
@@ -120,18 +121,17 @@ def webhook_path(vendor: Vendor) -> str:
 ACCOUNT_SEGMENT = "<regex('[A-Za-z0-9][A-Za-z0-9._-]{0,99}'):account>"
 
 
-def webhook_blueprint(vendor: Vendor, normalize: Normalizer, rate_limited: ViewDecorator) -> Blueprint:
-    """One blueprint per vendor, built in the app factory because the rate limiter belongs
-    to the app. Decorators, outermost first: route, rate limit, authentication. Two
-    routes: the vendor's URL, and the same with the vendor account as a last segment."""
-    blueprint = Blueprint(vendor.name, __name__)
+def webhook_blueprint(vendor: str, normalize: Normalizer, guard: Guard, rate_limited: ViewDecorator) -> Blueprint:
+    """One blueprint per vendor, built in the app factory from what the vendor declares.
+    Decorators, outermost first: route, rate limit, authentication. Two routes: the
+    vendor's URL, and the same with the vendor account as a last segment."""
+    blueprint = Blueprint(vendor, __name__)
 
     def view(account: str | None = None) -> Response:
         return receive(vendor, normalize, account)
 
-    # Unique names: flask-limiter and logs identify views by qualified name.
-    view.__name__ = view.__qualname__ = f"receive_{vendor.name}"
-    guarded = rate_limited(authenticated(vendor.name)(view))
+    view.__name__ = view.__qualname__ = f"receive_{vendor}"  # unique names, for logs and tracebacks
+    guarded = rate_limited(authenticated(guard)(view))
     for rule in (webhook_path(vendor), f"{webhook_path(vendor)}/{ACCOUNT_SEGMENT}"):
         blueprint.add_url_rule(
             rule, endpoint="receive", view_func=guarded, methods=["POST"],

@@ -1,5 +1,5 @@
 """Freshdesk payloads, one fixture each, normalized to the whole event they describe
-(what tests/fixtures/SOURCES.md says each one is). No database: normalization is pure."""
+(what fixtures/SOURCES.md says each one is). No database: normalization is pure."""
 
 from __future__ import annotations
 
@@ -306,6 +306,9 @@ REJECTED = {'boolean_id': 'id',
 IGNORED = ['product_contact_create']
 
 
+#: Headers a fixture arrives with (none here: what the tests post is the body alone).
+HEADERS: dict[str, dict[str, str]] = {}
+
 (test_each_fixture_normalizes_to_the_whole_event_it_describes,
  test_each_unusable_fixture_is_refused_naming_the_field,
- test_each_authentic_event_not_about_a_ticket_normalizes_to_nothing) = fixture_tests(freshdesk, CASES, REJECTED, IGNORED)
+ test_each_authentic_event_not_about_a_ticket_normalizes_to_nothing) = fixture_tests(freshdesk, CASES, REJECTED, IGNORED, HEADERS)

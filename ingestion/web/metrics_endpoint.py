@@ -4,7 +4,7 @@ The exporter serves the registry, and under gunicorn (PROMETHEUS_MULTIPROC_DIR s
 aggregates every worker's files with prometheus_client's MultiProcessCollector. Its
 default request metrics are switched off: their names and labels
 (`flask_http_request_total{method,status}`, ...) differ from the ones dashboards rely on,
-which web/requests.py records instead. Before each scrape the outbox backlog is measured,
+which web/request_context.py records instead. Before each scrape the outbox backlog is measured,
 so it is current even when the relay is down. Access follows web/operator_access.py.
 
 `?name[]=...` (a filter Prometheus federation sends) is answered here: the exporter

@@ -23,18 +23,15 @@ Vendor quirks that shape this module:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-from ..normalize import bodies, comments, events
-from ..normalize.keys import Keys
-from ..normalize.ticket_fields import Vocabulary, find_id, recognise
-from ..normalize.values import code_word, optional_object, storable, ticket_id
-from ..tickets import TicketEvent
-from ..web.auth import BasicCredentials, ZendeskSignature
-from . import Vendor
-
-if TYPE_CHECKING:
-    from ..config import Settings
+from ...normalize import bodies, comments, events
+from ...normalize.keys import Keys
+from ...normalize.ticket_fields import Vocabulary, find_id, recognise
+from ...normalize.values import code_word, optional_object, storable, ticket_id
+from ...tickets import TicketEvent
+from ...vendor import Vendor, basic_auth, timestamped_signature
 
 NAME = "zendesk"
 EVENT_PREFIX = "zen:event-type:"
@@ -130,15 +127,19 @@ def _account(from_path: str | None, headers: Mapping[str, str], payload: Mapping
     return ""
 
 
-def authentication(settings: "Settings") -> tuple:
-    return (
-        BasicCredentials(settings.zendesk_webhook_secret),
-        ZendeskSignature(settings.zendesk_signing_secret, settings.webhook_timestamp_tolerance),
-    )
+#: Zendesk signs the test requests its webhook builder sends (before a webhook exists)
+#: with this published secret. Anyone can sign with it.
+PUBLIC_TEST_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 
-
-def normalizer(settings: "Settings"):
-    return normalize
-
-
-VENDOR = Vendor(NAME, normalizer, authentication)
+VENDOR = Vendor(
+    name=NAME,
+    summary="A Zendesk event-subscription or trigger webhook",
+    normalize=normalize,
+    credentials=(
+        timestamped_signature("ZENDESK_SIGNING_SECRET", "X-Zendesk-Webhook-Signature",
+                              "X-Zendesk-Webhook-Signature-Timestamp"),  # every Zendesk webhook is signed
+        basic_auth("ZENDESK_WEBHOOK_SECRET"),
+    ),
+    folder=Path(__file__).parent,
+    public_test_secrets=frozenset({PUBLIC_TEST_SECRET}),
+)

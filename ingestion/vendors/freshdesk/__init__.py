@@ -24,18 +24,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from ..normalize import bodies, comments, events
-from ..normalize.keys import Keys
-from ..normalize.ticket_fields import Vocabulary, find_id, recognise
-from ..normalize.values import code_word, object_at, optional_object, ticket_id, timestamp
-from ..tickets import Comment, TicketEvent
-from ..web.auth import BasicCredentials, HmacSignature
-from . import Vendor
-
-if TYPE_CHECKING:
-    from ..config import Settings
+from ...normalize import bodies, comments, events
+from ...normalize.keys import Keys
+from ...normalize.ticket_fields import Vocabulary, find_id, recognise
+from ...normalize.values import code_word, object_at, optional_object, ticket_id, timestamp
+from ...tickets import Comment, TicketEvent
+from ...vendor import Vendor, basic_auth, hmac_header
 
 NAME = "freshdesk"
 STATUS_CODES = {2: "open", 3: "pending", 4: "resolved", 5: "closed", 6: "waiting on customer",
@@ -141,14 +138,13 @@ def _product_event(payload: Mapping[str, Any], account: str, words: Vocabulary) 
                        changes=changes, external_id=ticket_id(found[1] if found else None, "data.ticket.id"))
 
 
-def authentication(settings: "Settings") -> tuple:
-    return (
-        HmacSignature("X-Freshdesk-Signature", settings.freshdesk_webhook_secret),
-        BasicCredentials(settings.freshdesk_webhook_auth),
-    )
+class FreshdeskSettings(Protocol):
+    #: FRESHDESK_STATUS_NAMES: what an account calls its own status codes (6, 7, 8...).
+    freshdesk_status_names: Mapping[int, str]
 
 
-def normalizer(settings: "Settings"):
+def normalizer(settings: FreshdeskSettings):
+    """The normalizer with the account's own status names."""
     names = settings.freshdesk_status_names
 
     def run(payload: Mapping[str, Any], headers: Mapping[str, str], account: str | None) -> TicketEvent | None:
@@ -157,4 +153,14 @@ def normalizer(settings: "Settings"):
     return run
 
 
-VENDOR = Vendor(NAME, normalizer, authentication)
+VENDOR = Vendor(
+    name=NAME,
+    summary="A Freshdesk automation-rule webhook, or a Freshworks app event a signing app relays",
+    normalize=normalize,
+    tuned=normalizer,
+    credentials=(
+        hmac_header("FRESHDESK_WEBHOOK_SECRET", "X-Freshdesk-Signature"),  # relays and apps that sign
+        basic_auth("FRESHDESK_WEBHOOK_AUTH"),  # what automation rules send
+    ),
+    folder=Path(__file__).parent,
+)

@@ -1,5 +1,5 @@
 """Zendesk payloads, one fixture each, normalized to the whole event they describe
-(what tests/fixtures/SOURCES.md says each one is). No database: normalization is pure."""
+(what fixtures/SOURCES.md says each one is). No database: normalization is pure."""
 
 from __future__ import annotations
 
@@ -307,6 +307,9 @@ REJECTED = {'event_detail_not_object': 'detail',
 IGNORED = ['event_user_created']
 
 
+#: Headers a fixture arrives with (none here: what the tests post is the body alone).
+HEADERS: dict[str, dict[str, str]] = {}
+
 (test_each_fixture_normalizes_to_the_whole_event_it_describes,
  test_each_unusable_fixture_is_refused_naming_the_field,
- test_each_authentic_event_not_about_a_ticket_normalizes_to_nothing) = fixture_tests(zendesk, CASES, REJECTED, IGNORED)
+ test_each_authentic_event_not_about_a_ticket_normalizes_to_nothing) = fixture_tests(zendesk, CASES, REJECTED, IGNORED, HEADERS)

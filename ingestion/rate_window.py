@@ -1,0 +1,128 @@
+"""The rate limit's counters: a moving window per client address in Redis, behind the
+circuit breaker, and in this process's memory whenever Redis cannot answer.
+
+A `limits` storage (the library flask-limiter is built on), so the `limits` moving-window
+strategy runs on it unchanged (web/rate_limit.py). Redis down or the breaker open: the
+same limit counts per process instead, and counting returns to Redis as soon as the
+breaker closes; a webhook is never refused, or slowed, because Redis is down.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import time
+
+import redis
+from limits.storage import MemoryStorage, MovingWindowSupport, Storage
+
+from .redis_guard import GuardedRedis, RedisUnavailable
+
+# A moving window kept in a sorted set (score = arrival time): pruning, counting and
+# adding are O(log n), unlike a list, whatever the limit. One call acquires *and* reports
+# the window, so the X-RateLimit-* headers cost no second round trip. Time is Redis's own
+# clock, so instances whose clocks disagree still share one exact window.
+# KEYS[1] window; ARGV: limit, expiry seconds, amount, unique member prefix.
+# Returns {acquired, seconds from now until the oldest entry leaves, count}.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local key, limit, expiry, amount = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - expiry)
+local count = redis.call('ZCARD', key)
+local acquired = 0
+if count + amount <= limit then
+  for i = 1, amount do redis.call('ZADD', key, now, ARGV[4] .. ':' .. i) end
+  count = count + amount
+  acquired = 1
+  redis.call('PEXPIRE', key, math.ceil(expiry * 1000))
+end
+local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2] or now)
+return {acquired, tostring(oldest + expiry - now), count}
+"""
+
+# KEYS[1] window; ARGV: expiry seconds. Returns {seconds until the oldest leaves, count}.
+_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local key, expiry = KEYS[1], tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - expiry)
+local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2] or now)
+return {tostring(oldest + expiry - now), redis.call('ZCARD', key)}
+"""
+
+
+class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
+    """A `limits` moving-window storage on Redis, every call through the `redis` breaker,
+    with this process's memory standing in whenever Redis cannot answer."""
+
+    STORAGE_SCHEME = ["ingestion+redis"]
+    PREFIX = "ingestion:limits:"
+
+    def __init__(self, guarded: GuardedRedis) -> None:
+        super().__init__("ingestion+redis://")
+        self.guarded = guarded
+        self.fallback = MemoryStorage()
+        self._acquire = guarded.client.register_script(_ACQUIRE)
+        self._window = guarded.client.register_script(_WINDOW)
+        self._members = itertools.count()
+        self._host = socket.gethostname()
+        self._last_window: tuple[str, tuple[float, int]] | None = None
+
+    @property
+    def base_exceptions(self) -> tuple[type[Exception], ...]:
+        return (RedisUnavailable, redis.RedisError)
+
+    @staticmethod
+    def _window_start(leaves_in: bytes, expiry: int) -> float:
+        """The window's start on *our* clock (what flask-limiter's strategy expects), from
+        Redis's "the oldest entry leaves in n seconds"."""
+        return time.time() + float(leaves_in) - expiry
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        # Unique across hosts and processes (read at call time: the storage may have been
+        # built before a fork), so no two arrivals ever share a sorted-set member.
+        member = f"{self._host}:{os.getpid()}:{next(self._members)}"
+        try:
+            acquired, leaves_in, count = self.guarded.run_script(
+                "rate_limit", self._acquire, [self.PREFIX + key], [limit, expiry, amount, member])
+        except RedisUnavailable:
+            return self.fallback.acquire_entry(key, limit, expiry, amount)
+        # The headers of this response ask for this window next (one request at a time
+        # per sync worker), so the answer is kept for that one question.
+        self._last_window = (key, (self._window_start(leaves_in, expiry), int(count)))
+        return bool(acquired)
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        cached, self._last_window = self._last_window, None
+        if cached and cached[0] == key:
+            return cached[1]
+        try:
+            leaves_in, count = self.guarded.run_script("rate_limit", self._window, [self.PREFIX + key], [expiry])
+        except RedisUnavailable:
+            return self.fallback.get_moving_window(key, limit, expiry)
+        return self._window_start(leaves_in, expiry), int(count)
+
+    def clear(self, key: str) -> None:
+        try:
+            self.guarded.call("rate_limit", lambda client: client.delete(self.PREFIX + key))
+        except RedisUnavailable:
+            pass
+        self.fallback.clear(key)
+
+    def check(self) -> bool:
+        return True  # always usable: Redis, or memory while Redis is away
+
+    def reset(self) -> int | None:
+        raise NotImplementedError
+
+    # The fixed-window half of the Storage interface; the moving window never calls it.
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        raise NotImplementedError
+
+    def get(self, key: str) -> int:
+        raise NotImplementedError
+
+    def get_expiry(self, key: str) -> float:
+        raise NotImplementedError

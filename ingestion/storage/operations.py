@@ -1,0 +1,98 @@
+"""The operations the service runs on PostgreSQL, each one named query (queries.py) run
+through the pool (pool.py), which counts it and translates its errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from ..config import Settings
+from ..errors import DatabaseUnavailable
+from ..tickets import Outcome, StoredDelivery, TicketEvent
+from . import queries
+from .pool import Database
+
+
+class Storage:
+    """What the webhooks, the read API, the relay and the health check ask of PostgreSQL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.database = Database(settings)
+
+    def open(self) -> None:
+        """Open the pool in this process (gunicorn calls it after the fork)."""
+        self.database.open()
+
+    def close(self) -> None:
+        self.database.close()
+
+    def check(self, timeout: float = 1.0) -> bool:
+        return self.database.check(timeout)
+
+    def connection(self):
+        """A pooled connection for maintenance work (the relay, pruning), errors untranslated."""
+        return self.database.connection()
+
+    def ingest(self, event: TicketEvent, dedup_key: str, window_seconds: int | None, raw_json: str,
+               request_id: str | None) -> tuple[StoredDelivery, int | None]:
+        """Store one delivery about a ticket. Returns the answer and, for a redelivery
+        known by its body, how many seconds more it counts as one (None: forever)."""
+        comment = event.comment
+        params = {
+            "vendor": event.vendor, "account": event.account, "external_id": event.external_id,
+            "fields": Jsonb(event.fields_json()), "dedup_key": dedup_key,
+            "horizon": timedelta(seconds=window_seconds) if window_seconds is not None else None,
+            "event_type": event.event_type, "vendor_event_id": event.vendor_event_id,
+            "comment_body": comment.body if comment else None, "comment_author": comment.author if comment else None,
+            "comment_public": comment.public if comment else None,
+            "changes": Jsonb(event.changes) if event.changes is not None else None,
+            "payload": raw_json, "request_id": request_id,
+        }
+
+        def work(conn: psycopg.Connection) -> tuple[StoredDelivery, int | None]:
+            ticket_id, event_id, outcome, revision, expires_in = conn.execute(queries.INGEST_EVENT, params).fetchone()
+            return StoredDelivery(Outcome(outcome), str(ticket_id), str(event_id), revision), expires_in
+
+        return self.database.run("ingest_event", work)
+
+    def record_ignored(self, vendor: str, account: str, request_id: str | None) -> StoredDelivery:
+        """Audit an authentic delivery that is not about a ticket."""
+        params = {"vendor": vendor, "account": account, "request_id": request_id}
+        self.database.run("record_ignored", lambda conn: conn.execute(queries.RECORD_IGNORED, params))
+        return StoredDelivery(Outcome.IGNORED)
+
+    def ticket(self, vendor: str, account: str, external_id: str) -> dict[str, Any] | None:
+        """One ticket as stored, or None (the read API)."""
+        params = {"vendor": vendor, "account": account, "external_id": external_id}
+        return self.database.run("read_ticket", lambda conn: _dicts(conn, queries.TICKET, params).fetchone())
+
+    def ticket_events(self, ticket_id: str, after: int, limit: int) -> list[dict[str, Any]]:
+        """A ticket's events with ids above `after`, oldest first (the read API)."""
+        params = {"ticket_id": ticket_id, "after": after, "limit": limit}
+        return self.database.run("read_events", lambda conn: _dicts(conn, queries.TICKET_EVENTS, params).fetchall())
+
+    def outbox_backlog(self, timeout: float = 1.0) -> int | None:
+        """Events not yet published (capped count); None when the database cannot say."""
+        try:
+            return self.database.run("outbox_backlog",
+                                     lambda conn: conn.execute(queries.OUTBOX_BACKLOG).fetchone()[0], timeout=timeout)
+        except DatabaseUnavailable:
+            return None
+
+    def prune_deliveries(self, retention_days: int, batch: int = 5000) -> int:
+        """Delete delivery rows past retention, in batches (events are history: kept)."""
+        deleted = 0
+        while True:
+            with self.connection() as conn:
+                count = conn.execute(queries.PRUNE_DELIVERIES, {"days": retention_days, "batch": batch}).rowcount
+            deleted += count
+            if count < batch:
+                return deleted
+
+
+def _dicts(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> psycopg.Cursor:
+    return conn.cursor(row_factory=dict_row).execute(query, params)

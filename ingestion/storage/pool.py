@@ -1,0 +1,164 @@
+"""The connection pool's lifecycle, and the one place database errors become domain errors.
+
+- PostgreSQL refuses a value the client sent (a \\u0000 escape in JSONB, nesting past
+  its stack limit, text that is not UTF-8) -> `UnstorablePayload` (422: retrying will
+  not help);
+- anything else (cannot connect in time, connection lost, statement timeout, a standby
+  refusing writes) -> `DatabaseUnavailable` (503 + Retry-After: nothing was half-stored,
+  and the vendor retries, where a 500 would make Zendesk drop the ticket).
+Every operation of the request path goes through `Database.run`, which also counts and
+times it (ingestion_db_operations_total, ingestion_db_operation_duration_seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Iterator, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..config import Settings
+from ..errors import DatabaseUnavailable, UnstorablePayload
+from ..metrics import DB_DURATION, DB_OPERATIONS
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: While the database is known to be down (the last operation could not reach it), a
+#: request waits this long for a connection instead of DB_POOL_TIMEOUT. Vendors retry
+#: in bursts: with every worker busy for the full timeout, requests would queue behind
+#: each other and their 503s take a multiple of it. The pool keeps reconnecting in the
+#: background, and the first operation that succeeds ends the outage.
+OUTAGE_WAIT = 0.25
+
+#: A connection that broke while idle in the pool (the server restarted) fails on first
+#: use; retrying on a fresh connection hides that from the vendor. Ingestion is idempotent,
+#: so a retry can at worst report `already_exists` for a write whose reply was lost.
+ATTEMPTS = 3
+
+#: Health check: proves a connection can be borrowed and the server answers.
+PING = "SELECT 1"
+
+
+class Database:
+    """Owns one psycopg pool per process. Created closed; opened in the process that uses it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.retry_after = settings.retry_after_seconds
+        self.pool_timeout = settings.db_pool_timeout
+        self._in_outage = False
+        self._pid: int | None = None
+        self._pool = ConnectionPool(
+            settings.database_url,
+            # Never connect before gunicorn forks: sockets must not be shared by workers.
+            open=False,
+            # A sync worker runs one request at a time: one connection (DB_POOL_SIZE) is
+            # enough; more only helps threaded workers.
+            min_size=1,
+            max_size=settings.db_pool_size,
+            # How long a request waits for a connection before answering 503: short, so
+            # an outage gives a fast 503 + Retry-After, never a hang until gunicorn's timeout.
+            timeout=settings.db_pool_timeout,
+            # Give up on a failing reconnection quickly; the next request that needs a
+            # connection starts a new attempt, so recovery follows the database within seconds
+            # instead of waiting out the pool's exponential backoff.
+            reconnect_timeout=2.0,
+            name="ingestion",
+            kwargs={
+                # Each webhook is a single statement, so autocommit makes it exactly one
+                # round trip and one transaction (no separate BEGIN / COMMIT).
+                "autocommit": True,
+                "connect_timeout": settings.db_connect_timeout,
+                "application_name": "ingestion",
+                "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+                # A peer that vanishes without closing (a partition, a dead host) is noticed
+                # in seconds rather than at gunicorn's timeout: unacknowledged writes give up
+                # after 5 s, idle connections are probed.
+                "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2,
+                "tcp_user_timeout": 5000,
+            },
+        )
+
+    def open(self) -> None:
+        """Open the pool in this process (idempotent). gunicorn calls it after the fork."""
+        if self._pid != os.getpid():
+            self._pool.open(wait=False)
+            self._pid = os.getpid()
+
+    def close(self) -> None:
+        if self._pid == os.getpid():
+            self._pool.close()
+            self._pid = None
+
+    def run(self, operation: str, work: Callable[[psycopg.Connection], T], timeout: float | None = None) -> T:
+        """Every database operation of the request path: metrics, retries, error translation."""
+        started = time.perf_counter()
+        status = "error"
+        if timeout is None:
+            timeout = OUTAGE_WAIT if self._in_outage else self.pool_timeout
+        try:
+            result = self._attempt(work, timeout)
+            status = "ok"
+            self._in_outage = False
+            return result
+        except DatabaseUnavailable:
+            status = "unavailable"
+            self._in_outage = True
+            raise
+        finally:
+            DB_OPERATIONS.labels(operation, status).inc()
+            DB_DURATION.labels(operation).observe(time.perf_counter() - started)
+
+    def _attempt(self, work: Callable[[psycopg.Connection], T], timeout: float | None) -> T:
+        self.open()
+        for attempt in range(1, ATTEMPTS + 1):
+            broken = False
+            try:
+                with self._pool.connection(timeout=timeout) as conn:
+                    try:
+                        return work(conn)
+                    except psycopg.OperationalError:
+                        broken = conn.broken
+                        raise
+            except PoolTimeout:
+                raise DatabaseUnavailable(self.retry_after) from None
+            except (psycopg.DataError, pg_errors.ProgramLimitExceeded) as error:
+                reason = error.diag.message_primary or str(error)
+                raise UnstorablePayload(f"The database refused a value in the payload: {reason}") from None
+            except UnicodeEncodeError:
+                raise UnstorablePayload("The payload contains text that cannot be encoded as UTF-8") from None
+            except psycopg.OperationalError as error:
+                if broken and attempt < ATTEMPTS:
+                    log.warning("database connection lost, retrying on a fresh one", extra={"attempt": attempt})
+                    continue
+                log.warning("database unavailable", extra={"error": type(error).__name__})
+                raise DatabaseUnavailable(self.retry_after) from None
+            except psycopg.Error as error:
+                # Anything else the database says (a standby refusing writes during a
+                # failover, a pooler losing a prepared statement...) is trouble on our side
+                # that may pass: 503 lets the vendor retry, where a 500 would lose the ticket.
+                log.error("database error", extra={"error": type(error).__name__, "sqlstate": error.sqlstate})
+                raise DatabaseUnavailable(self.retry_after) from None
+        raise AssertionError("unreachable")
+
+    def check(self, timeout: float = 1.0) -> bool:
+        """True when a connection can be borrowed within `timeout` seconds and answers."""
+        try:
+            self.run("ping", lambda conn: conn.execute(PING).fetchone(), timeout=timeout)
+        except DatabaseUnavailable:
+            return False
+        return True
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection for maintenance work (the relay, pruning), errors untranslated."""
+        self.open()
+        with self._pool.connection() as conn:
+            yield conn
+
+

@@ -1,0 +1,101 @@
+"""What a helpdesk vendor declares, and all the rest of the service reads generically.
+
+A vendor is a folder under `ingestion/vendors/` whose `__init__.py` defines `VENDOR`, and
+one line in the registry (`ingestion/vendors/__init__.py`). From its declaration the
+service builds everything else: the settings it reads (its credential variables), the
+guard on its routes (its verifiers), its two webhook routes, its part of the OpenAPI
+description (its payload schema, `openapi.yaml` beside its code), and the test signers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .tickets import TicketEvent
+from .verifiers import BasicCredentials, HmacSignature, TimestampedSignature, Verifier
+
+#: (payload, request headers, account from the URL or None) -> the event, or None for an
+#: authentic event that is not about a ticket. Raises InvalidField (422) when unusable.
+Normalizer = Callable[[Mapping[str, Any], Mapping[str, str], "str | None"], "TicketEvent | None"]
+
+
+class VendorSettings(Protocol):
+    """What every vendor reads from the service's settings (`config.Settings` is one).
+    Declared here, not imported, so that vendors never import the configuration that
+    reads their declarations: the import graph has no circle."""
+
+    webhook_timestamp_tolerance: int
+
+    def credential(self, variable: str) -> tuple: ...
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One environment variable whose value verifies the vendor's calls, and how.
+
+    `kind` is how the value is written: "secret" (a key, at least 16 characters) or
+    "basic" (`user:password`). `scheme` says how a call carries it on the wire, for the
+    verifier, the OpenAPI description and the test signers alike:
+    - ("hmac", header, digest, encoding): an HMAC of the raw body, hex or base64;
+    - ("timestamped", header, timestamp header): base64 HMAC-SHA256 of timestamp + body;
+    - ("basic",): HTTP Basic.
+    """
+
+    variable: str
+    kind: str
+    scheme: tuple[str, ...]
+
+    def verifier(self, values: tuple, settings: VendorSettings) -> Verifier:
+        name, *parameters = self.scheme
+        if name == "hmac":
+            header, digest, encoding = parameters
+            return HmacSignature(header, values, digest, encoding)
+        if name == "timestamped":
+            header, timestamp_header = parameters
+            return TimestampedSignature(header, timestamp_header, values, settings.webhook_timestamp_tolerance)
+        return BasicCredentials(values)
+
+
+def hmac_header(variable: str, header: str, digest: str = "sha256", encoding: str = "hex") -> Credential:
+    return Credential(variable, "secret", ("hmac", header, digest, encoding))
+
+
+def timestamped_signature(variable: str, header: str, timestamp_header: str) -> Credential:
+    return Credential(variable, "secret", ("timestamped", header, timestamp_header))
+
+
+def basic_auth(variable: str) -> Credential:
+    return Credential(variable, "basic", ("basic",))
+
+
+@dataclass(frozen=True)
+class Vendor:
+    name: str
+    #: One line for the OpenAPI description and logs.
+    summary: str
+    #: The vendor's payloads to events.
+    normalize: Normalizer
+    #: Any one of these that is configured and passes authenticates a call.
+    credentials: tuple[Credential, ...]
+    #: The folder holding `openapi.yaml`: the JSON schema of the vendor's payloads.
+    folder: Path
+    #: Public test secrets (a vendor's "test webhook" button signs with one): never accepted
+    #: in production.
+    public_test_secrets: frozenset[str] = field(default_factory=frozenset)
+    #: For a vendor whose normalizer an operator setting tunes (FRESHDESK_STATUS_NAMES):
+    #: settings -> the tuned normalizer.
+    tuned: Callable[[Any], Normalizer] | None = None
+
+    def normalizer(self, settings: VendorSettings) -> Normalizer:
+        return self.tuned(settings) if self.tuned is not None else self.normalize
+
+    def verifiers(self, settings: VendorSettings) -> tuple[Verifier, ...]:
+        return tuple(c.verifier(settings.credential(c.variable), settings) for c in self.credentials)
+
+    @property
+    def payload_schema(self) -> str:
+        """The vendor's payload schema, as YAML text (see web/openapi.py)."""
+        return (self.folder / "openapi.yaml").read_text()

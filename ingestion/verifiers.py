@@ -1,0 +1,167 @@
+"""How a webhook call proves it is authentic: plain cryptography over headers and the raw
+body, with no web framework. Vendors pick the verifiers they use (ingestion/vendors/);
+the web layer (web/guard.py) runs them before anything parses the body.
+
+Every verifier compares with `hmac.compare_digest` against *every* configured secret, so
+a rotation (the current value and `<VARIABLE>_PREVIOUS`) does not leak through timing
+which one matched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str  # a short label for metrics: missing, malformed, bad_signature, ...
+    message: str
+
+
+class Verifier(Protocol):
+    method: str
+
+    @property
+    def configured(self) -> bool: ...
+
+    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | None:
+        """None when the request passes."""
+
+
+def same(a: str, b: str) -> bool:
+    """Constant-time equality for text that may not be ASCII."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
+def any_equal(provided: str, candidates: Iterable[str]) -> bool:
+    matched = False
+    for candidate in candidates:  # no early exit: every entry costs the same
+        matched |= same(provided, candidate)
+    return matched
+
+
+class HmacSignature:
+    """An HMAC of the raw body in a header: hex (Freshdesk relays, `sha256=` prefix accepted)
+    or base64 (Help Scout's SHA-1)."""
+
+    method = "hmac"
+
+    def __init__(self, header: str, secrets: tuple[str, ...], digest: str = "sha256", encoding: str = "hex") -> None:
+        self.header = header
+        self.encoding = encoding
+        self.prefix = f"{digest}="
+        self._keys = tuple(hmac.new(s.encode("utf-8"), digestmod=getattr(hashlib, digest)) for s in secrets)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._keys)
+
+    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | None:
+        provided = headers.get(self.header, "").strip()
+        if not provided:
+            return Failure("missing", f"Missing {self.header} header")
+        if provided[:len(self.prefix)].lower() == self.prefix:
+            provided = provided[len(self.prefix):]
+        expected = []
+        for key in self._keys:
+            mac = key.copy()
+            mac.update(body)
+            expected.append(mac.hexdigest() if self.encoding == "hex" else base64.b64encode(mac.digest()).decode())
+        if any_equal(provided.lower() if self.encoding == "hex" else provided, expected):
+            return None
+        return Failure("bad_signature", f"{self.header} does not match the request body")
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """(user, password) of an `Authorization: Basic ...` header, or None when it is not one."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
+
+
+class BasicCredentials:
+    """HTTP Basic user:password; Freshdesk rules and Zendesk webhooks send it natively."""
+
+    method = "basic"
+
+    def __init__(self, credentials: tuple[tuple[str, str], ...]) -> None:
+        self._credentials = credentials
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._credentials)
+
+    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | None:
+        header = headers.get("Authorization")
+        if not header:
+            return Failure("missing", "Missing Authorization header")
+        sent = basic_credentials(header)
+        if sent is None:
+            return Failure("malformed", "Malformed Authorization header: expected HTTP Basic credentials")
+        matched = False
+        for user, password in self._credentials:
+            matched |= same(sent[0], user) & same(sent[1], password)
+        return None if matched else Failure("bad_credentials", "Invalid credentials")
+
+
+class TimestampedSignature:
+    """base64(HMAC-SHA256(secret, timestamp + raw body)) with the timestamp in its own
+    header (Zendesk's native signature). The key is the secret string as is (not
+    base64-decoded), timestamp and body are joined with no separator, and a timestamp
+    further than `tolerance` seconds from now is refused, so a captured request cannot
+    be replayed later."""
+
+    method = "signature"
+
+    def __init__(self, header: str, timestamp_header: str, secrets: tuple[str, ...], tolerance: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.header = header
+        self.timestamp_header = timestamp_header
+        self._keys = tuple(hmac.new(s.encode("utf-8"), digestmod=hashlib.sha256) for s in secrets)
+        self.tolerance = tolerance
+        self._clock = clock
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._keys)
+
+    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | None:
+        provided = headers.get(self.header, "").strip()
+        stamp = headers.get(self.timestamp_header, "").strip()
+        if not provided or not stamp:
+            return Failure("missing", f"Missing {self.header} or {self.timestamp_header} header")
+        try:
+            moment = datetime.fromisoformat(stamp)
+        except ValueError:
+            return Failure("malformed", f"{self.timestamp_header} is not an ISO-8601 timestamp")
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        expected = []
+        for key in self._keys:
+            mac = key.copy()
+            mac.update(stamp.encode("utf-8"))
+            mac.update(body)
+            expected.append(base64.b64encode(mac.digest()).decode("ascii"))
+        if not any_equal(provided, expected):
+            return Failure("bad_signature", f"{self.header} does not match the request")
+        try:
+            skew = abs(self._clock() - moment.timestamp())
+        except (OverflowError, ValueError):  # a year no clock reaches
+            skew = float("inf")
+        if skew > self.tolerance:
+            return Failure("stale_timestamp", f"{self.timestamp_header} is more than {self.tolerance} seconds from now")
+        return None

@@ -1,0 +1,109 @@
+"""Per-client-IP rate limiting, and the 429 that tells a client when to come back.
+
+The algorithm is a moving window of `burst` requests per `window` seconds, with
+burst = 10% of RATE_LIMIT_PER_MINUTE (at least 1) and window = 60 x burst / rate
+(rounded up to whole seconds, the unit of the `limits` library). It keeps two promises:
+- from a standing start the first `burst` requests of an IP pass and the next is 429
+  (at the default 100/min: 10 pass, the 11th is refused);
+- no `window` seconds ever hold more than `burst` requests, so no minute holds more than
+  the sustained rate.
+The 429 carries Retry-After (when the oldest request leaves the window, at least 1 s) and
+X-RateLimit-* headers, which successful responses carry too. Counters live in Redis
+(ingestion/rate_window.py), so the limit holds across workers and instances, and in
+memory per process while Redis cannot answer.
+
+Why not flask-limiter's decorator: the `limits` moving-window strategy it is built on is
+used directly, on our storage. flask-limiter's Flask integration resolves limits, checks
+exemptions and injects headers on every request of the app (it installs app-wide request
+hooks), which costs more than the limit itself; the hooks cannot be left out through its
+API. tests/test_rate_limit.py pins the behaviour either way.
+
+The client IP is the socket peer, unless TRUSTED_PROXY_COUNT=N: then ProxyFix takes the
+N-th entry from the right of X-Forwarded-For, the one our own proxy appended. Entries a
+client wrote itself sit further left and are never read, so no header escapes the limit.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, g, request
+from flask.wrappers import Response
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ..config import Settings
+from ..errors import ApiError
+from ..metrics import RATE_LIMITED
+from ..rate_window import GuardedMovingWindowStorage
+from ..redis_guard import GuardedRedis
+from .request_context import endpoint_label
+
+SCOPE = "webhooks"  # one counter per IP across every webhook route
+
+
+def limit_for(rate_per_minute: int) -> str:
+    """The moving-window limit (in the `limits` notation) implementing rate + 10% burst."""
+    burst = max(1, rate_per_minute // 10)
+    window = math.ceil(60 * burst / rate_per_minute)
+    return f"{burst} per {window} second"
+
+
+class RateLimited(ApiError):
+    status = 429
+    default_message = "Rate limit exceeded. Please try again later."
+
+
+class RateLimit:
+    """The `rate_limited` view decorator: one moving-window hit per request, per client IP,
+    per scope. The window the storage returned with the hit answers the X-RateLimit-*
+    headers, so the limit costs one Redis round trip."""
+
+    def __init__(self, strategy: MovingWindowRateLimiter, limit: str, scope: str = SCOPE) -> None:
+        self.strategy = strategy
+        self.item = parse(limit)
+        self.scope = scope
+
+    def for_scope(self, scope: str) -> "RateLimit":
+        """The same limit counted separately (the read API's reads do not use up a
+        vendor's budget for webhooks from the same address)."""
+        return RateLimit(self.strategy, str(self.item), scope)
+
+    def __call__(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def limited(*args: Any, **kwargs: Any) -> Any:
+            key = request.remote_addr or "unknown"
+            allowed = self.strategy.hit(self.item, key, self.scope)
+            reset, remaining = self.strategy.get_window_stats(self.item, key, self.scope)
+            headers = {"X-RateLimit-Limit": str(self.item.amount), "X-RateLimit-Remaining": str(max(0, remaining)),
+                       "X-RateLimit-Reset": str(math.ceil(reset))}
+            if not allowed:
+                RATE_LIMITED.labels(endpoint_label()).inc()
+                # When the oldest request leaves the window; never 0, which invites a storm.
+                retry_after = max(1, math.ceil(reset - time.time()))
+                raise RateLimited(headers={**headers, "Retry-After": str(retry_after)})
+            g.rate_limit_headers = headers
+            return view(*args, **kwargs)
+
+        return limited
+
+
+def _add_quota_headers(response: Response) -> Response:
+    response.headers.update(g.get("rate_limit_headers", {}))
+    return response
+
+
+def init_app(app: Flask, settings: Settings, guarded: GuardedRedis | None) -> RateLimit:
+    """Install client-IP resolution and the quota headers; return the `rate_limited`
+    decorator (no Redis configured: counted per process)."""
+    if settings.trusted_proxy_count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)  # type: ignore[method-assign]
+    storage = GuardedMovingWindowStorage(guarded) if guarded is not None else MemoryStorage()
+    app.after_request(_add_quota_headers)
+    return RateLimit(MovingWindowRateLimiter(storage), limit_for(settings.rate_limit_per_minute))
