@@ -14,7 +14,7 @@ from importlib import import_module
 from ..vendor import Vendor
 
 #: The vendor folders, in the order the service lists them.
-NAMES = ("freshdesk", "zendesk")
+NAMES = ("freshdesk", "zendesk", "helpscout")
 
 VENDORS: tuple[Vendor, ...] = tuple(import_module(f"{__name__}.{name}").VENDOR for name in NAMES)
 
