@@ -140,3 +140,36 @@ def test_many_clients_at_once_are_all_served(server, db):
     with ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(one, range(64)))
     assert statuses == [201] * 64
+
+
+def test_a_request_sent_just_after_its_connection_is_served_under_steady_load(database_url, workdir, db):
+    """With new connections arriving all the time, a connection whose request comes a
+    moment after it was accepted must still be read (it once waited for a lull in the
+    arrivals and got a 408 at its deadline: wrk saw one in each bench run)."""
+    env = make_env(database_url, REQUEST_READ_TIMEOUT=str(READ_TIMEOUT))
+    gunicorn = Gunicorn(env, workers=1, log_dir=workdir).start()
+    stop = time.monotonic() + READ_TIMEOUT + 3
+
+    def hammer(_):
+        """One request after another, each on a new connection (as sync gunicorn serves)."""
+        served = 0
+        while time.monotonic() < stop:
+            with socket.create_connection(("127.0.0.1", gunicorn.port), timeout=10) as conn:
+                conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                served += read_response(conn)[0] == 200
+        return served
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            load = [pool.submit(hammer, n) for n in range(7)]
+            time.sleep(0.5)  # the load is steady
+            late = connect(gunicorn)
+            time.sleep(0.3)  # accepted by now, its request not sent yet
+            started = time.monotonic()
+            late.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, _, _ = read_response(late)
+            waited = time.monotonic() - started
+            assert sum(f.result() for f in load) > 100  # the load really was steady
+    finally:
+        gunicorn.stop()
+    assert status == 200 and waited < READ_TIMEOUT, (status, waited)

@@ -118,8 +118,10 @@ class BufferingWorker(SyncWorker):
             while self.alive:
                 self.notify()
                 accepted = any(self._accept(listener) for listener in self.sockets)
-                if not accepted:
-                    self._wait()
+                # While connections keep arriving, still look at the waiting ones: under
+                # steady load a request whose bytes came just after its connection would
+                # otherwise wait for a lull and could reach its deadline (a 408 under load).
+                self._wait(block=not accepted)
                 self._expire()
                 if not self.is_parent_alive():
                     return
@@ -127,10 +129,16 @@ class BufferingWorker(SyncWorker):
             for pending in list(self.pending.values()):
                 self._close(pending)
 
-    def _wait(self) -> None:
+    def _wait(self, block: bool = True) -> None:
+        """Serve whatever is ready: the pipe, the listeners, the waiting connections; wait
+        for one of them (up to the nearest deadline) only when `block`."""
+        if not block and not self.pending:
+            return  # the listeners and the pipe are looked at again on the next turn
         now = time.monotonic()
         timeout = self.timeout or 0.5
-        if self.pending:
+        if not block:
+            timeout = 0.0
+        elif self.pending:
             timeout = max(0.0, min(timeout, min(p.deadline for p in self.pending.values()) - now))
         watched = self.wait_fds + [p.sock for p in self.pending.values()]
         try:
