@@ -12,7 +12,7 @@ webhooks (new tickets and updates) for 25 s while a fault is injected after 5 s:
 
 Then it waits for the relay to drain and reports, per drill: answers by status, the
 longest request, tickets answered 2xx vs found in PostgreSQL, stream entries vs
-created/updated deliveries, and the drill's own figures (503 latency and recovery time
+stored events (every outcome but stale), and the drill's own figures (503 latency and recovery time
 for PostgreSQL; metrics totals vs answers for the killed worker; breaker transitions for
 Redis). Exits 1 if any request got a 5xx other than 503, or any 2xx ticket or event is
 missing.
@@ -125,8 +125,8 @@ class Stack:
 
     def backlog(self) -> int:
         with psycopg.connect(self.url) as conn:
-            return conn.execute("SELECT count(*) FROM deliveries WHERE published_at IS NULL "
-                                "AND outcome IN ('created', 'updated')").fetchone()[0]
+            return conn.execute("SELECT count(*) FROM events WHERE published_at IS NULL "
+                                "AND outcome <> 'stale'").fetchone()[0]
 
     def stop(self) -> None:
         self.relay.terminate()
@@ -194,9 +194,9 @@ def report(name: str, stack: Stack, load: Load, before: dict, log_offset: int) -
     with psycopg.connect(stack.url) as conn:
         stored = {str(r[0]) for r in conn.execute("SELECT id FROM tickets WHERE external_id LIKE %s", (load.prefix + "-%",))}
         events = {r[0] for r in conn.execute(
-            "SELECT id FROM deliveries WHERE outcome IN ('created', 'updated') AND external_id LIKE %s",
-            (load.prefix + "-%",))}
-    entries = [int(fields[b"delivery_id"]) for _, fields in redis_py.Redis.from_url(stack.redis.url()).xrange(
+            "SELECT e.id FROM events e JOIN tickets t ON t.id = e.ticket_id "
+            "WHERE e.outcome <> 'stale' AND t.external_id LIKE %s", (load.prefix + "-%",))}
+    entries = [int(fields[b"event_id"]) for _, fields in redis_py.Redis.from_url(stack.redis.url()).xrange(
         "ingestion:tickets") if fields[b"external_id"].decode().startswith(load.prefix + "-")]
     lost_tickets = accepted - stored
     lost_events = events - set(entries)
@@ -205,7 +205,7 @@ def report(name: str, stack: Stack, load: Load, before: dict, log_offset: int) -
     print(f"  answers: {dict(sorted(statuses.items()))}   (0 = connection closed by a dying worker, no answer)")
     print(f"  longest request: {max(a.elapsed for a in answers):.2f} s")
     print(f"  tickets: {len(accepted)} answered 2xx, {len(accepted & stored)} of them in PostgreSQL, {len(lost_tickets)} lost")
-    print(f"  events: {len(events)} created/updated deliveries, {len(set(entries))} in the stream "
+    print(f"  events: {len(events)} stored (created/updated/recorded), {len(set(entries))} in the stream "
           f"({len(entries) - len(set(entries))} duplicates: at-least-once), {len(lost_events)} missing")
     ok = not lost_tickets and not lost_events and server_errors == 0
     if name == "postgres":
