@@ -13,8 +13,8 @@ from werkzeug.routing import BaseConverter
 
 from . import errors, logs
 from .config import Settings
-from .metrics import RATE_LIMITED
 from .health import blueprint as health_blueprint
+from .metrics import RATE_LIMITED
 from .services import EXTENSION, Services
 from .vendors import VENDORS
 from .web import metrics_endpoint, rate_limit, request_context

@@ -2,32 +2,59 @@
 
 Vendors redeliver: a retry after an answer was lost, several webhooks subscribed to one
 event, a relay replaying its queue. Once PostgreSQL has answered a redelivery, Redis
-remembers the delivery's identity (ticket, then the vendor's event id or the body's
-fingerprint) with the stored answer (ticket id, event id), and later redeliveries of it
+remembers it with the stored answer (ticket id, event id), and later redeliveries of it
 are answered `already_exists` without touching PostgreSQL.
 
-The keys are delivery identities, never content: two distinct events about an unchanged
-ticket have two identities, so one is never answered for the other. What a delivery
-was stored as never changes, so an entry cannot go out of date and nothing needs
-invalidating; an entry lives no longer than PostgreSQL would still call the delivery a
-redelivery (a body fingerprint's window, or DUPLICATE_CACHE_TTL for an event id).
-Only redeliveries are remembered (the first one is answered by PostgreSQL), so a new
-event costs one lookup and no write. Redis away: the lookup is skipped, PostgreSQL
-answers. Fast-path answers write no delivery row (they change nothing); they are
-counted in the webhook metrics instead.
+An entry is found by the raw request (vendor, the account in the URL, the body's bytes),
+which is known before anything parses the body: so the lookup rides on the rate limit's
+Redis call (ingestion/rate_window.py), and a webhook costs one Redis round trip, not
+two. An entry is *used* only when it names the same delivery: it carries a digest of the
+delivery's identity (ticket, then the vendor's event id or the body's fingerprint and
+event type), compared after authentication and normalization. Two distinct deliveries
+that share a body (a Zendesk trigger body sent by two invocations, one Help Scout body
+sent for two events) therefore never answer for each other; the second just misses.
+
+What a delivery was stored as never changes, so an entry cannot go out of date and
+nothing needs invalidating; an entry lives no longer than PostgreSQL would still call the
+delivery a redelivery (a body fingerprint's window, or DUPLICATE_CACHE_TTL for an event
+id). Only redeliveries are remembered (the first one is answered by PostgreSQL), so a
+new event costs no write. Redis away: no lookup, PostgreSQL answers. Fast-path answers
+write no delivery row (they change nothing); they are counted in the webhook metrics.
 """
 
 from __future__ import annotations
 
-from .metrics import DUPLICATE_CACHE
+import hashlib
+from dataclasses import dataclass
+
+from .metrics import DUPLICATE_CACHE, child
 from .redis_guard import GuardedRedis, RedisUnavailable
 from .tickets import Outcome, StoredDelivery, TicketEvent
 
 PREFIX = "ingestion:delivery:"
 
 
-def cache_key(event: TicketEvent, identity: str) -> str:
-    return f"{PREFIX}{event.vendor}:{event.account}:{event.external_id}:{identity}"
+def request_key(vendor: str, account: str | None, body: bytes) -> str:
+    """Where a delivery's entry lives: its raw request, before anything parses it."""
+    digest = hashlib.blake2b(body, digest_size=16, person=b"ingestion-fast")
+    digest.update(b"\0" + vendor.encode() + b"\0" + (account or "").encode())
+    return PREFIX + digest.hexdigest()
+
+
+def _token(event: TicketEvent, identity: str) -> str:
+    """Which delivery an entry answers for: its ticket and its identity (ingest.identity)."""
+    named = "\0".join((event.vendor, event.account, event.external_id, identity))
+    return hashlib.blake2b(named.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """What Redis held at a request key, fetched with the rate limit. `available` is
+    False when Redis could not be asked (the limit was counted in memory)."""
+
+    key: str
+    value: bytes | None
+    available: bool = True
 
 
 class DuplicateCache:
@@ -35,28 +62,34 @@ class DuplicateCache:
         self.guarded = guarded
         self.ttl = ttl_seconds
 
-    def lookup(self, event: TicketEvent, identity: str) -> StoredDelivery | None:
-        """The stored answer to this delivery, when a redelivery of it was seen."""
+    def fetch(self, key: str) -> Prefetched:
+        """The entry at `key`, for a request whose rate limit did not fetch it already."""
         try:
-            cached = self.guarded.run_command("duplicate_lookup", "GET", cache_key(event, identity))
+            return Prefetched(key, self.guarded.run_command("duplicate_lookup", "GET", key))
         except RedisUnavailable:
-            DUPLICATE_CACHE.labels("unavailable").inc()
-            return None
-        if not cached:
-            DUPLICATE_CACHE.labels("miss").inc()
-            return None
-        DUPLICATE_CACHE.labels("hit").inc()
-        ticket_id, _, event_id = cached.decode().partition("|")
-        return StoredDelivery(Outcome.ALREADY_EXISTS, ticket_id, event_id)
+            return Prefetched(key, None, available=False)
 
-    def remember(self, event: TicketEvent, identity: str, stored: StoredDelivery, expires_in: int | None) -> None:
+    def answer(self, entry: Prefetched, event: TicketEvent, identity: str) -> StoredDelivery | None:
+        """The stored answer to this delivery, when the entry is this delivery's."""
+        if not entry.available:
+            child(DUPLICATE_CACHE, "unavailable").inc()
+            return None
+        parts = (entry.value or b"").decode("ascii", "replace").split("|")
+        if len(parts) != 3 or parts[2] != _token(event, identity):
+            child(DUPLICATE_CACHE, "miss").inc()
+            return None
+        child(DUPLICATE_CACHE, "hit").inc()
+        return StoredDelivery(Outcome.ALREADY_EXISTS, parts[0], parts[1])
+
+    def remember(self, key: str, event: TicketEvent, identity: str, stored: StoredDelivery,
+                 expires_in: int | None) -> None:
         """After PostgreSQL answered a redelivery. `expires_in`: seconds PostgreSQL still
         calls it one (a body fingerprint), None when forever (an event id)."""
         ttl = self.ttl if expires_in is None else min(self.ttl, expires_in)
         if ttl <= 0:
             return
         try:
-            self.guarded.run_command("duplicate_remember", "SET", cache_key(event, identity),
-                                     f"{stored.ticket_id}|{stored.event_id}", "EX", ttl)
+            self.guarded.run_command("duplicate_remember", "SET", key,
+                                     f"{stored.ticket_id}|{stored.event_id}|{_token(event, identity)}", "EX", ttl)
         except RedisUnavailable:
             pass  # only the fast path is lost

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .duplicates import DuplicateCache
+from .duplicates import DuplicateCache, Prefetched
 from .storage import Storage
 from .tickets import Outcome, StoredDelivery, TicketEvent
 
@@ -32,15 +32,20 @@ class Ingestor:
         self.duplicates = duplicates
         self.window = redelivery_window
 
-    def store(self, event: TicketEvent, raw_body: bytes, raw_text: str, request_id: str | None) -> StoredDelivery:
+    def store(self, event: TicketEvent, raw_body: bytes, raw_text: str, request_id: str | None,
+              entry_key: str, prefetched: Prefetched | None = None) -> StoredDelivery:
+        """`entry_key`: the request's duplicate-cache key (duplicates.request_key);
+        `prefetched`: its entry, when the rate limit's Redis call fetched it already."""
         key, windowed = identity(event, raw_body)
         if self.duplicates is not None:
-            hit = self.duplicates.lookup(event, key)
+            entry = prefetched if prefetched is not None and prefetched.key == entry_key \
+                else self.duplicates.fetch(entry_key)
+            hit = self.duplicates.answer(entry, event, key)
             if hit is not None:
                 return hit
         stored, expires_in = self.storage.ingest(event, key, self.window if windowed else None, raw_text, request_id)
         if stored.outcome is Outcome.ALREADY_EXISTS and self.duplicates is not None:
-            self.duplicates.remember(event, key, stored, expires_in)
+            self.duplicates.remember(entry_key, event, key, stored, expires_in)
         return stored
 
     def ignore(self, vendor: str, account: str, request_id: str | None) -> StoredDelivery:

@@ -14,6 +14,8 @@ last measured (`livemostrecent`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 # Request latency: milliseconds when healthy, up to the ~1.5 s 503 path and beyond.
@@ -66,3 +68,18 @@ OUTBOX_BACKLOG = Gauge(
     "(counted up to 100000).", multiprocess_mode="livemostrecent")
 EVENTS_PUBLISHED = Counter(
     "ingestion_events_published_total", "Ticket events appended to the Redis stream by the relay.")
+
+
+_CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, remembered. prometheus_client validates the labels and
+    takes a lock on every `labels()` call (about 10 us); a request asks for about ten
+    children, always the same few, so each is looked up once per process. Label values
+    are bounded (see above), and so is this dictionary."""
+    key = (metric, labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return found

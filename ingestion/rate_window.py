@@ -17,14 +17,17 @@ import time
 import redis
 from limits.storage import MemoryStorage, MovingWindowSupport, Storage
 
+from .duplicates import Prefetched
 from .redis_guard import GuardedRedis, RedisUnavailable
 
 # A moving window kept in a sorted set (score = arrival time): pruning, counting and
 # adding are O(log n), unlike a list, whatever the limit. One call acquires *and* reports
 # the window, so the X-RateLimit-* headers cost no second round trip. Time is Redis's own
 # clock, so instances whose clocks disagree still share one exact window.
-# KEYS[1] window; ARGV: limit, expiry seconds, amount, unique member prefix.
-# Returns {acquired, seconds from now until the oldest entry leaves, count}.
+# KEYS[1] window, KEYS[2] (optional) a key to read in the same call (the duplicate fast
+# path's entry: ingestion/duplicates.py); ARGV: limit, expiry seconds, amount, unique
+# member prefix. Returns {acquired, seconds from now until the oldest entry leaves,
+# count, the value at KEYS[2] or nil}.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -39,7 +42,9 @@ if count + amount <= limit then
   redis.call('PEXPIRE', key, math.ceil(expiry * 1000))
 end
 local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2] or now)
-return {acquired, tostring(oldest + expiry - now), count}
+local fetched = false
+if KEYS[2] then fetched = redis.call('GET', KEYS[2]) end
+return {acquired, tostring(oldest + expiry - now), count, fetched}
 """
 
 # KEYS[1] window; ARGV: expiry seconds. Returns {seconds until the oldest leaves, count}.
@@ -81,18 +86,26 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
         return time.time() + float(leaves_in) - expiry
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        return self.acquire_and_fetch(key, limit, expiry, None, amount)[0]
+
+    def acquire_and_fetch(self, key: str, limit: int, expiry: int, fetch: str | None,
+                          amount: int = 1) -> tuple[bool, Prefetched | None]:
+        """`acquire_entry`, and the value at the key `fetch` read in the same round trip
+        (None when not asked; marked unavailable when Redis could not answer)."""
         # Unique across hosts and processes (read at call time: the storage may have been
         # built before a fork), so no two arrivals ever share a sorted-set member.
         member = f"{self._host}:{os.getpid()}:{next(self._members)}"
+        keys = [self.PREFIX + key] if fetch is None else [self.PREFIX + key, fetch]
         try:
-            acquired, leaves_in, count = self.guarded.run_script(
-                "rate_limit", self._acquire, [self.PREFIX + key], [limit, expiry, amount, member])
+            acquired, leaves_in, count, fetched = self.guarded.run_script(
+                "rate_limit", self._acquire, keys, [limit, expiry, amount, member])
         except RedisUnavailable:
-            return self.fallback.acquire_entry(key, limit, expiry, amount)
+            acquired = self.fallback.acquire_entry(key, limit, expiry, amount)
+            return acquired, None if fetch is None else Prefetched(fetch, None, available=False)
         # The headers of this response ask for this window next (one request at a time
         # per sync worker), so the answer is kept for that one question.
         self._last_window = (key, (self._window_start(leaves_in, expiry), int(count)))
-        return bool(acquired)
+        return bool(acquired), None if fetch is None else Prefetched(fetch, fetched)
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         cached, self._last_window = self._last_window, None

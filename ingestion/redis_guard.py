@@ -31,7 +31,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from .config import Settings
-from .metrics import BREAKER_STATE, REDIS_DURATION, REDIS_OPERATIONS
+from .metrics import BREAKER_STATE, REDIS_DURATION, REDIS_OPERATIONS, child
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,7 +81,7 @@ class GuardedRedis:
     def call(self, operation: str, work: Callable[[redis.Redis], T]) -> T:
         """Run `work(client)` under the breaker; RedisUnavailable when Redis cannot serve it."""
         if self.breaker.opened:
-            REDIS_OPERATIONS.labels(operation, "rejected").inc()
+            child(REDIS_OPERATIONS, operation, "rejected").inc()
             self.note_state()
             raise RedisUnavailable("circuit breaker open")
         started = time.perf_counter()
@@ -94,8 +94,8 @@ class GuardedRedis:
         except OUTAGE_ERRORS as error:
             raise RedisUnavailable(f"{operation}: {type(error).__name__}") from None
         finally:
-            REDIS_OPERATIONS.labels(operation, status).inc()
-            REDIS_DURATION.labels(operation).observe(time.perf_counter() - started)
+            child(REDIS_OPERATIONS, operation, status).inc()
+            child(REDIS_DURATION, operation).observe(time.perf_counter() - started)
             self.note_state()
 
     def run_script(self, operation: str, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import redis as redis_py
+from prometheus_client import REGISTRY
 
-from ingestion.duplicates import PREFIX
-from signing import ZENDESK_URL, fixture, post, signed
+from ingestion.duplicates import PREFIX, request_key
+from signing import ZENDESK_URL, body_of, fixture, post, signed
 
 NO_BREAKER = {"CIRCUIT_BREAKER_THRESHOLD": "1000", "REDIS_TIMEOUT": "0.3"}
 
@@ -74,10 +75,9 @@ def test_a_body_fingerprint_is_cached_no_longer_than_the_redelivery_window(make_
     event = signed("zendesk", fixture("zendesk", "event_ticket_created"))
     for _ in range(2):
         client.post(ZENDESK_URL, data=event[0], headers=event[1])
-    ttls = {key.decode().split(":")[-2]: redis_py.Redis.from_url(redis_url).ttl(key)
-            for key in redis_py.Redis.from_url(redis_url).keys(PREFIX + "*")}
-    assert 100 < ttls["body"] <= 120  # what PostgreSQL still calls a redelivery
-    assert 3500 < ttls["id"] <= 3600  # an event id is the same delivery forever
+    redis = redis_py.Redis.from_url(redis_url)
+    assert 100 < redis.ttl(request_key("freshdesk", None, body_of({"id": 84}))) <= 120  # PostgreSQL's window
+    assert 3500 < redis.ttl(request_key("zendesk", None, event[0])) <= 3600  # an event id: the same forever
 
 
 def test_a_cached_answer_names_the_ticket_and_the_first_event(client, db, redis_url):
@@ -85,5 +85,37 @@ def test_a_cached_answer_names_the_ticket_and_the_first_event(client, db, redis_
     post(client, "freshdesk", {"ticket": {"id": 85, "subject": "x"}})
     redis = redis_py.Redis.from_url(redis_url)
     [key] = redis.keys(PREFIX + "*")
-    assert key.decode().startswith(f"{PREFIX}freshdesk::85:body:")
-    assert redis.get(key).decode() == f"{first.json['ticket_id']}|{first.json['event_id']}"
+    assert key.decode() == request_key("freshdesk", None, body_of({"ticket": {"id": 85, "subject": "x"}}))
+    assert redis.get(key).decode().startswith(f"{first.json['ticket_id']}|{first.json['event_id']}|")
+
+
+def test_a_distinct_delivery_sharing_a_cached_body_is_not_answered_from_it(client, db):
+    """Help Scout sends one body for each event an action fires, and a Zendesk trigger body
+    can be the same for two invocations: the entry found by the body names its delivery,
+    so the other one goes to PostgreSQL and is stored."""
+    body = fixture("helpscout", "v2_convo_assigned")
+    for _ in range(3):  # created, then redelivered: cached
+        post(client, "helpscout", body, **{"X-HelpScout-Event": "convo.created"})
+    assigned = post(client, "helpscout", body, **{"X-HelpScout-Event": "convo.assigned"})
+    assert assigned.json["status"] == "recorded"
+    trigger = {"ticket": {"id": "shared-body", "subject": "same bytes"}}
+    for _ in range(3):
+        post(client, "zendesk", trigger, **{"X-Zendesk-Webhook-Invocation-Id": "invocation-1"})
+    other = post(client, "zendesk", trigger, **{"X-Zendesk-Webhook-Invocation-Id": "invocation-2"})
+    assert other.json["status"] == "recorded"
+    assert [r["event_type"] for r in db.execute("SELECT event_type FROM events ORDER BY id")] == [
+        "convo.created", "convo.assigned", "ticket.snapshot", "ticket.snapshot"]
+
+
+def test_a_webhook_costs_one_redis_round_trip_the_limit_and_the_lookup_together(client, db, redis_url):
+    def redis_calls() -> dict[str, float]:
+        return {operation: REGISTRY.get_sample_value("ingestion_redis_operations_total",
+                                                     {"operation": operation, "status": "ok"}) or 0
+                for operation in ("rate_limit", "duplicate_lookup")}
+
+    before = redis_calls()
+    for _ in range(4):  # a create, a redelivery judged by PostgreSQL, then cached ones
+        post(client, "zendesk", fixture("zendesk", "event_ticket_created"))
+    after = redis_calls()
+    assert {name: after[name] - before[name] for name in after} == {"rate_limit": 4, "duplicate_lookup": 0}
+    assert delivery_rows(db) == 1  # and the last two were answered from the entry it fetched

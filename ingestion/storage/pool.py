@@ -25,7 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import Settings
 from ..errors import DatabaseUnavailable, UnstorablePayload
-from ..metrics import DB_DURATION, DB_OPERATIONS
+from ..metrics import DB_DURATION, DB_OPERATIONS, child
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -111,8 +111,8 @@ class Database:
             self._in_outage = True
             raise
         finally:
-            DB_OPERATIONS.labels(operation, status).inc()
-            DB_DURATION.labels(operation).observe(time.perf_counter() - started)
+            child(DB_OPERATIONS, operation, status).inc()
+            child(DB_DURATION, operation).observe(time.perf_counter() - started)
 
     def _attempt(self, work: Callable[[psycopg.Connection], T], timeout: float | None) -> T:
         self.open()

@@ -18,7 +18,7 @@ from typing import Any
 from flask import request
 
 from ..errors import Unauthorized
-from ..metrics import AUTH_FAILURES
+from ..metrics import AUTH_FAILURES, child
 from ..verifiers import Failure, Verifier
 from .request_context import raw_body
 
@@ -81,7 +81,7 @@ def authenticated(guard: Guard) -> Callable[[Callable[..., Any]], Callable[..., 
             try:
                 guard.verify(request.headers, raw_body())
             except Unauthorized as refused:
-                AUTH_FAILURES.labels(guard.vendor, refused.reason).inc()
+                child(AUTH_FAILURES, guard.vendor, refused.reason).inc()
                 log.info("webhook authentication failed", extra={"vendor": guard.vendor, "reason": refused.reason})
                 raise
             return view(*args, **kwargs)

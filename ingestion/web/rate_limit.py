@@ -40,7 +40,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
 from ..errors import ApiError
-from ..metrics import RATE_LIMITED
+from ..metrics import RATE_LIMITED, child
 from ..rate_window import GuardedMovingWindowStorage
 from ..redis_guard import GuardedRedis
 from .request_context import endpoint_label
@@ -75,16 +75,26 @@ class RateLimit:
         vendor's budget for webhooks from the same address)."""
         return RateLimit(self.strategy, str(self.item), scope)
 
-    def __call__(self, view: Callable[..., Any]) -> Callable[..., Any]:
+    def __call__(self, view: Callable[..., Any], prefetch: Callable[[], str | None] | None = None
+                 ) -> Callable[..., Any]:
+        """`prefetch`: the request's duplicate-cache key (ingestion/duplicates.py), read in
+        the same Redis call as the limit and left in `g.prefetched` for the view."""
+        storage = self.strategy.storage
+        fetching = prefetch is not None and isinstance(storage, GuardedMovingWindowStorage)
+
         @functools.wraps(view)
         def limited(*args: Any, **kwargs: Any) -> Any:
             key = request.remote_addr or "unknown"
-            allowed = self.strategy.hit(self.item, key, self.scope)
+            if fetching:
+                allowed, g.prefetched = storage.acquire_and_fetch(
+                    self.item.key_for(key, self.scope), self.item.amount, self.item.get_expiry(), prefetch())
+            else:
+                allowed = self.strategy.hit(self.item, key, self.scope)
             reset, remaining = self.strategy.get_window_stats(self.item, key, self.scope)
             headers = {"X-RateLimit-Limit": str(self.item.amount), "X-RateLimit-Remaining": str(max(0, remaining)),
                        "X-RateLimit-Reset": str(math.ceil(reset))}
             if not allowed:
-                RATE_LIMITED.labels(endpoint_label()).inc()
+                child(RATE_LIMITED, endpoint_label()).inc()
                 # When the oldest request leaves the window; never 0, which invites a storm.
                 retry_after = max(1, math.ceil(reset - time.time()))
                 raise RateLimited(headers={**headers, "Retry-After": str(retry_after)})

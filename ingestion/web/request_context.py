@@ -17,8 +17,8 @@ from flask import Flask, current_app, g, request
 from flask.wrappers import Response
 from gunicorn.http.errors import NoMoreData, ParseException
 
-from ..errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedTransferCoding
-from ..metrics import HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS
+from ..errors import ApiError, BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedTransferCoding
+from ..metrics import HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS, child
 
 HEADER = "X-Request-ID"
 ENVIRON_KEY = "ingestion.request_id"  # read by the gunicorn access log
@@ -28,6 +28,7 @@ NOT_OBSERVED = frozenset({"/metrics"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 BODY_KEY = "ingestion.body"
+BODY_ERROR_KEY = "ingestion.body_error"
 _READ_SIZE = 65536
 
 
@@ -41,8 +42,21 @@ def raw_body() -> bytes:
     chunk or a client gone mid-body (400), a client too slow for REQUEST_READ_TIMEOUT
     (408): the client's request is unusable, not a fault of the service.
     """
-    if BODY_KEY in request.environ:
-        return request.environ[BODY_KEY]
+    environ = request.environ
+    if BODY_KEY in environ:
+        return environ[BODY_KEY]
+    if BODY_ERROR_KEY in environ:  # read once: a second call answers what the first did
+        raise environ[BODY_ERROR_KEY]
+    try:
+        body = _read_body()
+    except ApiError as error:
+        environ[BODY_ERROR_KEY] = error
+        raise
+    environ[BODY_KEY] = body
+    return body
+
+
+def _read_body() -> bytes:
     codings = [c.strip().lower() for c in request.headers.get("Transfer-Encoding", "").split(",") if c.strip()]
     if any(coding not in ("chunked", "identity") for coding in codings):
         raise UnsupportedTransferCoding(f"Transfer-Encoding {', '.join(codings)} is not supported; send the body "
@@ -60,7 +74,6 @@ def raw_body() -> bytes:
         raise BadRequest(f"Request body could not be read: {error}") from None
     if len(body) > limit:
         raise PayloadTooLarge()
-    request.environ[BODY_KEY] = body
     return body
 
 
@@ -95,8 +108,8 @@ def _finish(response: Response) -> Response:
     if started is not None:
         method = request.method if request.method in KNOWN_METHODS else "other"
         endpoint = endpoint_label()
-        HTTP_REQUESTS.labels(method, endpoint, str(response.status_code)).inc()
-        HTTP_DURATION.labels(method, endpoint).observe(time.perf_counter() - started)
+        child(HTTP_REQUESTS, method, endpoint, str(response.status_code)).inc()
+        child(HTTP_DURATION, method, endpoint).observe(time.perf_counter() - started)
     return response
 
 

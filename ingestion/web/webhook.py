@@ -17,8 +17,9 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from flask.wrappers import Response
 
+from ..duplicates import request_key
 from ..errors import ApiError, BadRequest
-from ..metrics import WEBHOOKS
+from ..metrics import WEBHOOKS, child
 from ..services import services
 from ..tickets import Outcome, StoredDelivery
 from ..vendor import Normalizer
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 WEBHOOK_PREFIX = "/api/v1/ingest/webhook"
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
                bool: "a boolean", type(None): "null"}
-ViewDecorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+#: The rate limit (web/rate_limit.py): view -> limited view, `prefetch` a key to read with it.
+ViewDecorator = Callable[..., Callable[..., Any]]
 
 
 def _reject_constant(name: str) -> None:
@@ -92,13 +94,14 @@ def receive(vendor: str, normalize: Normalizer, account: str | None) -> Response
         if event is None:
             stored = ingestor.ignore(vendor, account or "", g.request_id)
         else:
-            stored = ingestor.store(event, body, text, g.request_id)
+            stored = ingestor.store(event, body, text, g.request_id, request_key(vendor, account, body),
+                                    g.get("prefetched"))
     except ApiError as error:
         outcome = "unavailable" if error.status >= 500 else "rejected"
-        WEBHOOKS.labels(vendor, outcome).inc()
+        child(WEBHOOKS, vendor, outcome).inc()
         note_webhook({"vendor": vendor, "outcome": outcome, "error": error.message})
         raise
-    WEBHOOKS.labels(vendor, stored.outcome.value).inc()
+    child(WEBHOOKS, vendor, stored.outcome.value).inc()
     note_webhook({
         "vendor": vendor,
         "account": event.account if event else account,
@@ -130,8 +133,17 @@ def webhook_blueprint(vendor: str, normalize: Normalizer, guard: Guard, rate_lim
     def view(account: str | None = None) -> Response:
         return receive(vendor, normalize, account)
 
+    def entry_key() -> str | None:
+        """The duplicate-cache key of this request, for the rate limit to fetch with its
+        own Redis call (None when the body cannot be read: the view answers that)."""
+        try:
+            body = raw_body()
+        except ApiError:
+            return None
+        return request_key(vendor, (request.view_args or {}).get("account"), body)
+
     view.__name__ = view.__qualname__ = f"receive_{vendor}"  # unique names, for logs and tracebacks
-    guarded = rate_limited(authenticated(guard)(view))
+    guarded = rate_limited(authenticated(guard)(view), prefetch=entry_key)
     for rule in (webhook_path(vendor), f"{webhook_path(vendor)}/{ACCOUNT_SEGMENT}"):
         blueprint.add_url_rule(
             rule, endpoint="receive", view_func=guarded, methods=["POST"],
