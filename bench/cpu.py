@@ -2,8 +2,8 @@
 
 Starts the same servers as `make bench`, runs each app with ONE gunicorn worker and drives
 it with ONE wrk connection (nothing queues, so CPU time is the cost of the work), then
-reads utime+stime from /proc for the worker, every PostgreSQL process and Redis before and
-after. Prints microseconds of CPU per request for each. `--py-spy FILE` also records a
+reads utime+stime from /proc for the workers, every PostgreSQL process and Redis before and
+after. `--workers 4 --connections 16` shows what concurrency adds (the `make bench` setup). Prints microseconds of CPU per request for each. `--py-spy FILE` also records a
 py-spy profile (GIL-holding samples) of the service worker (or, with `--profile
 reference`, the reference's) to FILE (speedscope JSON or .svg flame graph).
 
@@ -48,10 +48,11 @@ def postmaster_pid(pg: PostgresServer) -> int:
 
 
 def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: Path, seconds: int,
-            spy: str | None) -> dict[str, float]:
-    worker = int(subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True,
-                                text=True).stdout.split()[0])
-    groups = {"worker": lambda: [worker], "postgres": lambda: tree(postmaster_pid(pg)), "redis": lambda: [redis_pid]}
+            spy: str | None, connections: int = 1) -> dict[str, float]:
+    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True,
+                                              text=True).stdout.split()]
+    worker = workers[0]
+    groups = {"worker": lambda: workers, "postgres": lambda: tree(postmaster_pid(pg)), "redis": lambda: [redis_pid]}
     before = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
     recorder = None
     if spy:
@@ -60,7 +61,7 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
         recorder = subprocess.Popen([spy_bin, "record", "--gil", "--nonblocking", "-r", "250", "-d", str(seconds), "-f", fmt,
                                      "-o", spy, "-p", str(worker)], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-    result = wrk(server.url, requests_file, seconds, connections=1, threads=1)
+    result = wrk(server.url, requests_file, seconds, connections=connections, threads=min(2, connections))
     after = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
     if recorder:
         recorder.wait(60)
@@ -78,9 +79,12 @@ def main() -> None:
     parser.add_argument("--profile", choices=["service", "reference", "plain"], default="service",
                         help="whose worker --py-spy records (default: service)")
     parser.add_argument("--only-service", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers per app (default 1)")
+    parser.add_argument("--connections", type=int, default=1,
+                        help="wrk connections (default 1: nothing queues; more shows what concurrency costs)")
     args = parser.parse_args()
 
-    with bench_setup("ingestion-cpu-", workers=1, with_reference=not args.only_service) as bench:
+    with bench_setup("ingestion-cpu-", workers=args.workers, with_reference=not args.only_service) as bench:
         work, pg = bench.work, bench.pg
         redis_pid = int(subprocess.run(["pgrep", "-f", f"redis-server.*:{bench.redis.port}"], capture_output=True,
                                        text=True).stdout.split()[0])
@@ -88,7 +92,8 @@ def main() -> None:
         if bench.reference is not None:
             targets["reference"] = bench.reference
             targets["plain"] = bench.plain
-        print(f"{args.scenario}, 1 worker, 1 connection, {args.seconds} s; CPU microseconds per request")
+        print(f"{args.scenario}, {args.workers} worker(s), {args.connections} connection(s), {args.seconds} s; "
+              "CPU microseconds per request (all workers)")
         print(f"  {'target':<12}{'req/s':>8}{'worker':>9}{'postgres':>10}{'redis':>8}{'total':>8}")
         for name, server in targets.items():
             basic = name == "plain"  # the plain reference checks Basic credentials
@@ -99,7 +104,7 @@ def main() -> None:
                 replay(server.url, stored, times=2)
                 requests_file = write_requests(work / "r.tsv", "stored", 3000 * args.seconds, distinct=500,
                                                basic_auth=basic)
-            m = measure(server, pg, redis_pid, requests_file, args.seconds, args.spy if name == args.profile else None)
+            m = measure(server, pg, redis_pid, requests_file, args.seconds, args.spy if name == args.profile else None, args.connections)
             total = m["worker"] + m["postgres"] + m["redis"]
             print(f"  {name:<12}{m['rps']:>8.0f}{m['worker']:>9.0f}{m['postgres']:>10.0f}{m['redis']:>8.0f}{total:>8.0f}")
 

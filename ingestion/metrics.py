@@ -75,8 +75,8 @@ _CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
 def child(metric: Any, *labels: str) -> Any:
     """`metric.labels(*labels)`, remembered. prometheus_client validates the labels and
-    takes a lock on every `labels()` call (about 10 us); a request asks for about ten
-    children, always the same few, so each is looked up once per process. Label values
+    takes a lock on every `labels()` call; a request asks for about ten children, always
+    the same few, so each is looked up once per process. Label values
     are bounded (see above), and so is this dictionary."""
     key = (metric, labels)
     found = _CHILDREN.get(key)
