@@ -11,7 +11,8 @@ over rounds):
 
 - creates: every request a new ticket (HMAC-signed Freshdesk and Zendesk-signed bodies);
 - redeliveries: the same already-stored tickets again (the duplicate fast path);
-- creates with 1,000,000 tickets stored vs an empty table (`--scale`);
+- creates, and new events on stored tickets, with 1,000,000 tickets and 10,000,000
+  events stored vs an empty database (`--scale`);
 - worker RSS before and after 200,000 requests (`--memory`).
 
 Nothing is asserted: the figures are printed for a human (and docs/performance.md).
@@ -25,6 +26,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -35,7 +37,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -69,12 +71,15 @@ CREATE TABLE IF NOT EXISTS plain_deliveries (
 """
 
 
-def signed_line(vendor: str, ticket_id: str, subject: str, basic_auth: bool = False) -> str:
+def signed_line(vendor: str, ticket_id: str, subject: str, basic_auth: bool = False,
+                ticket: dict | None = None) -> str:
     """One request for requests.lua: path, header pairs, body, tab-separated. Signed as the
-    vendor signs, or with Basic credentials (the plain reference checks those)."""
-    body = json.dumps({"ticket": {"id": ticket_id, "subject": subject, "status": "open", "priority": "normal",
-                                  "description": "<p>The printer is on fire</p>", "tags": ["bench", "printer"],
-                                  "updated_at": "2025-02-03T10:15:00Z"}})
+    vendor signs, or with Basic credentials (the plain reference checks those). `ticket`:
+    the ticket object to send instead of a whole new ticket."""
+    body = json.dumps({"ticket": ticket or {
+        "id": ticket_id, "subject": subject, "status": "open", "priority": "normal",
+        "description": "<p>The printer is on fire</p>", "tags": ["bench", "printer"],
+        "updated_at": "2025-02-03T10:15:00Z"}})
     if basic_auth:
         headers = ["Authorization", "Basic " + base64.b64encode(f"{PLAIN_USER}:{PLAIN_PASSWORD}".encode()).decode()]
     elif vendor == "freshdesk":
@@ -95,6 +100,21 @@ def write_requests(path: Path, prefix: str, count: int, distinct: int | None = N
             k = n % distinct if distinct else n
             vendor = "freshdesk" if k % 2 == 0 else "zendesk"
             out.write(signed_line(vendor, f"{prefix}-{k}", f"Ticket {k}", basic_auth) + "\n")
+    return path
+
+
+def write_events(path: Path, tickets: list[tuple[str, str]], count: int) -> Path:
+    """`count` new events (a status change with a comment, newer than anything stored) for
+    tickets that exist, given as (vendor, external id), taken at random."""
+    rng = random.Random(len(tickets))
+    base = datetime.now(timezone.utc)
+    with open(path, "w") as out:
+        for n in range(count):
+            vendor, external_id = tickets[rng.randrange(len(tickets))]
+            stamp = (base + timedelta(milliseconds=n)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            ticket = {"id": external_id, "status": "pending", "updated_at": stamp,
+                      "latest_comment": f"Event {n}: the printer is still on fire"}
+            out.write(signed_line(vendor, external_id, "", ticket=ticket) + "\n")
     return path
 
 
@@ -242,7 +262,8 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="also measure with 1,000,000 tickets stored")
     parser.add_argument("--events-per-ticket", type=int, default=10, help="events seeded per ticket for --scale")
     parser.add_argument("--memory", action="store_true", help="also measure worker RSS over 200,000 requests")
-    parser.add_argument("--only", choices=["creates", "redeliveries"], help="run one scenario")
+    parser.add_argument("--only", choices=["creates", "redeliveries", "none"],
+                        help="run one scenario of the comparison (none: only --scale / --memory)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
@@ -257,10 +278,10 @@ def main() -> None:
         targets = {"bare (Flask+psycopg)": reference, "plain (documented way)": bench.plain, "service": service}
         results: dict[str, dict[str, list[dict]]] = {"creates": {t: [] for t in targets},
                                                      "redeliveries": {t: [] for t in targets}}
-        for server in targets.values():  # the tickets redeliveries repeat: stored, then seen again
+        for server in targets.values() if args.only != "none" else ():  # redeliveries' tickets: stored, seen again
             stored = write_requests(work / "stored.tsv", "stored", 2000, basic_auth=server is bench.plain)
             replay(server.url, stored, times=2)
-        for round_ in range(args.rounds):
+        for round_ in range(args.rounds if args.only != "none" else 0):
             for name, server in targets.items():
                 basic = server is bench.plain
                 if args.only in (None, "creates"):
@@ -330,18 +351,35 @@ def scale(bench: Bench, args) -> None:
         print(f"\nseeded 1,000,000 tickets and {args.events_per_ticket * 1_000_000:,} events in "
               f"{time.monotonic() - started:.0f}s")
     seeded = start_service(seeded_url, bench.redis, args.workers, bench.work / "service-seeded.log", "seeded")
+    # New events go to tickets the database holds: on the seeded one, any of the million
+    # (an old ticket gets a comment: a random, mostly cold page of each index); on the
+    # empty one, the tickets this measurement created (all it has).
+    seed_tickets = [("freshdesk" if n % 2 == 0 else "zendesk", f"seed-{n}") for n in range(1, 1_000_001)]
+    created: list[tuple[str, str]] = []
     try:
         targets = {"empty table": bench.service, "1,000,000 tickets": seeded}
         runs: dict[str, list[dict]] = {name: [] for name in targets}
+        event_runs: dict[str, list[dict]] = {name: [] for name in targets}
         for round_ in range(args.rounds):
             for name, server in targets.items():
-                fresh = write_requests(bench.work / "creates.tsv", f"scale{round_}-{server.name}", 6000 * args.seconds)
+                prefix = f"scale{round_}-{server.name}"
+                fresh = write_requests(bench.work / "creates.tsv", prefix, 6000 * args.seconds)
                 runs[name].append(wrk(server.url, fresh, args.seconds, args.connections))
+                if server is bench.service:
+                    created += [("freshdesk" if k % 2 == 0 else "zendesk", f"{prefix}-{k}")
+                                for k in range(runs[name][-1]["n"])]
+            for name, server in targets.items():
+                events = write_events(bench.work / "events.tsv", created if server is bench.service else seed_tickets,
+                                      6000 * args.seconds)
+                event_runs[name].append(wrk(server.url, events, args.seconds, args.connections))
     finally:
         seeded.stop()
-    show(f"service creates: empty tables vs 1,000,000 tickets and {args.events_per_ticket * 1_000_000:,} events", runs)
-    ratio = median_of(runs["1,000,000 tickets"])["rps"] / median_of(runs["empty table"])["rps"]
-    print(f"  1M / empty                            {ratio:.2f}x   (target >= 0.9)")
+    seeded_with = f"1,000,000 tickets and {args.events_per_ticket * 1_000_000:,} events"
+    show(f"service creates: empty tables vs {seeded_with}", runs)
+    show(f"service new events on stored tickets: empty tables vs {seeded_with}", event_runs)
+    for title, rows in (("creates", runs), ("new events", event_runs)):
+        ratio = median_of(rows["1,000,000 tickets"])["rps"] / median_of(rows["empty table"])["rps"]
+        print(f"  {title}: 1M / empty{'':<{24 - len(title)}}{ratio:.2f}x   (target >= 0.9)")
 
 
 def memory(service: Server, work: Path, args) -> None:
