@@ -46,9 +46,10 @@ PHASES = "coverage,fuzzing"
 #: normalizer instead of stopping at a 401.
 SIGNED_ONLY = tuple(v.name for v in VENDORS if all(c.kind != "basic" for c in v.credentials))
 SIGNED_ONLY_PATHS = "^/api/v1/ingest/webhook/(" + "|".join(SIGNED_ONLY) + ")(/|$)"
-RUNS = (("^/api/v1/tickets/", ["-H", f"Authorization: Bearer {API_TOKEN}"]),
+READ_PATHS = "^/api/v1/(tickets|quarantine)(/|$)"
+RUNS = ((READ_PATHS, ["-H", f"Authorization: Bearer {API_TOKEN}"]),
         (None, ["--auth", f"{USER}:{PASSWORD}", "--exclude-path-regex",
-                "^/api/v1/tickets/" + (f"|{SIGNED_ONLY_PATHS}" if SIGNED_ONLY else "")]))
+                READ_PATHS + (f"|{SIGNED_ONLY_PATHS}" if SIGNED_ONLY else "")]))
 
 
 def main() -> int:
@@ -71,6 +72,10 @@ def main() -> int:
             for n in range(3):
                 requests.post(f"{service.url}/api/v1/ingest/webhook/{vendor}", auth=(USER, PASSWORD), timeout=10,
                               json={"ticket": {"id": 11, "subject": f"seeded {n}", "latest_comment": f"note {n}"}})
+            # and quarantine entries (id 1 is the documented example): one text, one not.
+            for body in (b'{"ticket": {"subject": "no id"}}', b'{"x": "\xff"}'):
+                requests.post(f"{service.url}/api/v1/ingest/webhook/{vendor}", auth=(USER, PASSWORD), timeout=10,
+                              data=body)
         runs = [(service, include, auth) for include, auth in RUNS]
         if SIGNED_ONLY:
             development = Server("development", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",

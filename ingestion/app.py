@@ -20,6 +20,7 @@ from .vendors import VENDORS
 from .web import metrics_endpoint, rate_limit, request_context
 from .web.guard import Guard
 from .web.openapi import openapi_blueprint
+from .web.quarantine_api import quarantine_blueprint
 from .web.read_api import read_api_blueprint
 from .web.webhook import webhook_blueprint, webhook_path
 
@@ -52,6 +53,7 @@ def build_app(settings: Settings) -> Flask:
         # A zero series from the start, so rates and alerts exist before the first 429.
         RATE_LIMITED.labels(webhook_path(vendor.name))
     app.register_blueprint(read_api_blueprint(settings, [v.name for v in VENDORS], rate_limited.for_scope("api")))
+    app.register_blueprint(quarantine_blueprint(settings, [v.name for v in VENDORS], rate_limited.for_scope("api")))
     app.register_blueprint(health_blueprint)
     app.register_blueprint(openapi_blueprint(settings, VENDORS))
     metrics_endpoint.init_app(app, settings, services.storage)

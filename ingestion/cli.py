@@ -3,8 +3,11 @@
 - `migrate`     apply the pending schema migrations to DATABASE_URL (`init-db` is the
                 first release's name for it, still accepted)
 - `relay`       publish committed ticket changes from the outbox to the Redis stream
-- `prune`       delete delivery rows older than DELIVERY_RETENTION_DAYS (the relay does
-                this hourly; run it from cron when no relay runs)
+- `prune`       delete delivery rows older than DELIVERY_RETENTION_DAYS and quarantine
+                entries older than QUARANTINE_RETENTION_DAYS (the relay does this
+                hourly; run it from cron when no relay runs)
+- `replay`      ingest quarantined deliveries with today's normalizer (README: When a
+                webhook is refused)
 """
 
 from __future__ import annotations
@@ -100,16 +103,77 @@ def _serve_relay_metrics(settings: Settings) -> None:
 
 @main.command()
 def prune() -> None:
-    """Delete delivery rows past DELIVERY_RETENTION_DAYS (never an unpublished event)."""
+    """Delete delivery rows past DELIVERY_RETENTION_DAYS (never an event) and quarantine
+    entries past QUARANTINE_RETENTION_DAYS."""
+    settings = _settings()
+    from .outbox import prune as run_prune
     from .storage import Storage
 
-    settings = _settings()
     storage = Storage(settings)
     try:
-        deleted = storage.prune_deliveries(settings.delivery_retention_days)
+        deliveries, quarantined = run_prune(storage, settings.delivery_retention_days,
+                                            settings.quarantine_retention_days)
     finally:
         storage.close()
-    click.echo(f"deleted {deleted} delivery rows")
+    click.echo(f"deleted {deliveries} delivery rows and {quarantined} quarantine entries")
+
+
+
+_MOMENT = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
+
+@main.command()
+@click.option("--vendor", help="Only this vendor's entries.")
+@click.option("--id", "entry_id", type=click.IntRange(min=1), help="Only this quarantine entry.")
+@click.option("--since", type=_MOMENT, help="Only entries received at or after this moment (UTC).")
+@click.option("--until", type=_MOMENT, help="Only entries received before this moment (UTC).")
+@click.option("--dry-run", is_flag=True, help="Normalize only: print what would happen, change nothing.")
+def replay(vendor: str | None, entry_id: int | None, since, until, dry_run: bool) -> None:
+    """Ingest quarantined deliveries with today's normalizer; what still fails stays.
+
+    A progress bar on a terminal; one JSON summary line at the end (and one JSON line per
+    entry with --dry-run). Exit status 1 when some entry still fails.
+    """
+    settings = _settings()
+    import json
+    import sys
+    from datetime import timezone
+
+    from . import logs
+    from .errors import DatabaseUnavailable
+    from .replay import Selection, count
+    from .replay import replay as run_replay
+    from .services import Services
+    from .vendors import VENDORS
+
+    logs.configure(settings.log_level)
+    normalizers = {v.name: v.normalizer(settings) for v in VENDORS}
+    if vendor is not None and vendor not in normalizers:
+        raise click.ClickException(f"unknown vendor {vendor!r} (one of: {', '.join(normalizers)})")
+    utc = [m.replace(tzinfo=timezone.utc) if m is not None else None for m in (since, until)]
+    selection = Selection(vendor, entry_id, *utc)
+    services = Services.build(settings)
+    services.storage.open()
+
+    def show(result) -> None:
+        if dry_run:
+            click.echo(json.dumps({"quarantine_id": result.entry_id, "vendor": result.vendor,
+                                   "outcome": result.outcome, "detail": result.detail}))
+
+    try:
+        if sys.stderr.isatty() and not dry_run:
+            with click.progressbar(length=count(services, selection), label="replaying", show_eta=True,
+                                   show_pos=True, file=sys.stderr) as bar:
+                summary = run_replay(services, normalizers, selection, dry_run, lambda result: bar.update(1))
+        else:
+            summary = run_replay(services, normalizers, selection, dry_run, show)
+    except DatabaseUnavailable:
+        raise click.ClickException("database unavailable: the entries not yet replayed stay in quarantine") from None
+    finally:
+        services.storage.close()
+    click.echo(json.dumps(summary.as_json()))
+    if summary.outcomes.get("failed"):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -153,6 +153,10 @@ class Settings:
     db_statement_timeout_ms: int = 5000
     retry_after_seconds: int = 5
     delivery_retention_days: int = 30
+    #: Quarantine bounds: entries past the newest QUARANTINE_MAX_ENTRIES are evicted
+    #: (oldest first), entries older than QUARANTINE_RETENTION_DAYS pruned.
+    quarantine_max_entries: int = 10_000
+    quarantine_retention_days: int = 30
     #: An identical body without a vendor event id is a redelivery within this many
     #: seconds (the vendors' retry horizon: Freshdesk retries for about 95 minutes).
     redelivery_window: int = 7200
@@ -224,6 +228,8 @@ class Settings:
             db_statement_timeout_ms=_bounded(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
             retry_after_seconds=_bounded(env, "RETRY_AFTER_SECONDS", 5, 1, 59),
             delivery_retention_days=_bounded(env, "DELIVERY_RETENTION_DAYS", 30, 1, 36500),
+            quarantine_max_entries=_bounded(env, "QUARANTINE_MAX_ENTRIES", 10_000, 1, 10_000_000),
+            quarantine_retention_days=_bounded(env, "QUARANTINE_RETENTION_DAYS", 30, 1, 36500),
             redelivery_window=_bounded(env, "REDELIVERY_WINDOW", 7200, 60, 7 * 86400),
             freshdesk_status_names=_status_names(env, "FRESHDESK_STATUS_NAMES"),
             api_tokens=api_tokens,

@@ -22,17 +22,34 @@ class ApiError(Exception):
 
     status = 400
     default_message = "Bad request"
+    #: Whether an authentic delivery refused with this error is kept in quarantine
+    #: (ingestion/quarantine.py): its body was read and authenticated, only not understood.
+    quarantined = False
+    #: A short label for metrics and the quarantine.
+    reason = "bad_request"
 
     def __init__(self, message: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message or self.default_message)
         self.message = message or self.default_message
         self.headers = headers or {}
+        #: More fields of the JSON answer (`quarantine_id`).
+        self.extra: dict[str, object] = {}
 
 
 class BadRequest(ApiError):
-    """The body is not usable JSON: not UTF-8, not JSON, or not an object."""
+    """A request that cannot be used as sent."""
 
     status = 400
+
+
+class UnreadableBody(BadRequest):
+    """The body is not usable JSON: not UTF-8, not JSON, or not an object."""
+
+    quarantined = True
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RequestTimeout(ApiError):
@@ -69,6 +86,8 @@ class InvalidField(ApiError):
     """The JSON parsed but a field the ticket needs is missing or of the wrong type."""
 
     status = 422
+    quarantined = True
+    reason = "invalid_field"
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"Field '{field}' {problem}")
@@ -79,6 +98,8 @@ class UnstorablePayload(ApiError):
     """PostgreSQL refused a value in the payload (for example a \\u0000 escape in JSONB)."""
 
     status = 422
+    quarantined = True
+    reason = "unstorable"
 
 
 class ServiceUnavailable(ApiError):
@@ -100,8 +121,9 @@ class DatabaseUnavailable(ServiceUnavailable):
         super().__init__("Database unavailable, please retry later", retry_after)
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    response = jsonify(error=message)
+def error_response(status: int, message: str, headers: dict[str, str] | None = None,
+                   extra: dict[str, object] | None = None) -> Response:
+    response = jsonify(error=message, **(extra or {}))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -109,7 +131,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 
 def _render_api_error(error: ApiError) -> Response:
-    return error_response(error.status, error.message, error.headers)
+    return error_response(error.status, error.message, error.headers, error.extra)
 
 
 def _render_http_exception(error: HTTPException) -> Response:

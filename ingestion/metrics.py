@@ -8,8 +8,8 @@ the code, `vendor`, `outcome` and `reason` small fixed sets.
 Under gunicorn the values live in PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py
 before prometheus_client is imported) and /metrics sums them over the workers. Gauges say
 how workers combine: in-flight requests add up (`livesum`); the breaker shows the worst
-state of any live worker (`livemax`); the outbox backlog is whatever the scraping worker
-last measured (`livemostrecent`).
+state of any live worker (`livemax`); the outbox backlog and the quarantine gauges are whatever
+the scraping worker last measured (`livemostrecent`).
 """
 
 from __future__ import annotations
@@ -68,6 +68,19 @@ OUTBOX_BACKLOG = Gauge(
     "(counted up to 100000).", multiprocess_mode="livemostrecent")
 EVENTS_PUBLISHED = Counter(
     "ingestion_events_published_total", "Ticket events appended to the Redis stream by the relay.")
+QUARANTINED = Counter(
+    "ingestion_quarantined_total",
+    "Authentic deliveries the normalizer could not read, kept in quarantine, by reason "
+    "(not_utf8, not_json, not_object, invalid_field, unstorable).", ["vendor", "reason"])
+QUARANTINE_REMOVED = Counter(
+    "ingestion_quarantine_removed_total",
+    "Quarantined deliveries removed unreplayed: evicted past QUARANTINE_MAX_ENTRIES (bound) or "
+    "older than QUARANTINE_RETENTION_DAYS (retention).", ["reason"])
+QUARANTINE_ENTRIES = Gauge(
+    "ingestion_quarantine_entries", "Deliveries waiting in quarantine.", multiprocess_mode="livemostrecent")
+QUARANTINE_OLDEST = Gauge(
+    "ingestion_quarantine_oldest_age_seconds", "Age of the oldest delivery waiting in quarantine (0: none).",
+    multiprocess_mode="livemostrecent")
 
 
 _CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import psycopg
 
 from .config import Settings
-from .metrics import EVENTS_PUBLISHED
+from .metrics import EVENTS_PUBLISHED, QUARANTINE_REMOVED, child
 from .redis_guard import GuardedRedis, RedisUnavailable
 from .storage import Storage, queries
 
@@ -45,12 +45,26 @@ def stream_fields(row: tuple) -> dict[str, str]:
     }
 
 
+def prune(storage: Storage, delivery_days: int, quarantine_days: int) -> tuple[int, int]:
+    """Retention, in short batches: delivery rows (never an event) and quarantine entries
+    past their days. Returns (deliveries, quarantine entries) deleted."""
+    deliveries = storage.prune_deliveries(delivery_days)
+    if deliveries:
+        log.info("pruned old deliveries", extra={"deleted": deliveries})
+    quarantined = storage.prune_quarantine(quarantine_days)
+    if quarantined:
+        child(QUARANTINE_REMOVED, "retention").inc(quarantined)
+        log.info("pruned old quarantine entries", extra={"deleted": quarantined})
+    return deliveries, quarantined
+
+
 class Relay:
     def __init__(self, settings: Settings, storage: Storage, guarded: GuardedRedis) -> None:
         self.storage = storage
         self.guarded = guarded
         self.maxlen = settings.stream_maxlen
         self.retention_days = settings.delivery_retention_days
+        self.quarantine_retention_days = settings.quarantine_retention_days
 
     def publish_batch(self, limit: int = BATCH) -> int:
         """Publish up to `limit` pending events; returns how many (0: nothing to do).
@@ -86,9 +100,7 @@ class Relay:
         while not should_stop():
             try:
                 if time.monotonic() >= next_prune:
-                    pruned = self.storage.prune_deliveries(self.retention_days)
-                    if pruned:
-                        log.info("pruned old deliveries", extra={"deleted": pruned})
+                    prune(self.storage, self.retention_days, self.quarantine_retention_days)
                     next_prune = time.monotonic() + prune_every
                 published = self.publish_batch()
                 backoff = idle_sleep

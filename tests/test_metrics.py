@@ -214,3 +214,14 @@ def test_a_scrape_filtered_by_name_works_under_gunicorn(server):
     assert names == {"ingestion_http_requests"}
     nothing = requests.get(server.url + "/metrics?name[]=x&name[]=", timeout=10)
     assert (nothing.status_code, nothing.text.strip()) == (200, "")
+
+
+def test_under_gunicorn_an_unreadable_authentic_body_is_quarantined_and_counted(server, db):
+    answers = [post(server, "zendesk", {"ticket": {"subject": f"no id {n}"}}) for n in range(4)]
+    assert {a.status_code for a in answers} == {422}
+    ids = [a.json()["quarantine_id"] for a in answers]
+    assert [str(r["id"]) for r in db.execute("SELECT id FROM quarantine ORDER BY id")] == ids
+    families = scrape(server)
+    assert value(families, "ingestion_quarantined_total", vendor="zendesk", reason="invalid_field") == 4
+    assert value(families, "ingestion_quarantine_entries") == 4
+    assert 0 <= value(families, "ingestion_quarantine_oldest_age_seconds") < 60

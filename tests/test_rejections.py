@@ -19,8 +19,12 @@ from signing import (
 GOOD = body_of({"id": 77, "subject": "a real ticket"})
 
 
-def nothing_stored(db):
-    return db.execute("SELECT (SELECT count(*) FROM tickets) + (SELECT count(*) FROM deliveries) AS n").fetchone()["n"] == 0
+def nothing_stored(db, quarantine: bool = True):
+    """No ticket, event or delivery row; and, unless `quarantine` is False, no quarantine
+    entry either (an unauthenticated request is never stored anywhere)."""
+    tables = ["tickets", "events", "deliveries"] + (["quarantine"] if quarantine else [])
+    total = " + ".join(f"(SELECT count(*) FROM {table})" for table in tables)
+    return db.execute(f"SELECT {total} AS n").fetchone()["n"] == 0
 
 
 UNAUTHENTICATED = {
@@ -116,13 +120,17 @@ BAD_BODIES = {
 
 @pytest.mark.parametrize("case", list(BAD_BODIES))
 @pytest.mark.parametrize("vendor", vendor_names())
-def test_unusable_bodies_are_a_clear_4xx_and_store_nothing(client, db, vendor, case):
+def test_unusable_authentic_bodies_are_a_clear_4xx_and_kept_in_quarantine_only(client, db, vendor, case):
     body, status = BAD_BODIES[case]
     signed_body, headers = signed(vendor, body)
     response = client.post(url_for(vendor), data=signed_body, headers=headers)
     assert response.status_code == status, response.json
-    assert set(response.json) == {"error"}
-    assert nothing_stored(db)
+    assert set(response.json) == {"error", "quarantine_id"}
+    assert nothing_stored(db, quarantine=False)
+    [entry] = db.execute("SELECT * FROM quarantine").fetchall()
+    assert str(entry["id"]) == response.json["quarantine_id"]
+    assert (bytes(entry["body"]), entry["vendor"], entry["status"]) == (signed_body, vendor, status)
+    assert entry["error"] == response.json["error"].replace("\x00", "\\u0000")
 
 
 def test_a_422_names_the_field(client, db):

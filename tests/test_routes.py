@@ -7,6 +7,7 @@ import pytest
 import re
 
 from ingestion.vendors import vendor_names
+from ingestion.web.quarantine_api import PREFIX as QUARANTINE_PREFIX
 from ingestion.web.read_api import PREFIX as READ_PREFIX
 from ingestion.web.webhook import WEBHOOK_PREFIX
 
@@ -41,8 +42,8 @@ def test_every_webhook_view_wears_the_authentication_decorator(app):
 
 
 def test_every_read_api_view_wears_the_token_decorator(app):
-    rules = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith(READ_PREFIX)]
-    assert len(rules) == 2
+    rules = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith((READ_PREFIX, QUARANTINE_PREFIX))]
+    assert len(rules) == 4
     for rule in rules:
         assert getattr(app.view_functions[rule.endpoint], "api_auth", False), rule.rule
 
@@ -69,7 +70,7 @@ def test_every_route_is_known(app):
     webhooks = [f"{WEBHOOK_PREFIX}/{vendor}{suffix}" for vendor in vendor_names() for suffix in ("", "/{account}")]
     assert sorted(documented(rule) for rule in app.url_map.iter_rules() if rule.endpoint != "static") == sorted([
         *webhooks, f"{READ_PREFIX}/{{vendor}}/{{external_id}}", f"{READ_PREFIX}/{{vendor}}/{{external_id}}/events",
-        "/health", "/health/live", "/metrics", "/openapi.yaml"])
+        QUARANTINE_PREFIX, f"{QUARANTINE_PREFIX}/{{entry_id}}", "/health", "/health/live", "/metrics", "/openapi.yaml"])
 
 
 def test_the_openapi_description_is_served_and_documents_exactly_the_routes(app, client):

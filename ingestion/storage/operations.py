@@ -75,6 +75,44 @@ class Storage:
         params = {"ticket_id": ticket_id, "after": after, "limit": limit}
         return self.database.run("read_events", lambda conn: _dicts(conn, queries.TICKET_EVENTS, params).fetchall())
 
+    def quarantine(self, *, vendor: str, account: str, status: int, reason: str, error: str, body: bytes,
+                   headers: dict[str, str], auth_method: str, request_id: str | None,
+                   max_entries: int) -> tuple[int, int]:
+        """Keep one refused authentic delivery; evict past `max_entries`. Returns (id, evicted)."""
+        params = {"vendor": vendor, "account": account, "status": status, "reason": reason, "error": error,
+                  "body": body, "headers": Jsonb(headers), "auth_method": auth_method, "request_id": request_id,
+                  "max_entries": max_entries}
+        return self.database.run("quarantine", lambda conn: tuple(conn.execute(queries.QUARANTINE, params).fetchone()))
+
+    def quarantine_entries(self, vendor: str | None, after: int, limit: int) -> list[dict[str, Any]]:
+        """Quarantined deliveries with ids above `after`, oldest first (the read API)."""
+        params = {"vendor": vendor, "after": after, "limit": limit}
+        return self.database.run("read_quarantine",
+                                 lambda conn: _dicts(conn, queries.QUARANTINE_LIST, params).fetchall())
+
+    def quarantine_entry(self, entry_id: int) -> dict[str, Any] | None:
+        return self.database.run("read_quarantine",
+                                 lambda conn: _dicts(conn, queries.QUARANTINE_ONE, {"id": entry_id}).fetchone())
+
+    def quarantine_stats(self, timeout: float = 1.0) -> tuple[int, float] | None:
+        """(entries waiting, age in seconds of the oldest, 0 when none); None when unknown."""
+        try:
+            count, age = self.database.run(
+                "quarantine_stats", lambda conn: conn.execute(queries.QUARANTINE_STATS).fetchone(), timeout=timeout)
+        except DatabaseUnavailable:
+            return None
+        return count, float(age or 0.0)
+
+    def prune_quarantine(self, retention_days: int, batch: int = 1000) -> int:
+        """Delete quarantine entries past retention, in batches (short transactions)."""
+        deleted = 0
+        while True:
+            with self.connection() as conn:
+                count = conn.execute(queries.PRUNE_QUARANTINE, {"days": retention_days, "batch": batch}).rowcount
+            deleted += count
+            if count < batch:
+                return deleted
+
     def outbox_backlog(self, timeout: float = 1.0) -> int | None:
         """Events not yet published (capped count); None when the database cannot say."""
         try:

@@ -72,3 +72,67 @@ SELECT id, event_type, vendor_event_id, received_at, outcome, comment_body, comm
   FROM events WHERE ticket_id = %(ticket_id)s AND id > %(after)s
  ORDER BY id LIMIT %(limit)s
 """
+
+
+#: Quarantine one authentic delivery the normalizer could not read, and evict what falls
+#: past the bound. Ids only grow, so `id <= new - max` leaves at most `max` entries (fewer
+#: when some were replayed): an index range, whatever the table's size.
+QUARANTINE = """
+WITH added AS (
+    INSERT INTO quarantine (vendor, account, status, reason, error, body, headers, auth_method, request_id)
+    VALUES (%(vendor)s, %(account)s, %(status)s, %(reason)s, %(error)s, %(body)s, %(headers)s,
+            %(auth_method)s, %(request_id)s)
+    RETURNING id
+), evicted AS (
+    DELETE FROM quarantine WHERE id <= (SELECT id FROM added) - %(max_entries)s RETURNING 1
+)
+SELECT (SELECT id FROM added), (SELECT count(*) FROM evicted)
+"""
+
+#: The read API: quarantined deliveries, oldest first, after a cursor (an id).
+QUARANTINE_LIST = """
+SELECT id, vendor, account, received_at, status, reason, error, body, headers, auth_method, request_id,
+       attempts, last_attempt
+  FROM quarantine
+ WHERE id > %(after)s AND (%(vendor)s::text IS NULL OR vendor = %(vendor)s)
+ ORDER BY id
+ LIMIT %(limit)s
+"""
+
+QUARANTINE_ONE = """
+SELECT id, vendor, account, received_at, status, reason, error, body, headers, auth_method, request_id,
+       attempts, last_attempt
+  FROM quarantine WHERE id = %(id)s
+"""
+
+#: For replay: entries to try, oldest first, filtered.
+QUARANTINE_SELECT = """
+SELECT id, vendor, account, received_at, body, headers, request_id
+  FROM quarantine
+ WHERE id > %(after)s
+   AND (%(vendor)s::text IS NULL OR vendor = %(vendor)s)
+   AND (%(id)s::bigint IS NULL OR id = %(id)s)
+   AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s)
+   AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s)
+ ORDER BY id
+ LIMIT %(limit)s
+"""
+
+QUARANTINE_RELEASE = "DELETE FROM quarantine WHERE id = %(id)s"
+
+QUARANTINE_FAILED_AGAIN = """
+UPDATE quarantine SET error = %(error)s, reason = %(reason)s, status = %(status)s,
+                      attempts = attempts + 1, last_attempt = now()
+ WHERE id = %(id)s
+"""
+
+#: The gauges: entries waiting, and the age of the oldest (the alert's input).
+QUARANTINE_STATS = """
+SELECT count(*), extract(epoch FROM now() - min(received_at)) FROM quarantine
+"""
+
+#: Retention: entries older than QUARANTINE_RETENTION_DAYS, in batches.
+PRUNE_QUARANTINE = """
+DELETE FROM quarantine WHERE id IN (
+    SELECT id FROM quarantine WHERE received_at < now() - make_interval(days => %(days)s) LIMIT %(batch)s)
+"""

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flask import request
+from flask import g, request
 
 from ..errors import Unauthorized
 from ..metrics import AUTH_FAILURES, child
@@ -69,7 +69,8 @@ class Guard:
 
 
 def authenticated(guard: Guard) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """View decorator: verify the raw body with `guard` before the view runs.
+    """View decorator: verify the raw body with `guard` before the view runs, and leave
+    the method that passed in `g.auth_method` ("none": development without credentials).
 
     Reading the body enforces MAX_BODY_BYTES (413) before any HMAC work. The wrapper is
     marked with `webhook_auth` so a test can prove no webhook route ships without it.
@@ -79,7 +80,7 @@ def authenticated(guard: Guard) -> Callable[[Callable[..., Any]], Callable[..., 
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
-                guard.verify(request.headers, raw_body())
+                g.auth_method = guard.verify(request.headers, raw_body())
             except Unauthorized as refused:
                 child(AUTH_FAILURES, guard.vendor, refused.reason).inc()
                 log.info("webhook authentication failed", extra={"vendor": guard.vendor, "reason": refused.reason})

@@ -4,8 +4,8 @@ The exporter serves the registry, and under gunicorn (PROMETHEUS_MULTIPROC_DIR s
 aggregates every worker's files with prometheus_client's MultiProcessCollector. Its
 default request metrics are switched off: their names and labels
 (`flask_http_request_total{method,status}`, ...) differ from the ones dashboards rely on,
-which web/request_context.py records instead. Before each scrape the outbox backlog is measured,
-so it is current even when the relay is down. Access follows web/operator_access.py.
+which web/request_context.py records instead. Before each scrape the outbox backlog and the
+quarantine are measured, so they are current even when the relay is down. Access follows web/operator_access.py.
 
 `?name[]=...` (a filter Prometheus federation sends) is answered here: the exporter
 builds a restricted registry and then registers the multiprocess collector on it, which
@@ -28,7 +28,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_flask_exporter import PrometheusMetrics
 
 from ..config import Settings
-from ..metrics import OUTBOX_BACKLOG
+from ..metrics import OUTBOX_BACKLOG, QUARANTINE_ENTRIES, QUARANTINE_OLDEST
 from ..storage import Storage
 from .operator_access import operator_only
 
@@ -67,6 +67,10 @@ def init_app(app: Flask, settings: Settings, storage: Storage) -> None:
             backlog = storage.outbox_backlog(timeout=0.5)
             if backlog is not None:
                 OUTBOX_BACKLOG.set(backlog)
+            waiting = storage.quarantine_stats(timeout=0.5)
+            if waiting is not None:
+                QUARANTINE_ENTRIES.set(waiting[0])
+                QUARANTINE_OLDEST.set(waiting[1])
             names = request.args.getlist("name[]")
             if names:
                 return _only(names)

@@ -8,7 +8,6 @@ vendor.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -17,8 +16,10 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from flask.wrappers import Response
 
+from .. import quarantine
 from ..duplicates import request_key
-from ..errors import ApiError, BadRequest
+from ..errors import ApiError
+from ..json_body import parse_json_object
 from ..metrics import WEBHOOKS, child
 from ..services import services
 from ..tickets import Outcome, StoredDelivery
@@ -29,37 +30,8 @@ from .request_context import WEBHOOK_KEY, raw_body
 log = logging.getLogger(__name__)
 
 WEBHOOK_PREFIX = "/api/v1/ingest/webhook"
-_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
-               bool: "a boolean", type(None): "null"}
 #: The rate limit (web/rate_limit.py): view -> limited view, `prefetch` a key to read with it.
 ViewDecorator = Callable[..., Callable[..., Any]]
-
-
-def _reject_constant(name: str) -> None:
-    # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json_object(raw: bytes) -> tuple[dict[str, Any], str]:
-    """The body as a JSON object, whatever the Content-Type claims (vendors label JSON as
-    form data). Returns the object and the decoded text, which is stored as the raw payload."""
-    if not raw.strip():
-        raise BadRequest("Request body is empty: expected a JSON object")
-    try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        raise BadRequest("Request body is not valid UTF-8") from None
-    try:
-        payload = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise BadRequest("Request body is not usable JSON: nested too deeply") from None
-    except json.JSONDecodeError as error:
-        raise BadRequest(f"Request body is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
-    except ValueError as error:  # NaN / Infinity, integers past Python's digit limit
-        raise BadRequest(f"Request body is not valid JSON: {error}") from None
-    if not isinstance(payload, dict):
-        raise BadRequest(f"JSON body must be an object, got {_JSON_TYPES.get(type(payload), 'a value')}")
-    return payload, text
 
 
 def note_webhook(fields: dict[str, Any]) -> None:
@@ -97,10 +69,16 @@ def receive(vendor: str, normalize: Normalizer, account: str | None) -> Response
             stored = ingestor.store(event, body, text, g.request_id, request_key(vendor, account, body),
                                     g.get("prefetched"))
     except ApiError as error:
+        if error.quarantined and g.get("auth_method", "none") != "none":
+            try:
+                quarantine_refused(vendor, account, error)
+            except ApiError as unavailable:  # the database: 503, so the vendor retries
+                error = unavailable
         outcome = "unavailable" if error.status >= 500 else "rejected"
         child(WEBHOOKS, vendor, outcome).inc()
-        note_webhook({"vendor": vendor, "outcome": outcome, "error": error.message})
-        raise
+        note_webhook({"vendor": vendor, "outcome": outcome, "error": error.message,
+                      "quarantine_id": error.extra.get("quarantine_id")})
+        raise error from None
     child(WEBHOOKS, vendor, stored.outcome.value).inc()
     note_webhook({
         "vendor": vendor,
@@ -113,6 +91,17 @@ def receive(vendor: str, normalize: Normalizer, account: str | None) -> Response
         "webhook_ms": round((time.perf_counter() - started) * 1000, 2),
     })
     return response_for(stored)
+
+
+def quarantine_refused(vendor: str, account: str | None, error: ApiError) -> None:
+    """Keep an authentic delivery that could not be read (ingestion/quarantine.py) and
+    name its entry in the answer. When the database cannot take it, the answer becomes
+    the database's 503, so the vendor retries instead of giving the delivery up."""
+    settings = services().settings
+    error.extra["quarantine_id"] = str(quarantine.keep(
+        services().storage, vendor=vendor, account=account or "", error=error, body=raw_body(),
+        headers=request.headers, auth_method=g.auth_method, request_id=g.get("request_id"),
+        max_entries=settings.quarantine_max_entries))
 
 
 def webhook_path(vendor: str) -> str:
