@@ -88,6 +88,9 @@ class Vendor:
     #: For a vendor whose normalizer an operator setting tunes (FRESHDESK_STATUS_NAMES):
     #: settings -> the tuned normalizer.
     tuned: Callable[[Any], Normalizer] | None = None
+    #: The header naming the event when the body does not (Help Scout's X-HelpScout-Event):
+    #: `python -m ingestion rebuild` hands each stored event's type back in it.
+    event_header: str | None = None
 
     def normalizer(self, settings: VendorSettings) -> Normalizer:
         return self.tuned(settings) if self.tuned is not None else self.normalize

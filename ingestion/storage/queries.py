@@ -136,3 +136,50 @@ PRUNE_QUARANTINE = """
 DELETE FROM quarantine WHERE id IN (
     SELECT id FROM quarantine WHERE received_at < now() - make_interval(days => %(days)s) LIMIT %(batch)s)
 """
+
+
+#: Rebuild: the tickets of a scope after a cursor, in id order.
+REBUILD_TICKETS = """
+SELECT id FROM tickets
+ WHERE id > %(after)s
+   AND (%(vendor)s::text IS NULL OR vendor = %(vendor)s)
+   AND (%(external_id)s::text IS NULL OR (account = %(account)s AND external_id = %(external_id)s))
+ ORDER BY id
+ LIMIT %(limit)s
+"""
+
+#: The ticket, locked for the rebuild's transaction: a live delivery of it waits (its
+#: ingest_event() locks the same row) and then merges onto the rebuilt state.
+REBUILD_LOCK = "SELECT * FROM tickets WHERE id = %(id)s FOR UPDATE"
+
+#: The ticket's events, without the rebuild's own records (they carry no payload).
+REBUILD_EVENTS = """
+SELECT id, event_type, payload, received_at FROM events
+ WHERE ticket_id = %(id)s AND dedup_key NOT LIKE 'rebuild:%%'
+ ORDER BY id
+"""
+
+REBUILD_UPDATE = """
+UPDATE tickets SET
+    subject = %(subject)s, description = %(description)s, status = %(status)s, priority = %(priority)s,
+    type = %(type)s, requester_name = %(requester_name)s, requester_email = %(requester_email)s,
+    requester_id = %(requester_id)s, assignee_name = %(assignee_name)s, assignee_email = %(assignee_email)s,
+    assignee_id = %(assignee_id)s, group_name = %(group)s, organization = %(organization)s, tags = %(tags)s,
+    custom_fields = %(custom_fields)s, vendor_created_at = %(vendor_created_at)s,
+    vendor_updated_at = %(vendor_updated_at)s, revision = revision + 1, updated_at = now()
+ WHERE id = %(id)s
+RETURNING revision
+"""
+
+#: The rebuild's own event: what changed, published like any other (outcome updated).
+REBUILD_EVENT = """
+INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, changes, request_id)
+VALUES (%(id)s, 'updated', %(revision)s, 'ticket.rebuilt', 'rebuild:' || %(revision)s, %(changes)s, 'rebuild')
+"""
+
+REBUILD_PROGRESS = "SELECT last_ticket FROM rebuild_progress WHERE scope = %(scope)s"
+REBUILD_ADVANCE = """
+INSERT INTO rebuild_progress (scope, last_ticket) VALUES (%(scope)s, %(last)s)
+ON CONFLICT (scope) DO UPDATE SET last_ticket = excluded.last_ticket, updated_at = now()
+"""
+REBUILD_DONE = "DELETE FROM rebuild_progress WHERE scope = %(scope)s"

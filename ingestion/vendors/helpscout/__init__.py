@@ -169,4 +169,5 @@ VENDOR = Vendor(
         hmac_header("HELPSCOUT_WEBHOOK_SECRET", "X-HelpScout-Signature", digest="sha1", encoding="base64"),
     ),
     folder=Path(__file__).parent,
+    event_header=EVENT_HEADER,
 )
