@@ -255,8 +255,10 @@ def show(title: str, rows: dict[str, list[dict]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=10)
+    # Five rounds of 15 s: on a shared 2-core machine single rounds of the same pair vary by
+    # about +-25% (docs/performance.md); the median of five is stable to a few percent.
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--scale", action="store_true", help="also measure with 1,000,000 tickets stored")
@@ -365,9 +367,10 @@ def scale(bench: Bench, args) -> None:
                 prefix = f"scale{round_}-{server.name}"
                 fresh = write_requests(bench.work / "creates.tsv", prefix, 6000 * args.seconds)
                 runs[name].append(wrk(server.url, fresh, args.seconds, args.connections))
-                if server is bench.service:
-                    created += [("freshdesk" if k % 2 == 0 else "zendesk", f"{prefix}-{k}")
-                                for k in range(runs[name][-1]["n"])]
+                if server is bench.service:  # the tickets this round stored (wrk's threads split the lines)
+                    with psycopg.connect(bench.url) as conn:
+                        created += conn.execute("SELECT vendor, external_id FROM tickets WHERE external_id LIKE %s",
+                                                (prefix + "-%",)).fetchall()
             for name, server in targets.items():
                 events = write_events(bench.work / "events.tsv", created if server is bench.service else seed_tickets,
                                       6000 * args.seconds)

@@ -79,18 +79,18 @@ def test_the_quarantine_keeps_the_newest_entries_up_to_its_bound(make_app, db):
     client = make_app(QUARANTINE_MAX_ENTRIES="3").test_client()
     before = removed("bound")
     ids = [post(client, "freshdesk", {"ticket": {"subject": f"no id {n}"}}).json["quarantine_id"] for n in range(5)]
-    kept = [str(r["id"]) for r in db.execute("SELECT id FROM quarantine ORDER BY id").fetchall()]
+    kept = [r["id"] for r in db.execute("SELECT id FROM quarantine ORDER BY id").fetchall()]
     assert kept == ids[-3:]
     assert removed("bound") == before + 2
 
 
 def test_retention_removes_only_entries_older_than_its_days(app, client, db):
     old, new = (post(client, "freshdesk", b"[]").json["quarantine_id"] for _ in range(2))
-    db.execute("UPDATE quarantine SET received_at = now() - interval '31 days' WHERE id = %s", (int(old),))
-    db.execute("UPDATE quarantine SET received_at = now() - interval '29 days' WHERE id = %s", (int(new),))
+    db.execute("UPDATE quarantine SET received_at = now() - interval '31 days' WHERE id = %s", (old,))
+    db.execute("UPDATE quarantine SET received_at = now() - interval '29 days' WHERE id = %s", (new,))
     before = removed("retention")
     assert prune(app.extensions["ingestion"].storage, 30, 30) == (0, 1)
-    assert [str(r["id"]) for r in db.execute("SELECT id FROM quarantine").fetchall()] == [new]
+    assert [r["id"] for r in db.execute("SELECT id FROM quarantine").fetchall()] == [new]
     assert removed("retention") == before + 1
 
 
@@ -111,7 +111,7 @@ def test_the_read_api_lists_filters_pages_and_shows_entries(make_app, db):
     zen = post(client, "zendesk", {"ticket": {"subject": "no id"}}).json["quarantine_id"]
     assert client.get("/api/v1/quarantine").status_code == 401
     page = client.get("/api/v1/quarantine?limit=1", headers=BEARER).json
-    assert [e["quarantine_id"] for e in page["entries"]] == [fresh] and page["next_cursor"] == fresh
+    assert [e["quarantine_id"] for e in page["entries"]] == [fresh] and page["next_cursor"] == str(fresh)
     page = client.get(f"/api/v1/quarantine?limit=1&cursor={page['next_cursor']}", headers=BEARER).json
     assert [e["quarantine_id"] for e in page["entries"]] == [zen] and page["next_cursor"] is None
     only = client.get("/api/v1/quarantine?vendor=zendesk", headers=BEARER).json["entries"]

@@ -105,13 +105,7 @@ class Storage:
 
     def prune_quarantine(self, retention_days: int, batch: int = 1000) -> int:
         """Delete quarantine entries past retention, in batches (short transactions)."""
-        deleted = 0
-        while True:
-            with self.connection() as conn:
-                count = conn.execute(queries.PRUNE_QUARANTINE, {"days": retention_days, "batch": batch}).rowcount
-            deleted += count
-            if count < batch:
-                return deleted
+        return self._prune(queries.PRUNE_QUARANTINE, retention_days, batch)
 
     def outbox_backlog(self, timeout: float = 1.0) -> int | None:
         """Events not yet published (capped count); None when the database cannot say."""
@@ -123,10 +117,15 @@ class Storage:
 
     def prune_deliveries(self, retention_days: int, batch: int = 5000) -> int:
         """Delete delivery rows past retention, in batches (events are history: kept)."""
+        return self._prune(queries.PRUNE_DELIVERIES, retention_days, batch)
+
+    def _prune(self, query: str, retention_days: int, batch: int) -> int:
+        """Run a retention DELETE batch after batch, each its own short transaction, so
+        pruning never holds locks for long."""
         deleted = 0
         while True:
             with self.connection() as conn:
-                count = conn.execute(queries.PRUNE_DELIVERIES, {"days": retention_days, "batch": batch}).rowcount
+                count = conn.execute(query, {"days": retention_days, "batch": batch}).rowcount
             deleted += count
             if count < batch:
                 return deleted

@@ -39,7 +39,7 @@ def entry_json(row: dict[str, Any]) -> dict[str, Any]:
     except UnicodeDecodeError:
         shown = {"body": None, "body_base64": base64.b64encode(body).decode("ascii")}
     return {
-        "quarantine_id": str(row["id"]), "vendor": row["vendor"], "account": row["account"],
+        "quarantine_id": row["id"], "vendor": row["vendor"], "account": row["account"],
         "received_at": _iso(row["received_at"]), "status": row["status"], "reason": row["reason"],
         "error": row["error"], "headers": row["headers"], "auth_method": row["auth_method"],
         "request_id": row["request_id"], "replay_attempts": row["attempts"],

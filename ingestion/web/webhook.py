@@ -98,10 +98,10 @@ def quarantine_refused(vendor: str, account: str | None, error: ApiError) -> Non
     name its entry in the answer. When the database cannot take it, the answer becomes
     the database's 503, so the vendor retries instead of giving the delivery up."""
     settings = services().settings
-    error.extra["quarantine_id"] = str(quarantine.keep(
+    error.extra["quarantine_id"] = quarantine.keep(
         services().storage, vendor=vendor, account=account or "", error=error, body=raw_body(),
         headers=request.headers, auth_method=g.auth_method, request_id=g.get("request_id"),
-        max_entries=settings.quarantine_max_entries))
+        max_entries=settings.quarantine_max_entries)
 
 
 def webhook_path(vendor: str) -> str:
