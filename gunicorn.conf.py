@@ -1,7 +1,7 @@
 """gunicorn settings: what `make run` and the Docker image run.
 
-Environment: BIND (default 0.0.0.0:8080), GUNICORN_WORKERS (default 2 x cores + 1),
-GUNICORN_TIMEOUT (default 30). The service's own variables are
+Environment: BIND (default 0.0.0.0:8080; 127.0.0.1:8080 in development), GUNICORN_WORKERS
+(default 2 x cores + 1), GUNICORN_TIMEOUT (default 30). The service's own variables are
 validated here, in the master, so a bad value stops start-up with one line instead of
 every worker crashing in turn.
 """

@@ -1,8 +1,8 @@
 """`python -m devserver` (what `make run` does): the whole service on this machine.
 
 Starts a PostgreSQL and a Redis under `.data/` for whichever of DATABASE_URL / REDIS_URL
-is not set, applies the migrations, then runs gunicorn (development mode, :8080 unless
-BIND says otherwise) and the relay, sharing one metrics directory. Ctrl-C stops it all.
+is not set, applies the migrations, then runs gunicorn (development mode, on 127.0.0.1:8080
+unless BIND says otherwise) and the relay, sharing one metrics directory. Ctrl-C stops it all.
 Development tooling: not part of the installed package or the image.
 """
 
@@ -63,6 +63,8 @@ def main() -> int:
     children: list[subprocess.Popen] = []
 
     def stop() -> None:
+        # A second Ctrl-C while stopping must not leave the local PostgreSQL running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in children:
             if child.poll() is None:
                 child.terminate()
@@ -80,9 +82,10 @@ def main() -> int:
             return 1
         children.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                                          cwd=ROOT))
-        wait_until_serving(os.environ.get("BIND", "0.0.0.0:8080"))  # it wipes the metrics directory first
+        bind = os.environ.get("BIND", "127.0.0.1:8080")  # development's default (ingestion/config.py)
+        wait_until_serving(bind)  # it wipes the metrics directory first
         children.append(subprocess.Popen([sys.executable, "-m", "ingestion", "relay"], cwd=ROOT))
-        print("serving on http://127.0.0.1:8080 (Ctrl-C stops everything)", flush=True)
+        print(f"serving on http://{bind} (Ctrl-C stops everything)", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("a child process exited; stopping", file=sys.stderr)

@@ -218,7 +218,9 @@ class Settings:
             log_level=log_level,
             prometheus_multiproc_dir=_directory(env, "PROMETHEUS_MULTIPROC_DIR"),
             relay_metrics_port=_bounded(env, "RELAY_METRICS_PORT", 0, 0, 65535),
-            bind=_bind(env, "BIND", "0.0.0.0:8080"),
+            # Development accepts unauthenticated webhooks and serves the read API without
+            # tokens: only this machine may reach it unless BIND says otherwise.
+            bind=_bind(env, "BIND", "127.0.0.1:8080" if app_env == "development" else "0.0.0.0:8080"),
             metrics_tokens=metrics_tokens,
             metrics_allowed_networks=_networks(env, "METRICS_ALLOWED_NETWORKS"),
             db_pool_size=_bounded(env, "DB_POOL_SIZE", 1, 1, 100),

@@ -25,6 +25,14 @@ def test_defaults_follow_the_specification():
     assert s.redis_url is None and not s.development
 
 
+def test_development_listens_on_loopback_unless_bind_says_otherwise():
+    """Development takes webhooks without credentials and opens the read API: nobody else
+    on the network may reach it by default. Production (the image) listens everywhere."""
+    assert Settings.from_env({**BASE, "APP_ENV": "development"}).bind == "127.0.0.1:8080"
+    assert Settings.from_env(BASE).bind == "0.0.0.0:8080"
+    assert Settings.from_env({**BASE, "APP_ENV": "development", "BIND": "0.0.0.0:9000"}).bind == "0.0.0.0:9000"
+
+
 @pytest.mark.parametrize("variable, value", [
     ("DATABASE_URL", ""),
     ("DATABASE_URL", "mysql://u@h/db"),
