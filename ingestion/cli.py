@@ -3,9 +3,9 @@
 - `migrate`     apply the pending schema migrations to DATABASE_URL (`init-db` is the
                 first release's name for it, still accepted)
 - `relay`       publish committed ticket changes from the outbox to the Redis stream
-- `prune`       delete delivery rows older than DELIVERY_RETENTION_DAYS and quarantine
-                entries older than QUARANTINE_RETENTION_DAYS (the relay does this
-                hourly; run it from cron when no relay runs)
+- `prune`       retention: delivery rows, events' personal data and quarantine entries
+                past their days (the relay does this hourly; run it from cron when no
+                relay runs)
 - `replay`      ingest quarantined deliveries with today's normalizer (README: When a
                 webhook is refused)
 - `rebuild`     recompute tickets from their stored events with today's normalizer
@@ -104,19 +104,20 @@ def _serve_relay_metrics(settings: Settings) -> None:
 
 @main.command()
 def prune() -> None:
-    """Delete delivery rows past DELIVERY_RETENTION_DAYS (never an event) and quarantine
-    entries past QUARANTINE_RETENTION_DAYS."""
+    """Retention: delivery rows past DELIVERY_RETENTION_DAYS (never an event), the personal
+    data of events past EVENT_RETENTION_DAYS (when set), quarantine entries past
+    QUARANTINE_RETENTION_DAYS."""
     settings = _settings()
     from .outbox import prune as run_prune
     from .storage import Storage
 
     storage = Storage(settings)
     try:
-        deliveries, quarantined = run_prune(storage, settings.delivery_retention_days,
-                                            settings.quarantine_retention_days)
+        pruned = run_prune(storage, settings)
     finally:
         storage.close()
-    click.echo(f"deleted {deliveries} delivery rows and {quarantined} quarantine entries")
+    click.echo(f"deleted {pruned['deliveries']} delivery rows and {pruned['quarantine']} quarantine entries; "
+               f"emptied the personal data of {pruned['event_payloads']} events")
 
 
 

@@ -155,6 +155,9 @@ class Settings:
     delivery_retention_days: int = 30
     #: Quarantine bounds: entries past the newest QUARANTINE_MAX_ENTRIES are evicted
     #: (oldest first), entries older than QUARANTINE_RETENTION_DAYS pruned.
+    #: Personal data of events (raw payload, comment, changes) is removed past this many
+    #: days; 0 keeps it for ever (the default: events are the history).
+    event_retention_days: int = 0
     quarantine_max_entries: int = 10_000
     quarantine_retention_days: int = 30
     #: An identical body without a vendor event id is a redelivery within this many
@@ -230,6 +233,7 @@ class Settings:
             db_statement_timeout_ms=_bounded(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
             retry_after_seconds=_bounded(env, "RETRY_AFTER_SECONDS", 5, 1, 59),
             delivery_retention_days=_bounded(env, "DELIVERY_RETENTION_DAYS", 30, 1, 36500),
+            event_retention_days=_bounded(env, "EVENT_RETENTION_DAYS", 0, 0, 36500),
             quarantine_max_entries=_bounded(env, "QUARANTINE_MAX_ENTRIES", 10_000, 1, 10_000_000),
             quarantine_retention_days=_bounded(env, "QUARANTINE_RETENTION_DAYS", 30, 1, 36500),
             redelivery_window=_bounded(env, "REDELIVERY_WINDOW", 7200, 60, 7 * 86400),

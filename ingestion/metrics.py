@@ -68,6 +68,9 @@ OUTBOX_BACKLOG = Gauge(
     "(counted up to 100000).", multiprocess_mode="livemostrecent")
 EVENTS_PUBLISHED = Counter(
     "ingestion_events_published_total", "Ticket events appended to the Redis stream by the relay.")
+PRUNED = Counter(
+    "ingestion_pruned_rows_total",
+    "Rows retention pruned: deliveries (deleted), event_payloads (emptied), quarantine (deleted).", ["kind"])
 QUARANTINED = Counter(
     "ingestion_quarantined_total",
     "Authentic deliveries the normalizer could not read, kept in quarantine, by reason "

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import psycopg
 
 from .config import Settings
-from .metrics import EVENTS_PUBLISHED, QUARANTINE_REMOVED, child
+from .metrics import EVENTS_PUBLISHED, PRUNED, QUARANTINE_REMOVED, child
 from .redis_guard import GuardedRedis, RedisUnavailable
 from .storage import Storage, queries
 
@@ -45,17 +45,23 @@ def stream_fields(row: tuple) -> dict[str, str]:
     }
 
 
-def prune(storage: Storage, delivery_days: int, quarantine_days: int) -> tuple[int, int]:
-    """Retention, in short batches: delivery rows (never an event) and quarantine entries
-    past their days. Returns (deliveries, quarantine entries) deleted."""
-    deliveries = storage.prune_deliveries(delivery_days)
-    if deliveries:
-        log.info("pruned old deliveries", extra={"deleted": deliveries})
-    quarantined = storage.prune_quarantine(quarantine_days)
-    if quarantined:
-        child(QUARANTINE_REMOVED, "retention").inc(quarantined)
-        log.info("pruned old quarantine entries", extra={"deleted": quarantined})
-    return deliveries, quarantined
+def prune(storage: Storage, settings: Settings) -> dict[str, int]:
+    """Retention, in short batches that never hold long locks: delivery rows past
+    DELIVERY_RETENTION_DAYS (never an event), the personal data of events past
+    EVENT_RETENTION_DAYS (when set: the rows stay), quarantine entries past
+    QUARANTINE_RETENTION_DAYS. Returns the rows pruned of each kind."""
+    pruned = {"deliveries": storage.prune_deliveries(settings.delivery_retention_days),
+              "event_payloads": storage.prune_event_payloads(settings.event_retention_days)
+              if settings.event_retention_days else 0,
+              "quarantine": storage.prune_quarantine(settings.quarantine_retention_days)}
+    for kind, count in pruned.items():
+        if count:
+            child(PRUNED, kind).inc(count)
+    if pruned["quarantine"]:
+        child(QUARANTINE_REMOVED, "retention").inc(pruned["quarantine"])
+    if any(pruned.values()):
+        log.info("retention pruned old rows", extra=pruned)
+    return pruned
 
 
 class Relay:
@@ -63,8 +69,7 @@ class Relay:
         self.storage = storage
         self.guarded = guarded
         self.maxlen = settings.stream_maxlen
-        self.retention_days = settings.delivery_retention_days
-        self.quarantine_retention_days = settings.quarantine_retention_days
+        self.settings = settings
 
     def publish_batch(self, limit: int = BATCH) -> int:
         """Publish up to `limit` pending events; returns how many (0: nothing to do).
@@ -100,7 +105,7 @@ class Relay:
         while not should_stop():
             try:
                 if time.monotonic() >= next_prune:
-                    prune(self.storage, self.retention_days, self.quarantine_retention_days)
+                    prune(self.storage, self.settings)
                     next_prune = time.monotonic() + prune_every
                 published = self.publish_batch()
                 backoff = idle_sleep

@@ -89,7 +89,8 @@ def test_retention_removes_only_entries_older_than_its_days(app, client, db):
     db.execute("UPDATE quarantine SET received_at = now() - interval '31 days' WHERE id = %s", (old,))
     db.execute("UPDATE quarantine SET received_at = now() - interval '29 days' WHERE id = %s", (new,))
     before = removed("retention")
-    assert prune(app.extensions["ingestion"].storage, 30, 30) == (0, 1)
+    services = app.extensions["ingestion"]
+    assert prune(services.storage, services.settings) == {"deliveries": 0, "event_payloads": 0, "quarantine": 1}
     assert [r["id"] for r in db.execute("SELECT id FROM quarantine").fetchall()] == [new]
     assert removed("retention") == before + 1
 

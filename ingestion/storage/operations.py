@@ -103,6 +103,10 @@ class Storage:
             return None
         return count, float(age or 0.0)
 
+    def prune_event_payloads(self, retention_days: int, batch: int = 2000) -> int:
+        """Empty the personal data of events past retention, in batches (rows are kept)."""
+        return self._prune(queries.PRUNE_EVENT_PAYLOADS, retention_days, batch)
+
     def prune_quarantine(self, retention_days: int, batch: int = 1000) -> int:
         """Delete quarantine entries past retention, in batches (short transactions)."""
         return self._prune(queries.PRUNE_QUARANTINE, retention_days, batch)

@@ -56,6 +56,18 @@ DELETE FROM deliveries WHERE id IN (
     SELECT id FROM deliveries WHERE received_at < now() - make_interval(days => %(days)s) LIMIT %(batch)s)
 """
 
+#: Retention of events' personal data: the raw payload, the comment and the changes of
+#: events older than EVENT_RETENTION_DAYS are emptied, in batches; the event rows stay
+#: (ids, types, times, outcomes, revisions: the history's skeleton and the audit).
+PRUNE_EVENT_PAYLOADS = """
+UPDATE events SET payload = NULL, comment_body = NULL, comment_author = NULL, comment_public = NULL, changes = NULL
+ WHERE id IN (
+    SELECT id FROM events
+     WHERE received_at < now() - make_interval(days => %(days)s)
+       AND (payload IS NOT NULL OR comment_body IS NOT NULL OR comment_author IS NOT NULL OR changes IS NOT NULL)
+     LIMIT %(batch)s)
+"""
+
 #: The read API: one ticket by its vendor key.
 TICKET = """
 SELECT id, vendor, account, external_id, subject, description, status, priority, type,
