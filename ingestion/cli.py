@@ -9,6 +9,7 @@
 - `replay`      ingest quarantined deliveries with today's normalizer (README: When a
                 webhook is refused)
 - `rebuild`     recompute tickets from their stored events with today's normalizer
+- `redact`      forget a person (--email) or a ticket's personal data (--ticket)
 """
 
 from __future__ import annotations
@@ -222,6 +223,37 @@ def rebuild(vendor: str | None, ticket: str | None, account: str, restart: bool)
     finally:
         storage.close()
     click.echo(json.dumps(summary.as_json()))
+
+
+
+@main.command()
+@click.option("--email", help="Forget this person: their fields on tickets, every mention in events, quarantine.")
+@click.option("--ticket", help="Empty this ticket's personal data: <vendor>/<external id>.")
+@click.option("--account", default="", help="The vendor account of --ticket (default: none).")
+def redact(email: str | None, ticket: str | None, account: str) -> None:
+    """Remove personal data on request (README: Personal data); prints what it changed."""
+    settings = _settings()
+    import json
+
+    from .redact import redact_email, redact_ticket
+    from .storage import Storage
+
+    if (email is None) == (ticket is None):
+        raise click.ClickException("give exactly one of --email and --ticket")
+    if email is not None and "@" not in email:
+        raise click.ClickException("--email must be an email address")
+    storage = Storage(settings)
+    try:
+        if email is not None:
+            changed = redact_email(storage, email)
+        else:
+            vendor, _, external_id = ticket.partition("/")
+            if not vendor or not external_id:
+                raise click.ClickException("--ticket must be <vendor>/<external id>")
+            changed = redact_ticket(storage, vendor, account, external_id)
+    finally:
+        storage.close()
+    click.echo(json.dumps({"redacted": changed}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,124 @@
+"""Redaction on request against the real PostgreSQL: a person forgotten across vendors,
+tickets, events and quarantine (checked over every text and JSON column), a ticket's
+personal data emptied, idempotent, recorded without what was removed, and safe while
+webhooks arrive."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+from conftest import make_env
+from ingestion.redact import redact_email, redact_ticket
+from signing import post
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EMAIL, NAME = "ines.forget@example.net", "Ines Forgetme"
+OTHER = "keep.me@example.net"
+TABLES = ("tickets", "events", "quarantine", "deliveries", "redactions")
+
+
+def mentions(db, *needles: str) -> list[str]:
+    """Every table.column (text, JSON or bytes) that holds one of `needles`, any case."""
+    found = []
+    for table in TABLES:
+        columns = db.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
+            "AND data_type IN ('text', 'jsonb', 'json', 'bytea', 'ARRAY')", (table,)).fetchall()
+        for column in columns:
+            name = column["column_name"]
+            as_text = f"encode({name}, 'escape')" if column["data_type"] == "bytea" else f"{name}::text"
+            for needle in needles:
+                if db.execute(f"SELECT count(*) AS n FROM {table} WHERE {as_text} ILIKE %s",
+                              (f"%{needle}%",)).fetchone()["n"]:
+                    found.append(f"{table}.{name}")
+    return found
+
+
+def seed(client):
+    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "f-1", "ticket_subject": "Refund",
+                                                      "ticket_contact_name": NAME, "ticket_contact_email": EMAIL,
+                                                      "ticket_latest_public_comment": f"Hello, {NAME} here"}})
+    post(client, "zendesk", {"ticket": {"id": "z-1", "requester": f"Keep Me <{OTHER}>",
+                                        "latest_comment": f"cc {EMAIL.upper()} please"}})
+    post(client, "zendesk", {"ticket": {"id": "z-2", "requester": f"Keep Me <{OTHER}>", "subject": "unrelated"}})
+    post(client, "freshdesk", {"ticket": {"subject": "no id", "requester_email": EMAIL}})  # quarantined
+
+
+def test_a_person_is_forgotten_across_vendors_tickets_events_and_quarantine(app, client, db):
+    seed(client)
+    assert mentions(db, EMAIL, NAME)
+    storage = app.extensions["ingestion"].storage
+    changed = redact_email(storage, EMAIL)
+    assert changed == {"tickets": 1, "events": 2, "quarantine": 1}
+    assert mentions(db, EMAIL, NAME, "Forgetme") == []
+    kept = {r["external_id"]: r for r in db.execute("SELECT * FROM tickets").fetchall()}
+    assert (kept["f-1"]["requester_email"], kept["f-1"]["subject"]) == (None, "Refund")
+    assert kept["z-1"]["requester_email"] == OTHER and kept["z-2"]["subject"] == "unrelated"
+    comment = db.execute("SELECT comment_body FROM events e JOIN tickets t ON t.id = e.ticket_id "
+                         "WHERE t.external_id = 'z-1'").fetchone()["comment_body"]
+    assert comment == "cc [redacted] please"
+    assert redact_email(storage, EMAIL) == {"tickets": 0, "events": 0, "quarantine": 0}  # idempotent
+    recorded = db.execute("SELECT kind, changed FROM redactions ORDER BY id").fetchall()
+    assert [(r["kind"], r["changed"]["events"]) for r in recorded] == [("email", 2), ("email", 0)]
+
+    # The vendor is the source of truth: a later webhook bringing the data back is stored.
+    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "f-1", "ticket_contact_email": EMAIL,
+                                                      "ticket_latest_public_comment": "again"}})
+    assert db.execute("SELECT requester_email FROM tickets WHERE external_id = 'f-1'").fetchone()[
+        "requester_email"] == EMAIL
+
+
+def test_a_tickets_personal_data_is_emptied_and_its_history_skeleton_kept(app, client, db):
+    seed(client)
+    storage = app.extensions["ingestion"].storage
+    assert redact_ticket(storage, "freshdesk", "", "f-1") == {"tickets": 1, "events": 1, "quarantine": 0}
+    ticket = db.execute("SELECT * FROM tickets WHERE external_id = 'f-1'").fetchone()
+    assert all(ticket[c] is None for c in ("subject", "requester_name", "requester_email", "description"))
+    event = db.execute("SELECT * FROM events WHERE ticket_id = %s", (ticket["id"],)).fetchone()
+    assert (event["payload"], event["comment_body"], event["outcome"], event["revision"]) == (None, None, "created", 1)
+    assert redact_ticket(storage, "freshdesk", "", "f-1") == {"tickets": 0, "events": 0, "quarantine": 0}
+
+
+def test_redaction_while_webhooks_arrive_for_the_same_tickets(make_app, db):
+    app = make_app()
+    client = app.test_client()
+    for n in range(20):
+        post(client, "zendesk", {"ticket": {"id": f"busy-{n}", "requester": f"{NAME} <{EMAIL}>",
+                                            "latest_comment": f"note {n} from {NAME}"}})
+    answers, stop = [], threading.Event()
+
+    def webhooks():
+        live = make_app().test_client()
+        n = 0
+        while not stop.is_set():
+            n += 1
+            answers.append(post(live, "zendesk", {"ticket": {"id": f"busy-{n % 20}", "status": "open",
+                                                             "latest_comment": f"status check {n}"}}).status_code)
+
+    sender = threading.Thread(target=webhooks)
+    sender.start()
+    try:
+        changed = redact_email(app.extensions["ingestion"].storage, EMAIL)
+    finally:
+        stop.set()
+        sender.join(30)
+    assert changed["tickets"] == 20 and answers and set(answers) <= {200, 201}
+    assert mentions(db, EMAIL, NAME) == []
+    assert {r["status"] for r in db.execute("SELECT status FROM tickets").fetchall()} <= {"open", None}
+
+
+def test_the_redact_command_prints_what_it_changed(database_url, client, db):
+    seed(client)
+    env = {**os.environ, **make_env(database_url)}
+    result = subprocess.run([sys.executable, "-m", "ingestion", "redact", "--email", EMAIL], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"redacted": {"tickets": 1, "events": 2, "quarantine": 1}}
+    assert EMAIL not in result.stderr
+    refused = subprocess.run([sys.executable, "-m", "ingestion", "redact"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "exactly one" in refused.stderr
