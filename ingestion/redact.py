@@ -28,7 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from .storage import Storage
+from .storage import Storage, queries
 
 MASK = "[redacted]"
 PEOPLE = (("requester_name", "requester_email", "requester_id"), ("assignee_name", "assignee_email", "assignee_id"))
@@ -52,40 +52,31 @@ def masked(value: Any, pattern: re.Pattern[str]) -> Any:
 
 def _names(conn: psycopg.Connection, email: str) -> set[str]:
     """The names stored next to the address: the person's names to mask as well."""
-    rows = conn.execute(
-        "SELECT requester_name, assignee_name, lower(requester_email) = lower(%(e)s) AS as_requester, "
-        "lower(assignee_email) = lower(%(e)s) AS as_assignee FROM tickets "
-        "WHERE lower(requester_email) = lower(%(e)s) OR lower(assignee_email) = lower(%(e)s)", {"e": email}).fetchall()
-    return {name for requester, assignee, r, a in rows for name, hit in ((requester, r), (assignee, a)) if hit and name}
+    return {name for row in conn.execute(queries.REDACT_NAMES, {"email": email}).fetchall() for name in row if name}
 
 
 def redact_email(storage: Storage, email: str) -> dict[str, int]:
     email = email.strip()
     changed = {"tickets": 0, "events": 0, "quarantine": 0}
+    like = "%" + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     with storage.connection() as conn:
-        names = _names(conn, email)
-        pattern = _pattern([email, *names])
-        like = "%" + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        ticket_ids = [row[0] for row in conn.execute(
-            "SELECT id FROM tickets WHERE lower(requester_email) = lower(%(e)s) OR lower(assignee_email) = lower(%(e)s) "
-            "UNION SELECT ticket_id FROM events WHERE payload::text ILIKE %(like)s OR comment_body ILIKE %(like)s "
-            "OR comment_author ILIKE %(like)s OR changes::text ILIKE %(like)s", {"e": email, "like": like}).fetchall()]
+        pattern = _pattern([email, *_names(conn, email)])
+        ticket_ids = [row[0] for row in conn.execute(queries.REDACT_TICKETS, {"email": email, "like": like})]
     for ticket_id in ticket_ids:
         with storage.connection() as conn, conn.transaction():
             cursor = conn.cursor(row_factory=dict_row)
-            ticket = cursor.execute("SELECT * FROM tickets WHERE id = %s FOR UPDATE", (ticket_id,)).fetchone()
+            ticket = cursor.execute(queries.REDACT_LOCK, {"id": ticket_id}).fetchone()
             if ticket is None:
                 continue
             cleared = [column for person in PEOPLE
                        if (ticket[person[1]] or "").lower() == email.lower() for column in person]
-            if cleared:
+            if cleared:  # column names from PEOPLE, never from input
                 cursor.execute("UPDATE tickets SET " + ", ".join(f"{c} = NULL" for c in cleared) +
-                               ", updated_at = now() WHERE id = %s", (ticket_id,))
+                               ", updated_at = now() WHERE id = %(id)s", {"id": ticket_id})
                 changed["tickets"] += 1
             changed["events"] += _mask_events(cursor, ticket_id, pattern)
     with storage.connection() as conn:
-        changed["quarantine"] = conn.execute(
-            "DELETE FROM quarantine WHERE encode(body, 'escape') ILIKE %(like)s", {"like": like}).rowcount
+        changed["quarantine"] = conn.execute(queries.REDACT_QUARANTINE, {"like": like}).rowcount
     _record(storage, "email", changed)
     return changed
 
@@ -94,16 +85,13 @@ def _mask_events(cursor: psycopg.Cursor, ticket_id: Any, pattern: re.Pattern[str
     if pattern is None:
         return 0
     count = 0
-    for event in cursor.execute("SELECT id, payload, comment_body, comment_author, changes FROM events "
-                                "WHERE ticket_id = %s", (ticket_id,)).fetchall():
+    for event in cursor.execute(queries.REDACT_EVENTS, {"id": ticket_id}).fetchall():
         new = {key: masked(event[key], pattern) for key in ("payload", "comment_body", "comment_author", "changes")}
         if any(new[key] != event[key] for key in new):
-            cursor.execute(
-                "UPDATE events SET payload = %(payload)s, comment_body = %(comment_body)s, "
-                "comment_author = %(comment_author)s, changes = %(changes)s WHERE id = %(id)s",
-                {"id": event["id"], "comment_body": new["comment_body"], "comment_author": new["comment_author"],
-                 "payload": Jsonb(new["payload"]) if new["payload"] is not None else None,
-                 "changes": Jsonb(new["changes"]) if new["changes"] is not None else None})
+            cursor.execute(queries.REDACT_EVENT, {
+                "id": event["id"], "comment_body": new["comment_body"], "comment_author": new["comment_author"],
+                "payload": Jsonb(new["payload"]) if new["payload"] is not None else None,
+                "changes": Jsonb(new["changes"]) if new["changes"] is not None else None})
             count += 1
     return count
 
@@ -111,22 +99,15 @@ def _mask_events(cursor: psycopg.Cursor, ticket_id: Any, pattern: re.Pattern[str
 def redact_ticket(storage: Storage, vendor: str, account: str, external_id: str) -> dict[str, int]:
     changed = {"tickets": 0, "events": 0, "quarantine": 0}
     with storage.connection() as conn, conn.transaction():
-        row = conn.execute("SELECT id FROM tickets WHERE vendor = %s AND account = %s AND external_id = %s FOR UPDATE",
-                           (vendor, account, external_id)).fetchone()
+        row = conn.execute(queries.REDACT_TICKET_LOCK,
+                           {"vendor": vendor, "account": account, "external_id": external_id}).fetchone()
         if row is not None:
-            changed["tickets"] = conn.execute(
-                "UPDATE tickets SET subject = NULL, description = NULL, requester_name = NULL, requester_email = NULL, "
-                "requester_id = NULL, assignee_name = NULL, assignee_email = NULL, assignee_id = NULL, "
-                "updated_at = now() WHERE id = %s AND num_nonnulls(subject, description, requester_name, "
-                "requester_email, requester_id, assignee_name, assignee_email, assignee_id) > 0", (row[0],)).rowcount
-            changed["events"] = conn.execute(
-                "UPDATE events SET payload = NULL, comment_body = NULL, comment_author = NULL, comment_public = NULL, "
-                "changes = NULL WHERE ticket_id = %s AND num_nonnulls(payload, comment_body, comment_author, "
-                "changes) > 0", (row[0],)).rowcount
+            changed["tickets"] = conn.execute(queries.REDACT_TICKET_FIELDS, {"id": row[0]}).rowcount
+            changed["events"] = conn.execute(queries.REDACT_TICKET_EVENTS, {"id": row[0]}).rowcount
     _record(storage, "ticket", changed)
     return changed
 
 
 def _record(storage: Storage, kind: str, changed: dict[str, int]) -> None:
     with storage.connection() as conn:
-        conn.execute("INSERT INTO redactions (kind, changed) VALUES (%s, %s)", (kind, Jsonb(changed)))
+        conn.execute(queries.REDACTION_RECORD, {"kind": kind, "changed": Jsonb(changed)})

@@ -195,3 +195,52 @@ INSERT INTO rebuild_progress (scope, last_ticket) VALUES (%(scope)s, %(last)s)
 ON CONFLICT (scope) DO UPDATE SET last_ticket = excluded.last_ticket, updated_at = now()
 """
 REBUILD_DONE = "DELETE FROM rebuild_progress WHERE scope = %(scope)s"
+
+
+#: Redaction (ingestion/redact.py). The names stored next to an address.
+REDACT_NAMES = """
+SELECT CASE WHEN lower(requester_email) = lower(%(email)s) THEN requester_name END,
+       CASE WHEN lower(assignee_email) = lower(%(email)s) THEN assignee_name END
+  FROM tickets WHERE lower(requester_email) = lower(%(email)s) OR lower(assignee_email) = lower(%(email)s)
+"""
+
+#: Tickets where the address is a person's, or any of whose events mention it.
+REDACT_TICKETS = """
+SELECT id FROM tickets WHERE lower(requester_email) = lower(%(email)s) OR lower(assignee_email) = lower(%(email)s)
+UNION
+SELECT ticket_id FROM events
+ WHERE payload::text ILIKE %(like)s OR comment_body ILIKE %(like)s OR comment_author ILIKE %(like)s
+    OR changes::text ILIKE %(like)s
+"""
+
+REDACT_LOCK = "SELECT * FROM tickets WHERE id = %(id)s FOR UPDATE"
+
+REDACT_EVENTS = "SELECT id, payload, comment_body, comment_author, changes FROM events WHERE ticket_id = %(id)s"
+
+REDACT_EVENT = """
+UPDATE events SET payload = %(payload)s, comment_body = %(comment_body)s, comment_author = %(comment_author)s,
+                  changes = %(changes)s
+ WHERE id = %(id)s
+"""
+
+REDACT_QUARANTINE = "DELETE FROM quarantine WHERE encode(body, 'escape') ILIKE %(like)s"
+
+REDACT_TICKET_LOCK = """
+SELECT id FROM tickets WHERE vendor = %(vendor)s AND account = %(account)s AND external_id = %(external_id)s
+   FOR UPDATE
+"""
+
+REDACT_TICKET_FIELDS = """
+UPDATE tickets SET subject = NULL, description = NULL, requester_name = NULL, requester_email = NULL,
+                   requester_id = NULL, assignee_name = NULL, assignee_email = NULL, assignee_id = NULL,
+                   updated_at = now()
+ WHERE id = %(id)s AND num_nonnulls(subject, description, requester_name, requester_email, requester_id,
+                                    assignee_name, assignee_email, assignee_id) > 0
+"""
+
+REDACT_TICKET_EVENTS = """
+UPDATE events SET payload = NULL, comment_body = NULL, comment_author = NULL, comment_public = NULL, changes = NULL
+ WHERE ticket_id = %(id)s AND num_nonnulls(payload, comment_body, comment_author, changes) > 0
+"""
+
+REDACTION_RECORD = "INSERT INTO redactions (kind, changed) VALUES (%(kind)s, %(changed)s)"

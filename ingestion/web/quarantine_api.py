@@ -21,7 +21,7 @@ from flask.wrappers import Response
 from ..config import Settings
 from ..errors import ApiError, BadRequest
 from ..services import services
-from .read_api import ViewDecorator, _int_arg, _iso, bearer_token
+from .read_api import ViewDecorator, _int_arg, _iso, bearer_token, page
 
 PREFIX = "/api/v1/quarantine"
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -61,10 +61,8 @@ def quarantine_blueprint(settings: Settings, vendors: Collection[str], rate_limi
             raise BadRequest(f"Query parameter 'vendor' must be one of: {', '.join(vendors)}")
         limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         after = _int_arg("cursor", 0, 0, 2**63 - 1)
-        rows = services().storage.quarantine_entries(vendor, after, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return jsonify(entries=[entry_json(r) for r in rows], next_cursor=str(rows[-1]["id"]) if more else None)
+        rows, cursor = page(services().storage.quarantine_entries(vendor, after, limit + 1), limit)
+        return jsonify(entries=[entry_json(r) for r in rows], next_cursor=cursor)
 
     @blueprint.get(f"{PREFIX}/<entry_id>")
     @rate_limited

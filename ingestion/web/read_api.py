@@ -116,6 +116,14 @@ def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
     return int(raw)
 
 
+def page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """A page from `limit + 1` rows read after a cursor: the rows to show, and the next
+    cursor (the last shown id) when there are more, else None."""
+    if len(rows) > limit:
+        return rows[:limit], str(rows[limit - 1]["id"])
+    return rows, None
+
+
 def _find(vendors: Collection[str], vendor: str, external_id: str) -> dict[str, Any]:
     if vendor not in vendors:
         raise TicketNotFound()
@@ -143,10 +151,8 @@ def read_api_blueprint(settings: Settings, vendors: Collection[str], rate_limite
         limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         after = _int_arg("cursor", 0, 0, 2**63 - 1)
         row = _find(vendors, vendor, external_id)
-        rows = services().storage.ticket_events(str(row["id"]), after, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return jsonify(events=[event_json(r) for r in rows], next_cursor=str(rows[-1]["id"]) if more else None)
+        rows, cursor = page(services().storage.ticket_events(str(row["id"]), after, limit + 1), limit)
+        return jsonify(events=[event_json(r) for r in rows], next_cursor=cursor)
 
     return blueprint
 
