@@ -31,18 +31,21 @@ BATCH = 500
 
 
 def stream_fields(row: tuple) -> dict[str, str]:
-    event_id, ticket_id, vendor, account, external_id, outcome, revision, event_type, received_at = row
-    return {
+    event_id, ticket_id, vendor, account, external_id, outcome, revision, event_type, received_at, deletion = row
+    fields = {
         "ticket_id": str(ticket_id),
         "source": vendor,
         "account": account,
         "external_id": external_id,
         "event_id": str(event_id),
         "event_type": event_type,
-        "change": outcome,  # created | updated | recorded
+        "change": outcome,  # created | updated | recorded | deleted
         "revision": str(revision),
         "occurred_at": received_at.isoformat(),
     }
+    if deletion:  # soft | permanent (the ticket's content is gone: drop your copy)
+        fields["deletion"] = deletion
+    return fields
 
 
 def prune(storage: Storage, settings: Settings) -> dict[str, int]:

@@ -7,9 +7,10 @@ has each mention replaced by `[redacted]`; quarantined deliveries that contain t
 address are deleted (they are unreadable bodies: there is nothing to keep once the
 person is gone). Delivery rows hold no personal data.
 
-`--ticket <vendor>/<id>`: the ticket's people, subject and description are emptied and
-its events lose their raw payload, comment and changes; ids, types, times, outcomes and
-revisions stay, as after a vendor's permanent delete.
+`--ticket <vendor>/<id>`: the ticket's people, subject, description, organization, tags
+and custom fields are emptied and its events lose their raw payload, comment and
+changes; ids, types, times, outcomes and revisions stay: the same forgetting as a
+vendor's permanent delete (SQL `forget_ticket()`), without marking the ticket deleted.
 
 Each ticket is one transaction holding the ticket's row lock, so a webhook for it waits
 and is then stored normally. A later webhook that brings the data back is stored: the
@@ -102,8 +103,7 @@ def redact_ticket(storage: Storage, vendor: str, account: str, external_id: str)
         row = conn.execute(queries.REDACT_TICKET_LOCK,
                            {"vendor": vendor, "account": account, "external_id": external_id}).fetchone()
         if row is not None:
-            changed["tickets"] = conn.execute(queries.REDACT_TICKET_FIELDS, {"id": row[0]}).rowcount
-            changed["events"] = conn.execute(queries.REDACT_TICKET_EVENTS, {"id": row[0]}).rowcount
+            changed["tickets"], changed["events"] = conn.execute(queries.REDACT_TICKET, {"id": row[0]}).fetchone()
     _record(storage, "ticket", changed)
     return changed
 

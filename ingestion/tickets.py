@@ -33,6 +33,7 @@ class Outcome(str, Enum):
     STALE = "stale"  # a new event older than the stored ticket: kept, ticket untouched
     ALREADY_EXISTS = "already_exists"  # a redelivery of a delivery already stored
     IGNORED = "ignored"  # authentic, but not about a ticket
+    DELETED = "deleted"  # the ticket was deleted at the vendor (soft or permanently)
 
     @property
     def http_status(self) -> int:
@@ -41,7 +42,15 @@ class Outcome(str, Enum):
     @property
     def published(self) -> bool:
         """Whether the event stream carries events of this outcome."""
-        return self in (Outcome.CREATED, Outcome.UPDATED, Outcome.RECORDED)
+        return self in (Outcome.CREATED, Outcome.UPDATED, Outcome.RECORDED, Outcome.DELETED)
+
+
+class Deletion(str, Enum):
+    """What an event says about the ticket's deletion at the vendor."""
+
+    SOFT = "soft"  # moved to the trash: marked deleted, content kept (restorable there)
+    PERMANENT = "permanent"  # gone for good: its content is forgotten here too
+    RESTORED = "restored"  # back from the trash: the mark is cleared
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,7 @@ class TicketEvent:
     vendor_event_id: str | None = None
     comment: Comment | None = None
     changes: Mapping[str, Any] | None = None
+    deletion: Deletion | None = None
 
     def fields_json(self) -> dict[str, Any]:
         """The fields as JSON values (what the storage function takes)."""
@@ -77,6 +87,8 @@ class TicketEvent:
             elif isinstance(value, tuple):
                 value = list(value)
             out[name] = value
+        if self.deletion is not None:  # not a ticket field: ingest_event() reads it beside them
+            out["deletion"] = self.deletion.value
         return out
 
 

@@ -26,8 +26,11 @@ def plain(event: TicketEvent | None) -> dict[str, Any] | None:
     fields = {name: value.isoformat() if isinstance(value, datetime) else list(value) if isinstance(value, tuple)
               else value for name, value in event.fields.items()}
     comment = [event.comment.body, event.comment.author, event.comment.public] if event.comment else None
-    return {"external_id": event.external_id, "account": event.account, "event_type": event.event_type,
-            "vendor_event_id": event.vendor_event_id, "fields": fields, "comment": comment, "changes": event.changes}
+    out = {"external_id": event.external_id, "account": event.account, "event_type": event.event_type,
+           "vendor_event_id": event.vendor_event_id, "fields": fields, "comment": comment, "changes": event.changes}
+    if event.deletion is not None:  # only deletions say so: every other case stays as it was
+        out["deletion"] = event.deletion.value
+    return out
 
 
 def fixture_tests(vendor: ModuleType, cases: dict, rejected: dict, ignored: list, headers: dict | None = None):

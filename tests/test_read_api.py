@@ -13,7 +13,7 @@ TOKEN = "read-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TICKET_KEYS = {"ticket_id", "vendor", "account", "external_id", "subject", "description", "status", "priority", "type",
                "requester", "assignee", "group", "organization", "tags", "custom_fields", "vendor_created_at",
-               "vendor_updated_at", "revision", "created_at", "updated_at"}
+               "vendor_updated_at", "deleted_at", "purged_at", "revision", "created_at", "updated_at"}
 
 
 @pytest.fixture

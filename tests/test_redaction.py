@@ -14,30 +14,11 @@ import threading
 from conftest import make_env
 from ingestion.redact import redact_email, redact_ticket
 from signing import post
+from stored_text import mentions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMAIL, NAME = "ines.forget@example.net", "Ines Forgetme"
 OTHER = "keep.me@example.net"
-TABLES = ("tickets", "events", "quarantine", "deliveries", "redactions")
-
-
-def mentions(db, *needles: str) -> list[str]:
-    """Every table.column (text, JSON or bytes) that holds one of `needles`, any case."""
-    found = []
-    for table in TABLES:
-        columns = db.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
-            "AND data_type IN ('text', 'jsonb', 'json', 'bytea', 'ARRAY')", (table,)).fetchall()
-        for column in columns:
-            name = column["column_name"]
-            as_text = f"encode({name}, 'escape')" if column["data_type"] == "bytea" else f"{name}::text"
-            for needle in needles:
-                if db.execute(f"SELECT count(*) AS n FROM {table} WHERE {as_text} ILIKE %s",
-                              (f"%{needle}%",)).fetchone()["n"]:
-                    found.append(f"{table}.{name}")
-    return found
-
-
 def seed(client):
     post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "f-1", "ticket_subject": "Refund",
                                                       "ticket_contact_name": NAME, "ticket_contact_email": EMAIL,

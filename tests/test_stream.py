@@ -71,6 +71,21 @@ def test_each_created_updated_or_recorded_event_becomes_one_stream_entry(make_ap
     assert all(e["event_type"] and e["occurred_at"] for e in stream)
 
 
+def test_a_vendor_deletion_reaches_the_stream_as_a_deleted_change_saying_which(make_app, db, redis_url, relay_for):
+    client = make_app(REDIS_URL=redis_url).test_client()
+    for ticket in ("1", "2"):
+        post(client, "zendesk", {"type": "zen:event-type:ticket.created", "id": f"new-{ticket}",
+                                 "detail": {"id": ticket, "subject": "hello"}})
+    post(client, "zendesk", {"type": "zen:event-type:ticket.soft_deleted", "id": "soft-1", "detail": {"id": "1"}})
+    post(client, "zendesk", {"type": "zen:event-type:ticket.undeleted", "id": "back-1", "detail": {"id": "1"}})
+    post(client, "zendesk", {"type": "zen:event-type:ticket.permanently_deleted", "id": "gone-2",
+                             "detail": {"id": "2"}})
+    assert relay_for(redis_url).publish_batch() == 5
+    assert [(e["external_id"], e["change"], e.get("deletion")) for e in entries(redis_url)] == [
+        ("1", "created", None), ("2", "created", None), ("1", "deleted", "soft"), ("1", "updated", None),
+        ("2", "deleted", "permanent")]
+
+
 def test_events_wait_in_the_outbox_while_redis_is_away_and_none_is_lost(make_app, db, own_redis, relay_for):
     client = make_app(REDIS_URL=own_redis.url(), CIRCUIT_BREAKER_THRESHOLD="2").test_client()
     relay = relay_for(own_redis.url(), CIRCUIT_BREAKER_THRESHOLD="1", CIRCUIT_BREAKER_TIMEOUT="1")

@@ -8,10 +8,11 @@ body: a comment makes it `ticket.comment_added`, anything else is `ticket.snapsh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..tickets import Comment
+from ..tickets import Comment, Deletion
 from .keys import Keys
 from .values import text
 
@@ -59,4 +60,38 @@ def generic_changes(keys: Keys) -> dict[str, Any] | None:
             and isinstance(previous[1], Mapping) and isinstance(current[1], Mapping):
         changed = dict.fromkeys([*previous[1], *current[1]])
         return {name: {"previous": previous[1].get(name), "current": current[1].get(name)} for name in changed} or None
+    return None
+
+
+#: Words that make a deletion about something inside a ticket (a comment, an attachment,
+#: a tag, a field), or about something else (a user), not about the ticket itself.
+_NOT_THE_TICKET = frozenset({"comment", "comments", "note", "notes", "reply", "replies", "message", "messages",
+                             "attachment", "attachments", "conversation", "field", "fields", "tag", "tags",
+                             "user", "contact", "customer", "agent", "requester", "organization", "company",
+                             "group", "article", "thread", "time", "entry"})
+_RESTORED = frozenset({"undelete", "undeleted", "restore", "restored", "untrash", "untrashed", "recovered"})
+_DELETED = frozenset({"delete", "deleted", "deletion", "trash", "trashed", "purge", "purged", "destroyed"})
+_FOREVER = frozenset({"permanent", "permanently", "purge", "purged", "hard", "forever", "destroyed", "erased"})
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def deletion(name: str | None) -> Deletion | None:
+    """What an event's name says about the ticket's deletion, if anything.
+
+    Vendors and admins name these events in many ways: `zen:event-type:ticket.soft_deleted`,
+    `...permanently_deleted` and `...undeleted`, Help Scout's `convo.deleted`, a Freshdesk
+    rule's `{ticket_action:deleted}` or an admin's `"event": "Ticket Deleted"`. The name's
+    words decide: a word of deleting, with one of forever for a permanent delete; a word
+    of restoring. A name about a part of the ticket (`comment_deleted`) is not a deletion
+    of the ticket; a vendor that knows better (Freshworks' onTicketDelete is permanent)
+    says so itself."""
+    if not name:
+        return None
+    words = {word.lower() for word in _WORD.findall(name)}
+    if words & _NOT_THE_TICKET:
+        return None
+    if words & _RESTORED:
+        return Deletion.RESTORED
+    if words & _DELETED:
+        return Deletion.PERMANENT if words & _FOREVER else Deletion.SOFT
     return None

@@ -1,8 +1,8 @@
 """Every SQL statement the service runs, named, each with why it is safe.
 
 Parameters only (`%(name)s`), never string building. The ticket logic itself lives in the
-`ingest_event()` function (migrations/0002_ticket_history.sql), so the hot path is one
-statement.
+`ingest_event()` function (migrations/0002_ticket_history.sql; deletions added in
+0006_vendor_deletions.sql), so the hot path is one statement.
 """
 
 #: Store one delivery about a ticket: returns (ticket_id, event_id, outcome, revision,
@@ -32,7 +32,8 @@ RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('ingestion.relay'))"
 #: event is inserted while its delivery holds the ticket's row lock, so a later event of
 #: the same ticket can only get its id after the earlier one committed.
 PENDING_EVENTS = """
-SELECT e.id, e.ticket_id, t.vendor, t.account, t.external_id, e.outcome, e.revision, e.event_type, e.received_at
+SELECT e.id, e.ticket_id, t.vendor, t.account, t.external_id, e.outcome, e.revision, e.event_type, e.received_at,
+       CASE WHEN e.outcome = 'deleted' THEN CASE WHEN t.purged_at IS NULL THEN 'soft' ELSE 'permanent' END END
   FROM events e JOIN tickets t ON t.id = e.ticket_id
  WHERE e.published_at IS NULL AND e.outcome <> 'stale'
  ORDER BY e.id
@@ -73,7 +74,7 @@ TICKET = """
 SELECT id, vendor, account, external_id, subject, description, status, priority, type,
        requester_name, requester_email, requester_id, assignee_name, assignee_email, assignee_id,
        group_name, organization, tags, custom_fields, vendor_created_at, vendor_updated_at,
-       revision, created_at, updated_at
+       deleted_at, purged_at, revision, created_at, updated_at
   FROM tickets WHERE vendor = %(vendor)s AND account = %(account)s AND external_id = %(external_id)s
 """
 
@@ -153,7 +154,7 @@ DELETE FROM quarantine WHERE id IN (
 #: Rebuild: the tickets of a scope after a cursor, in id order.
 REBUILD_TICKETS = """
 SELECT id FROM tickets
- WHERE id > %(after)s
+ WHERE id > %(after)s AND purged_at IS NULL
    AND (%(vendor)s::text IS NULL OR vendor = %(vendor)s)
    AND (%(external_id)s::text IS NULL OR (account = %(account)s AND external_id = %(external_id)s))
  ORDER BY id
@@ -230,17 +231,7 @@ SELECT id FROM tickets WHERE vendor = %(vendor)s AND account = %(account)s AND e
    FOR UPDATE
 """
 
-REDACT_TICKET_FIELDS = """
-UPDATE tickets SET subject = NULL, description = NULL, requester_name = NULL, requester_email = NULL,
-                   requester_id = NULL, assignee_name = NULL, assignee_email = NULL, assignee_id = NULL,
-                   updated_at = now()
- WHERE id = %(id)s AND num_nonnulls(subject, description, requester_name, requester_email, requester_id,
-                                    assignee_name, assignee_email, assignee_id) > 0
-"""
-
-REDACT_TICKET_EVENTS = """
-UPDATE events SET payload = NULL, comment_body = NULL, comment_author = NULL, comment_public = NULL, changes = NULL
- WHERE ticket_id = %(id)s AND num_nonnulls(payload, comment_body, comment_author, changes) > 0
-"""
+#: The same forgetting as a vendor's permanent delete (migrations/0006_vendor_deletions.sql).
+REDACT_TICKET = "SELECT tickets_changed, events_changed FROM forget_ticket(%(id)s)"
 
 REDACTION_RECORD = "INSERT INTO redactions (kind, changed) VALUES (%(kind)s, %(changed)s)"

@@ -84,7 +84,8 @@ def ticket_json(row: dict[str, Any]) -> dict[str, Any]:
         "assignee": {"name": row["assignee_name"], "email": row["assignee_email"], "id": row["assignee_id"]},
         "group": row["group_name"], "organization": row["organization"], "tags": list(row["tags"]),
         "custom_fields": row["custom_fields"], "vendor_created_at": _iso(row["vendor_created_at"]),
-        "vendor_updated_at": _iso(row["vendor_updated_at"]), "revision": row["revision"],
+        "vendor_updated_at": _iso(row["vendor_updated_at"]), "deleted_at": _iso(row["deleted_at"]),
+        "purged_at": _iso(row["purged_at"]), "revision": row["revision"],
         "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
     }
 

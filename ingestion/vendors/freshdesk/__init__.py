@@ -31,7 +31,7 @@ from ...normalize import bodies, comments, events
 from ...normalize.keys import Keys
 from ...normalize.ticket_fields import Vocabulary, find_id, recognise
 from ...normalize.values import code_word, object_at, optional_object, ticket_id, timestamp
-from ...tickets import Comment, TicketEvent
+from ...tickets import Comment, Deletion, TicketEvent
 from ...vendor import Vendor, basic_auth, hmac_header
 
 NAME = "freshdesk"
@@ -61,10 +61,11 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
         return _product_event(payload, account or "", words)
     reading = bodies.read(payload, words, _STRIP)
     event_type, changes, comment = _triggered(reading.keys, reading.comment, words)
+    event_type = event_type or reading.event_name or events.derived(comment)
     return TicketEvent(
         vendor=NAME, account=account or "", external_id=reading.external_id, fields=reading.fields,
-        event_type=event_type or reading.event_name or events.derived(comment), comment=comment,
-        changes=changes or reading.changes,
+        event_type=event_type, comment=comment, changes=changes or reading.changes,
+        deletion=events.deletion(event_type),  # {ticket_action:deleted}, an admin's "ticket_deleted"
     )
 
 
@@ -135,7 +136,20 @@ def _product_event(payload: Mapping[str, Any], account: str, words: Vocabulary) 
         fields["vendor_updated_at"] = happened
     found = find_id(keys)
     return TicketEvent(vendor=NAME, account=account, event_type=name or events.SNAPSHOT, fields=fields,
-                       changes=changes, external_id=ticket_id(found[1] if found else None, "data.ticket.id"))
+                       changes=changes, external_id=ticket_id(found[1] if found else None, "data.ticket.id"),
+                       deletion=_product_deletion(name, changes))
+
+
+def _product_deletion(name: str | None, changes: Mapping[str, Any] | None) -> Deletion | None:
+    """onTicketDelete fires when a ticket is deleted forever; moving it to the trash and
+    back is an onTicketUpdate whose `deleted` flag changed."""
+    if name == "onTicketDelete":
+        return Deletion.PERMANENT
+    change = (changes or {}).get("deleted")
+    flag = change.get("current") if isinstance(change, Mapping) else None
+    if isinstance(flag, bool):
+        return Deletion.SOFT if flag else Deletion.RESTORED
+    return None
 
 
 class FreshdeskSettings(Protocol):

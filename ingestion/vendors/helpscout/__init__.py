@@ -42,7 +42,7 @@ from ...normalize import comments, events
 from ...normalize.keys import Keys
 from ...normalize.ticket_fields import Vocabulary, recognise
 from ...normalize.values import optional_id, ticket_id, timestamp
-from ...tickets import Comment, TicketEvent
+from ...tickets import Comment, Deletion, TicketEvent
 from ...vendor import Vendor, hmac_header
 
 NAME = "helpscout"
@@ -89,9 +89,11 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
                        *(thread[0] for thread in threads))
     if happened is not None:
         fields["vendor_updated_at"] = happened
+    state = keys.find(("state",))  # the v2 object's draft | published | deleted
     return TicketEvent(
         vendor=NAME, account=account or "", external_id=external_id, fields=fields,
         event_type=event_name[:events.MAX_NAME], comment=_comment(event_name, threads),
+        deletion=events.deletion(event_name) or (Deletion.SOFT if state and state[1] == "deleted" else None),
     )
 
 

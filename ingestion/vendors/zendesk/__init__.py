@@ -59,6 +59,7 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
         vendor=NAME, account=_account(account, headers, payload), external_id=reading.external_id,
         fields=reading.fields, event_type=reading.event_name or events.derived(reading.comment),
         vendor_event_id=_delivery_id(None, headers), comment=reading.comment, changes=reading.changes,
+        deletion=events.deletion(reading.event_name),
     )
 
 
@@ -75,6 +76,7 @@ def _subscription_event(payload: Mapping[str, Any], headers: Mapping[str, str], 
         vendor=NAME, account=_account(account, headers, payload), external_id=ticket_id(raw_id, field),
         fields=recognise(keys, WORDS), event_type=payload["type"], comment=comment,
         vendor_event_id=_delivery_id(payload.get("id"), headers), changes=_changes(kind, event),
+        deletion=events.deletion(kind),  # soft_deleted | permanently_deleted | undeleted
     )
 
 

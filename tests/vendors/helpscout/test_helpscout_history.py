@@ -93,12 +93,14 @@ def test_a_customer_reply_is_newer_than_the_agent_reply_before_it(client, db):
     assert db.execute("SELECT status FROM tickets").fetchone()["status"] == "active"
 
 
-def test_a_deleted_conversation_is_an_event_on_its_ticket_and_keeps_every_field(client, db):
+def test_a_deleted_conversation_is_marked_deleted_and_keeps_every_field(client, db):
     deliver(client, "v2_convo_status_closed", "convo.status")
     response = post(client, "helpscout", json.dumps({"id": 2391938111}), **{EVENT: "convo.deleted"})
-    assert (response.status_code, response.json["status"]) == (200, "recorded")
-    ticket = db.execute("SELECT subject, status FROM tickets").fetchone()
-    assert (ticket["subject"], ticket["status"]) == ("I need help!", "closed")
+    assert (response.status_code, response.json["status"]) == (200, "deleted")
+    ticket = db.execute("SELECT subject, status, deleted_at, purged_at, revision FROM tickets").fetchone()
+    assert (ticket["subject"], ticket["status"], ticket["purged_at"], ticket["revision"]) == (
+        "I need help!", "closed", None, 2)
+    assert ticket["deleted_at"] is not None
     assert [r["event_type"] for r in db.execute("SELECT event_type FROM events ORDER BY id")] == [
         "convo.status", "convo.deleted"]
 
