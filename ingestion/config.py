@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_network
+from typing import Any
 
 from . import credentials
 
@@ -78,6 +79,30 @@ def _webhook_credentials(env: Mapping[str, str], warnings: list[str], production
             else:
                 found[credential.variable] = credentials.secrets(env, credential.variable, warnings, production,
                                                                  refused=vendor.public_test_secrets)
+    return found
+
+
+def _vendor_apis(env: Mapping[str, str], warnings: list[str], production: bool) -> dict[str, Any]:
+    """Each vendor's REST API access for the reconciler (its export.py reads its own
+    variables), the secret vetted like a webhook secret. Read by every process, so a
+    shipped placeholder stops the whole deployment, not only the reconciler; development
+    starts with a warning and leaves a half-configured vendor unreconciled."""
+    from .vendors import VENDORS
+
+    found: dict[str, Any] = {}
+    for vendor in VENDORS:
+        if vendor.export is None:
+            continue
+        credentials.secrets(env, vendor.export.secret_variable, warnings, production)
+        try:
+            access = vendor.export.access(env)
+        except credentials.CredentialError as error:
+            if production:
+                raise
+            warnings.append(f"{error.variable} {error.problem}; {vendor.name} is not reconciled")
+            continue
+        if access is not None:
+            found[vendor.name] = access
     return found
 
 
@@ -166,6 +191,9 @@ class Settings:
     freshdesk_status_names: Mapping[int, str] = field(default_factory=dict)
     #: Bearer tokens of the read API.
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
+    #: vendor name -> vendor.APIAccess: where and as whom the reconciler calls its REST
+    #: API (only the vendors whose API is configured).
+    vendor_apis: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     #: Weak credentials tolerated in development, said once at start (never the values).
     warnings: tuple[str, ...] = ()
@@ -199,6 +227,7 @@ class Settings:
             webhook_credentials = _webhook_credentials(env, warnings, production)
             metrics_tokens = credentials.secrets(env, "METRICS_TOKEN", warnings, production)
             api_tokens = credentials.token_list(env, "API_TOKENS", warnings, production)
+            vendor_apis = _vendor_apis(env, warnings, production)
         except credentials.CredentialError as error:
             raise ConfigError(error.variable, error.problem) from None
 
@@ -239,6 +268,7 @@ class Settings:
             redelivery_window=_bounded(env, "REDELIVERY_WINDOW", 7200, 60, 7 * 86400),
             freshdesk_status_names=_status_names(env, "FRESHDESK_STATUS_NAMES"),
             api_tokens=api_tokens,
+            vendor_apis=vendor_apis,
             warnings=tuple(warnings),
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -72,6 +73,56 @@ def basic_auth(variable: str) -> Credential:
 
 
 @dataclass(frozen=True)
+class APIAccess:
+    """Where and as whom the reconciler calls a vendor's REST API (from the environment)."""
+
+    base_url: str  # no trailing slash; tests, proxies and sandboxes point it elsewhere
+    user: str = field(repr=False)
+    password: str = field(repr=False)
+    #: The account key the vendor's webhooks store tickets under (their URL segment or
+    #: account header), so that reconciled tickets are the same tickets.
+    account: str = ""
+
+
+@dataclass(frozen=True)
+class ExportPage:
+    """One page of a vendor's ticket export, read."""
+
+    tickets: tuple[Mapping[str, Any], ...]
+    #: Where the next request starts (opaque: only the vendor's folder reads it).
+    cursor: str
+    #: The export reached the present: the run stops until the next pass.
+    done: bool
+    #: The vendor time the export has reached (the last ticket's updated_at), for progress.
+    position: datetime | None
+
+
+@dataclass(frozen=True)
+class TicketExport:
+    """How a vendor's REST API lists the tickets that changed since a time, page by page
+    (`python -m ingestion reconcile` and `backfill`). Pure functions: HTTP, pacing,
+    retries and storage are the reconciler's (ingestion/reconcile/)."""
+
+    #: environment -> the API access, or None when the vendor's API is not configured.
+    #: Raises credentials.CredentialError naming a malformed variable.
+    access: Callable[[Mapping[str, str]], APIAccess | None]
+    #: The variable holding the API secret (a token, a key): vetted like webhook secrets
+    #: (no shipped placeholder, at least 16 characters in production).
+    secret_variable: str
+    #: since -> (path, query) of the first request.
+    start: Callable[[datetime], tuple[str, dict[str, str]]]
+    #: stored cursor -> (path, query) of the next request.
+    resume: Callable[[str], tuple[str, dict[str, str]]]
+    #: (the response's JSON, the cursor the request was made from or None for `start`'s,
+    #: the vendor time reached so far in this run or the run's since, overlap seconds) ->
+    #: the page. Raises ValueError when the body is not the export's shape.
+    read: Callable[[Any, "str | None", datetime, int], ExportPage]
+    #: One exported ticket -> (the body its normalizer reads, its updated_at as sent,
+    #: whether the vendor lists it as deleted).
+    snapshot: Callable[[Mapping[str, Any]], tuple[Mapping[str, Any], "str | None", bool]]
+
+
+@dataclass(frozen=True)
 class Vendor:
     name: str
     #: One line for the OpenAPI description and logs.
@@ -91,6 +142,8 @@ class Vendor:
     #: The header naming the event when the body does not (Help Scout's X-HelpScout-Event):
     #: `python -m ingestion rebuild` hands each stored event's type back in it.
     event_header: str | None = None
+    #: The vendor's REST API ticket export, when the reconciler can repair from it.
+    export: TicketExport | None = None
 
     def normalizer(self, settings: VendorSettings) -> Normalizer:
         return self.tuned(settings) if self.tuned is not None else self.normalize

@@ -79,7 +79,7 @@ def redis_url(redis_server: RedisServer) -> str:
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection to inspect storage; every test starts from empty tables."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        conn.execute("TRUNCATE tickets, events, deliveries, quarantine, rebuild_progress, redactions "
+        conn.execute("TRUNCATE tickets, events, deliveries, quarantine, rebuild_progress, redactions, reconcile_cursors "
                      "RESTART IDENTITY CASCADE")
         yield conn
 

@@ -33,6 +33,7 @@ from ...normalize.ticket_fields import Vocabulary, find_id, recognise
 from ...normalize.values import code_word, object_at, optional_object, ticket_id, timestamp
 from ...tickets import Comment, Deletion, TicketEvent
 from ...vendor import Vendor, basic_auth, hmac_header
+from .export import EXPORT
 
 NAME = "freshdesk"
 STATUS_CODES = {2: "open", 3: "pending", 4: "resolved", 5: "closed", 6: "waiting on customer",
@@ -177,4 +178,5 @@ VENDOR = Vendor(
         basic_auth("FRESHDESK_WEBHOOK_AUTH"),  # what automation rules send
     ),
     folder=Path(__file__).parent,
+    export=EXPORT,
 )

@@ -32,6 +32,7 @@ from ...normalize.ticket_fields import Vocabulary, find_id, recognise
 from ...normalize.values import code_word, optional_object, storable, ticket_id
 from ...tickets import TicketEvent
 from ...vendor import Vendor, basic_auth, timestamped_signature
+from .export import EXPORT
 
 NAME = "zendesk"
 EVENT_PREFIX = "zen:event-type:"
@@ -143,5 +144,6 @@ VENDOR = Vendor(
         basic_auth("ZENDESK_WEBHOOK_SECRET"),
     ),
     folder=Path(__file__).parent,
+    export=EXPORT,
     public_test_secrets=frozenset({PUBLIC_TEST_SECRET}),
 )

@@ -1,0 +1,85 @@
+"""Freshdesk's ticket list, filtered by `updated_since` and ordered by `updated_at`
+ascending: what the reconciler pulls.
+
+`GET /api/v2/tickets?updated_since=<ISO>&order_by=updated_at&order_type=asc&per_page=100
+&page=<n>`: at most 100 tickets a page, and Freshdesk serves at most 300 pages of one
+listing, so after page 300 the listing starts again from the last ticket's updated_at
+(a few tickets are read twice: their versions are already stored). A page shorter than
+100 is the last: the next pass starts from the latest updated_at seen, minus
+RECONCILE_OVERLAP (a ticket updated while the pages were read moves to the end of the
+listing; the overlap catches what a clock or a shifting page would miss). Deleted
+(trashed) tickets are not listed. Limits are per account and plan (from 50 calls a
+minute on a trial); a 429 says how long to wait in `Retry-After`.
+Authentication: the API key as the Basic user, `X` as the password.
+https://developers.freshdesk.com/api/#list_all_tickets
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from ...normalize.values import timestamp
+from ...vendor import APIAccess, ExportPage, TicketExport
+from .. import exports
+
+PATH = "/api/v2/tickets"
+PER_PAGE = 100
+MAX_PAGE = 300
+
+
+def access(env: Mapping[str, str]) -> APIAccess | None:
+    """FRESHDESK_API_KEY, at FRESHDESK_API_URL or FRESHDESK_DOMAIN's host."""
+    key = exports.value(env, "FRESHDESK_API_KEY")
+    if not key:
+        return None
+    default = exports.host_label(env, "FRESHDESK_DOMAIN", ".freshdesk.com")
+    return APIAccess(base_url=exports.base_url(env, "FRESHDESK_API_URL", default, "FRESHDESK_DOMAIN"),
+                     user=key, password="X", account=exports.value(env, "FRESHDESK_API_ACCOUNT"))
+
+
+def _query(since: datetime, page: int) -> tuple[str, dict[str, str]]:
+    return PATH, {"updated_since": since.strftime("%Y-%m-%dT%H:%M:%SZ"), "order_by": "updated_at",
+                  "order_type": "asc", "per_page": str(PER_PAGE), "page": str(page)}
+
+
+def _cursor(since: datetime, page: int) -> str:
+    return f"{since.isoformat()}|{page}"
+
+
+def _parse(cursor: str) -> tuple[datetime, int]:
+    since, _, page = cursor.rpartition("|")
+    parsed = timestamp(since, "cursor")
+    if parsed is None or not page.isdigit():
+        raise ValueError(f"not a Freshdesk export cursor: {cursor!r}")
+    return parsed, int(page)
+
+
+def start(since: datetime) -> tuple[str, dict[str, str]]:
+    return _query(since, 1)
+
+
+def resume(cursor: str) -> tuple[str, dict[str, str]]:
+    return _query(*_parse(cursor))
+
+
+def read(body: Any, cursor: str | None, reached: datetime, overlap: int) -> ExportPage:
+    if not isinstance(body, list):
+        raise ValueError("not a ticket list (a JSON array)")
+    tickets = tuple(t for t in body if isinstance(t, dict))
+    window, page = _parse(cursor) if cursor else (reached, 1)
+    last = exports.latest(tickets)
+    if len(body) < PER_PAGE:  # the last page: the next pass starts from what was reached
+        latest = max(filter(None, (last, reached, window)))
+        return ExportPage(tickets, _cursor(latest - timedelta(seconds=overlap), 1), True, last)
+    if page < MAX_PAGE:
+        return ExportPage(tickets, _cursor(window, page + 1), False, last)
+    return ExportPage(tickets, _cursor(last or window, 1), False, last)  # past Freshdesk's page cap
+
+
+def snapshot(ticket: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None, bool]:
+    return {"ticket": ticket}, exports.snapshot_time(ticket), ticket.get("deleted") is True
+
+
+EXPORT = TicketExport(access=access, secret_variable="FRESHDESK_API_KEY", start=start, resume=resume, read=read, snapshot=snapshot)
