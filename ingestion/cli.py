@@ -10,11 +10,15 @@
                 webhook is refused)
 - `rebuild`     recompute tickets from their stored events with today's normalizer
 - `redact`      forget a person (--email) or a ticket's personal data (--ticket)
+- `reconcile`   pull ticket changes from the vendors' APIs every RECONCILE_INTERVAL and
+                repair what the webhooks missed (README: Reconciliation)
+- `backfill`    import a vendor's tickets changed since a date, once, with a progress bar
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import signal
 
@@ -89,18 +93,21 @@ def relay() -> None:
         storage.close()
 
 
-def _serve_relay_metrics(settings: Settings) -> None:
-    """The relay's metrics: in PROMETHEUS_MULTIPROC_DIR when one is shared with gunicorn
-    (they then appear in the app's /metrics), and on RELAY_METRICS_PORT when set."""
+def _serve_relay_metrics(settings: Settings, port: int | None = None) -> None:
+    """A worker process's metrics (the relay's, the reconciler's): in
+    PROMETHEUS_MULTIPROC_DIR when one is shared with gunicorn (they then appear in the
+    app's /metrics), and on its own port (RELAY_METRICS_PORT, RECONCILE_METRICS_PORT) when set."""
     from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    port = settings.relay_metrics_port if port is None else port
 
     registry = REGISTRY
     if settings.prometheus_multiproc_dir:
         atexit.register(multiprocess.mark_process_dead, os.getpid())
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    if settings.relay_metrics_port:
-        start_http_server(settings.relay_metrics_port, registry=registry)
+    if port:
+        start_http_server(port, registry=registry)
 
 
 @main.command()
@@ -254,6 +261,82 @@ def redact(email: str | None, ticket: str | None, account: str) -> None:
     finally:
         storage.close()
     click.echo(json.dumps({"redacted": changed}))
+
+
+def _reconcile_settings():
+    from .reconcile.settings import ReconcileSettings
+
+    try:
+        return ReconcileSettings.from_env()
+    except ConfigError as error:
+        raise click.ClickException(f"configuration error: {error}") from None
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run one pass per vendor and exit (cron, tests).")
+def reconcile(once: bool) -> None:
+    """Every RECONCILE_INTERVAL, pull what changed from each configured vendor's API and
+    repair what the webhooks missed. One JSON line per pass with --once."""
+    settings = _settings()
+    options = _reconcile_settings()
+    from . import logs
+    from .reconcile.engine import reconcilers, restore_lag_gauges
+    from .reconcile.runner import run_forever, summary
+
+    logs.configure(settings.log_level)
+    runs = reconcilers(settings, options)
+    unconfigured = ("no vendor API is configured: set ZENDESK_API_EMAIL and ZENDESK_API_TOKEN (with "
+                    "ZENDESK_SUBDOMAIN), or FRESHDESK_API_KEY (with FRESHDESK_DOMAIN)")
+    if once:
+        if not runs:
+            raise click.ClickException(unconfigured)
+        for run in runs:
+            click.echo(summary(run.run("reconcile")))
+        return
+    _serve_relay_metrics(settings, options.metrics_port)
+    if not runs:  # idle, not a crash loop: compose and Kubernetes ship it unconfigured
+        logging.getLogger("ingestion.reconcile").warning(unconfigured + "; the reconciler idles")
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    try:
+        restore_lag_gauges(settings)
+    except Exception:  # the database away at start: the first pass retries it
+        pass
+    run_forever(runs, options.interval, should_stop=lambda: bool(stopping))
+
+
+@main.command()
+@click.argument("vendor")
+@click.option("--since", required=True, type=_MOMENT, help="Import tickets changed at or after this moment (UTC).")
+@click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted backfill.")
+def backfill(vendor: str, since, restart: bool) -> None:
+    """Import every ticket of VENDOR changed since a date through the webhooks' path.
+
+    A progress bar with an ETA on a terminal; one JSON summary line at the end; exit
+    status 1 when the vendor's API stopped it (run it again to resume)."""
+    settings = _settings()
+    options = _reconcile_settings()
+    import sys
+    from datetime import timezone
+
+    from . import logs
+    from .reconcile.engine import reconcilers
+    from .reconcile.runner import ProgressLine, summary
+
+    logs.configure(settings.log_level)
+    found = [run for run in reconcilers(settings, options) if run.vendor.name == vendor]
+    if not found:
+        raise click.ClickException(f"{vendor!r} has no API configured (README: Reconciliation)")
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    progress = ProgressLine() if sys.stderr.isatty() else None
+    result = found[0].run("backfill", since=since.replace(tzinfo=timezone.utc), restart=restart,
+                          progress=progress, should_stop=lambda: bool(stopping))
+    click.echo(summary(result))
+    if result.error or result.skipped or not result.caught_up:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -55,8 +55,8 @@ RATE_LIMITED = Counter(
 # --- Beyond the specification ---------------------------------------------------------
 WEBHOOKS = Counter(
     "ingestion_webhooks_total",
-    "Authenticated webhook deliveries by outcome: created, already_exists, updated, stale, ignored, "
-    "rejected (400/422) or unavailable (503).",
+    "Authenticated webhook deliveries by outcome: created, already_exists, updated, recorded, stale, "
+    "deleted, ignored, rejected (400/422) or unavailable (503).",
     ["vendor", "outcome"])
 AUTH_FAILURES = Counter(
     "ingestion_auth_failures_total", "Webhook calls refused with 401, by reason.", ["vendor", "reason"])
@@ -84,6 +84,22 @@ QUARANTINE_ENTRIES = Gauge(
 QUARANTINE_OLDEST = Gauge(
     "ingestion_quarantine_oldest_age_seconds", "Age of the oldest delivery waiting in quarantine (0: none).",
     multiprocess_mode="livemostrecent")
+
+# The reconciler (python -m ingestion reconcile / backfill).
+RECONCILE_TICKETS = Counter(
+    "ingestion_reconcile_tickets_total",
+    "Tickets the reconciler read from a vendor's API, by outcome: repaired (the webhooks missed the "
+    "ticket or left it behind an older version), enriched (same version, fields the webhooks never "
+    "carried), unchanged, stale (older than stored).", ["vendor", "outcome"])
+RECONCILE_PAGES = Counter(
+    "ingestion_reconcile_pages_total", "Export pages the reconciler fetched from a vendor's API.", ["vendor"])
+RECONCILE_API_ERRORS = Counter(
+    "ingestion_reconcile_api_errors_total",
+    "Failed calls to a vendor's API, by HTTP status (or timeout, connection, invalid).", ["vendor", "status"])
+RECONCILE_LAST_SUCCESS = Gauge(
+    "ingestion_reconcile_last_success_timestamp_seconds",
+    "When a reconcile pass last reached the end of a vendor's export (Unix time).", ["vendor", "account"],
+    multiprocess_mode="max")
 
 
 _CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}

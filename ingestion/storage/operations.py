@@ -41,17 +41,7 @@ class Storage:
                request_id: str | None) -> tuple[StoredDelivery, int | None]:
         """Store one delivery about a ticket. Returns the answer and, for a redelivery
         known by its body, how many seconds more it counts as one (None: forever)."""
-        comment = event.comment
-        params = {
-            "vendor": event.vendor, "account": event.account, "external_id": event.external_id,
-            "fields": Jsonb(event.fields_json()), "dedup_key": dedup_key,
-            "horizon": timedelta(seconds=window_seconds) if window_seconds is not None else None,
-            "event_type": event.event_type, "vendor_event_id": event.vendor_event_id,
-            "comment_body": comment.body if comment else None, "comment_author": comment.author if comment else None,
-            "comment_public": comment.public if comment else None,
-            "changes": Jsonb(event.changes) if event.changes is not None else None,
-            "payload": raw_json, "request_id": request_id,
-        }
+        params = ingest_params(event, dedup_key, window_seconds, raw_json, request_id)
 
         def work(conn: psycopg.Connection) -> tuple[StoredDelivery, int | None]:
             ticket_id, event_id, outcome, revision, expires_in = conn.execute(queries.INGEST_EVENT, params).fetchone()
@@ -133,6 +123,22 @@ class Storage:
             deleted += count
             if count < batch:
                 return deleted
+
+
+def ingest_params(event: TicketEvent, dedup_key: str, window_seconds: int | None, raw_json: str,
+                  request_id: str | None) -> dict[str, Any]:
+    """The parameters of queries.INGEST_EVENT for one delivery (webhooks, the reconciler)."""
+    comment = event.comment
+    return {
+        "vendor": event.vendor, "account": event.account, "external_id": event.external_id,
+        "fields": Jsonb(event.fields_json()), "dedup_key": dedup_key,
+        "horizon": timedelta(seconds=window_seconds) if window_seconds is not None else None,
+        "event_type": event.event_type, "vendor_event_id": event.vendor_event_id,
+        "comment_body": comment.body if comment else None, "comment_author": comment.author if comment else None,
+        "comment_public": comment.public if comment else None,
+        "changes": Jsonb(event.changes) if event.changes is not None else None,
+        "payload": raw_json, "request_id": request_id,
+    }
 
 
 def _dicts(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> psycopg.Cursor:

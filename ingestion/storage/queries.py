@@ -235,3 +235,49 @@ SELECT id FROM tickets WHERE vendor = %(vendor)s AND account = %(account)s AND e
 REDACT_TICKET = "SELECT tickets_changed, events_changed FROM forget_ticket(%(id)s)"
 
 REDACTION_RECORD = "INSERT INTO redactions (kind, changed) VALUES (%(kind)s, %(changed)s)"
+
+
+#: The reconciler (ingestion/reconcile/). The stored version of a ticket before a
+#: reconciliation snapshot is merged: whether the snapshot repairs a version the webhooks
+#: left behind, or only adds fields they never carried.
+RECONCILE_STORED_VERSION = """
+SELECT vendor_updated_at FROM tickets
+ WHERE vendor = %(vendor)s AND account = %(account)s AND external_id = %(external_id)s
+"""
+
+#: One reconciler per vendor, account and mode, across processes and hosts. Session-level:
+#: held on the reconciler's own connection for its whole run.
+RECONCILE_LOCK = "SELECT pg_try_advisory_lock(hashtext('ingestion.reconcile/' || %(key)s))"
+RECONCILE_UNLOCK = "SELECT pg_advisory_unlock(hashtext('ingestion.reconcile/' || %(key)s))"
+
+RECONCILE_CURSOR = """
+SELECT since, cursor, position, caught_up_at FROM reconcile_cursors
+ WHERE vendor = %(vendor)s AND account = %(account)s AND mode = %(mode)s
+"""
+
+#: A run from `since`, from the beginning (a first pass, a new or restarted backfill).
+RECONCILE_BEGIN = """
+INSERT INTO reconcile_cursors (vendor, account, mode, since) VALUES (%(vendor)s, %(account)s, %(mode)s, %(since)s)
+ON CONFLICT (vendor, account, mode) DO UPDATE
+   SET since = excluded.since, cursor = NULL, position = NULL, caught_up_at = NULL, last_error = NULL,
+       updated_at = now()
+"""
+
+#: After each page: where the next request starts. A crash loses at most one page,
+#: which is read again (its versions are stored already: nothing is duplicated).
+RECONCILE_ADVANCE = """
+UPDATE reconcile_cursors
+   SET cursor = %(cursor)s, position = %(position)s, last_error = NULL, updated_at = now(),
+       caught_up_at = CASE WHEN %(done)s THEN now() ELSE caught_up_at END
+ WHERE vendor = %(vendor)s AND account = %(account)s AND mode = %(mode)s
+"""
+
+RECONCILE_FAILED = """
+UPDATE reconcile_cursors SET last_error = %(error)s, updated_at = now()
+ WHERE vendor = %(vendor)s AND account = %(account)s AND mode = %(mode)s
+"""
+
+#: When each reconciled account last caught up (the lag gauge, after a restart).
+RECONCILE_CAUGHT_UP = """
+SELECT vendor, account, caught_up_at FROM reconcile_cursors WHERE mode = 'reconcile' AND caught_up_at IS NOT NULL
+"""

@@ -1,0 +1,194 @@
+"""A respectful client of a vendor's REST API: the reconciler's only way out.
+
+- Paced: requests start at most RECONCILE_REQUESTS_PER_MINUTE a minute (the vendors
+  count per account, and webhooks of the same account must never be throttled because
+  the reconciler spent the budget).
+- A 429 waits what `Retry-After` says (seconds or an HTTP date; 60 s when absent, at most
+  15 minutes), then asks again; it is the vendor pacing us, not a failure.
+- A 5xx, a timeout, a broken connection or a body that is not JSON is retried with
+  exponential backoff and full jitter, up to RECONCILE_MAX_ATTEMPTS; then the pass stops
+  where it got to (the cursor is saved per page) and the next pass resumes there.
+- Its own circuit breaker per vendor (`<vendor>_api` in ingestion_circuit_breaker_state):
+  after CIRCUIT_BREAKER_THRESHOLD consecutive failures no call is made for
+  CIRCUIT_BREAKER_TIMEOUT seconds. Nothing here is shared with the webhook path: a slow
+  or dead vendor API never touches a webhook.
+- Other 4xx (401, 403, 404) are not retried: the configuration is wrong; the pass stops.
+- Credentials go in the Authorization header only: never in a URL, a log line or an error.
+
+stdlib urllib: a GET of JSON with Basic auth and a timeout needs nothing more, and the
+service keeps to the dependencies of its design card.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
+
+from ..metrics import BREAKER_STATE, RECONCILE_API_ERRORS, child
+from ..vendor import APIAccess
+
+log = logging.getLogger(__name__)
+
+BREAKER_STATES = {STATE_CLOSED: 0, STATE_OPEN: 1, STATE_HALF_OPEN: 2}
+MAX_RETRY_AFTER = 900.0
+DEFAULT_RETRY_AFTER = 60.0
+BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0
+MAX_BODY = 64 * 1024 * 1024
+
+
+class APIError(Exception):
+    """The vendor's API could not give this page now; `status` says why (for metrics)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TransientError(APIError):
+    """Worth retrying: 5xx, timeout, connection, a body that is not JSON."""
+
+
+class RefusedError(APIError):
+    """Not worth retrying: the vendor refuses the request as configured (401, 403, 404...)."""
+
+
+class BreakerOpen(APIError):
+    """The breaker is open: no call is made until it half-opens."""
+
+
+def _is_failure(exc_type: type[BaseException], _exc: BaseException) -> bool:
+    return issubclass(exc_type, TransientError)
+
+
+def retry_after(value: str | None, now: float) -> float:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), bounded."""
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return DEFAULT_RETRY_AFTER
+    if seconds != seconds:  # NaN
+        return DEFAULT_RETRY_AFTER
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+class VendorAPI:
+    def __init__(self, vendor: str, access: APIAccess, *, requests_per_minute: float, timeout: float,
+                 max_attempts: int, breaker_threshold: int, breaker_timeout: int,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+        self.vendor = vendor
+        self.base_url = access.base_url
+        token = base64.b64encode(f"{access.user}:{access.password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json",
+                         "User-Agent": "helpdesk-ingestion-reconciler"}
+        self.interval = 60.0 / requests_per_minute
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.sleep, self.clock = sleep, clock
+        self._next_start = 0.0
+        self.breaker = CircuitBreaker(failure_threshold=breaker_threshold, recovery_timeout=breaker_timeout,
+                                      expected_exception=_is_failure, name=f"{vendor}_api")
+        self._gauge = BREAKER_STATE.labels(f"{vendor}_api")
+        self._gauge.set(0)
+        self.requests = 0
+        #: (why, seconds) of every wait but pacing: "retry_after" (a 429) or "backoff".
+        self.waited: list[tuple[str, float]] = []
+
+    def get(self, path: str, query: dict[str, str]) -> Any:
+        """The JSON of `GET base_url + path ? query`, after as many polite retries as it
+        takes; APIError when the vendor cannot give it now."""
+        url = f"{self.base_url}{path}?{urlencode(query)}"
+        failures = 0
+        throttled = 0
+        while True:
+            if self.breaker.opened:
+                self._note_state()
+                raise BreakerOpen("breaker_open", f"{self.vendor} API circuit breaker is open")
+            self._pace()
+            try:
+                with self.breaker:
+                    return self._once(url, path)
+            except _Throttled as throttle:
+                throttled += 1
+                if throttled > self.max_attempts * 4:
+                    raise TransientError("429", f"{self.vendor} API kept answering 429") from None
+                log.warning("vendor API asks to wait", extra={"vendor": self.vendor, "path": path,
+                                                                "retry_after": throttle.seconds})
+                self._wait("retry_after", throttle.seconds)
+            except TransientError as error:
+                failures += 1
+                log.warning("vendor API call failed", extra={"vendor": self.vendor, "path": path,
+                                                             "status": error.status, "attempt": failures})
+                if failures >= self.max_attempts or self.breaker.opened:
+                    raise
+                self._wait("backoff", random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** failures)))
+            finally:
+                self._note_state()
+
+    def _wait(self, why: str, seconds: float) -> None:
+        self.waited.append((why, seconds))
+        self.sleep(seconds)
+
+    def _pace(self) -> None:
+        now = self.clock()
+        if now < self._next_start:
+            self.sleep(self._next_start - now)
+            now = self.clock()
+        self._next_start = max(now, self._next_start) + self.interval
+
+    def _once(self, url: str, path: str) -> Any:
+        self.requests += 1
+        request = urllib.request.Request(url, headers=self._headers, method="GET")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only)
+                raw = response.read(MAX_BODY + 1)
+        except urllib.error.HTTPError as error:
+            status = str(error.code)
+            child(RECONCILE_API_ERRORS, self.vendor, status).inc()
+            if error.code == 429:
+                raise _Throttled(retry_after(error.headers.get("Retry-After"), time.time())) from None
+            if error.code >= 500 or error.code == 408:
+                raise TransientError(status, f"{self.vendor} API answered {status} to {path}") from None
+            raise RefusedError(status, f"{self.vendor} API answered {status} to {path}") from None
+        except (TimeoutError, socket.timeout):
+            child(RECONCILE_API_ERRORS, self.vendor, "timeout").inc()
+            raise TransientError("timeout", f"{self.vendor} API did not answer {path} in {self.timeout} s") from None
+        except (urllib.error.URLError, ConnectionError, OSError) as error:
+            kind = "timeout" if isinstance(getattr(error, "reason", None), TimeoutError) else "connection"
+            child(RECONCILE_API_ERRORS, self.vendor, kind).inc()
+            raise TransientError(kind, f"{self.vendor} API unreachable for {path}: {type(error).__name__}") from None
+        try:
+            if len(raw) > MAX_BODY:
+                raise ValueError("body too large")
+            return json.loads(raw)
+        except ValueError:
+            child(RECONCILE_API_ERRORS, self.vendor, "invalid").inc()
+            raise TransientError("invalid", f"{self.vendor} API answered {path} with a body that is not JSON") from None
+
+    def _note_state(self) -> None:
+        self._gauge.set(BREAKER_STATES.get(self.breaker.state, 0))
+
+
+class _Throttled(Exception):
+    """A 429: wait `seconds`. Not a failure for the breaker."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds} s")
+        self.seconds = seconds

@@ -1,0 +1,208 @@
+"""One reconciler run: pull a vendor's ticket export page by page and store each ticket
+through the webhooks' own path, so the store becomes complete whatever the webhooks did.
+
+Each exported ticket goes through the vendor's normalizer and `ingest_event()` like a
+webhook (merge, never wipe; staleness; idempotency), as an event of type
+`reconciliation` whose delivery identity is the ticket's version (`reconcile:` + its
+updated_at): reading the same version twice stores it once. A snapshot that changes
+nothing (the webhooks delivered it: `recorded`) or is older than what is stored
+(`stale`) is rolled back rather than kept: the history records repairs, not every look.
+Outcomes (ingestion_reconcile_tickets_total): `repaired` (the ticket was missing, or the
+stored version is older than the vendor's: the webhooks missed or left it behind),
+`enriched` (same version, fields the webhooks never carried), `unchanged`, `stale`,
+`unreadable` (the normalizer refused it; logged by id).
+
+The run holds an advisory lock for its vendor, account and mode on its own connection:
+two reconcilers never both run for one account, and a second one skips. The cursor is
+saved after every page, so a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+
+from ..config import Settings
+from ..errors import ApiError
+from ..ingest import identity
+from ..metrics import RECONCILE_LAST_SUCCESS, RECONCILE_PAGES, RECONCILE_TICKETS, child
+from ..storage import queries
+from ..storage.operations import ingest_params
+from ..tickets import Deletion, Outcome
+from ..vendor import APIAccess, Vendor
+from .client import APIError, VendorAPI
+from .settings import ReconcileSettings
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "reconciliation"
+MODES = ("reconcile", "backfill")
+KEPT = {Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED}
+
+
+@dataclass
+class RunResult:
+    vendor: str
+    account: str
+    mode: str
+    since: datetime | None = None
+    reached: datetime | None = None
+    pages: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    caught_up: bool = False
+    skipped: bool = False  # another reconciler holds the lock
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"vendor": self.vendor, "account": self.account, "mode": self.mode,
+                "since": self.since.isoformat() if self.since else None,
+                "reached": self.reached.isoformat() if self.reached else None, "pages": self.pages,
+                "tickets": dict(self.outcomes), "caught_up": self.caught_up, "skipped": self.skipped,
+                "error": self.error}
+
+
+#: (result so far) -> None: called after each page (the backfill's progress bar).
+Progress = Callable[[RunResult], None]
+
+
+class Reconciler:
+    """Runs of one vendor's export, for one account."""
+
+    def __init__(self, settings: Settings, options: ReconcileSettings, vendor: Vendor, access: APIAccess,
+                 client: VendorAPI | None = None, clock: Callable[[], datetime] | None = None) -> None:
+        assert vendor.export is not None
+        self.settings, self.options, self.vendor, self.access = settings, options, vendor, access
+        self.export = vendor.export
+        self.normalize = vendor.normalizer(settings)
+        self.client = client or VendorAPI(
+            vendor.name, access, requests_per_minute=options.requests_per_minute, timeout=options.timeout,
+            max_attempts=options.max_attempts, breaker_threshold=settings.circuit_breaker_threshold,
+            breaker_timeout=settings.circuit_breaker_timeout)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    @property
+    def account(self) -> str:
+        return self.access.account
+
+    def run(self, mode: str, since: datetime | None = None, restart: bool = False, progress: Progress | None = None,
+            should_stop: Callable[[], bool] = lambda: False) -> RunResult:
+        """One run: a reconcile pass (from the stored cursor, or RECONCILE_LOOKBACK ago the
+        first time) or a backfill (from `since`, resuming an interrupted one from the same
+        `since` unless `restart`). Stops at the end of the export, on `should_stop`, or on an
+        API error (saved in the cursor row; the next run resumes)."""
+        assert mode in MODES
+        result = RunResult(self.vendor.name, self.account, mode)
+        key = {"key": f"{self.vendor.name}/{self.account}/{mode}"}
+        where = {"vendor": self.vendor.name, "account": self.account, "mode": mode}
+        with psycopg.connect(self.settings.database_url, autocommit=True,
+                             connect_timeout=self.settings.db_connect_timeout) as conn:
+            if not conn.execute(queries.RECONCILE_LOCK, key).fetchone()[0]:
+                log.info("another reconciler is running for this account", extra=where)
+                result.skipped = True
+                return result
+            try:
+                self._run(conn, result, where, since, restart, progress, should_stop)
+            finally:
+                conn.execute(queries.RECONCILE_UNLOCK, key)
+        return result
+
+    def _run(self, conn: psycopg.Connection, result: RunResult, where: dict[str, str], since: datetime | None,
+             restart: bool, progress: Progress | None, should_stop: Callable[[], bool]) -> None:
+        stored = conn.execute(queries.RECONCILE_CURSOR, where).fetchone()
+        begin = stored is None or restart or (result.mode == "backfill" and since is not None and stored[0] != since)
+        if result.mode == "reconcile" and stored is not None and stored[1] is None and not restart:
+            begin = True  # a first pass that never got a page
+        if begin:
+            since = since or self.clock() - timedelta(seconds=self.options.lookback)
+            conn.execute(queries.RECONCILE_BEGIN, {**where, "since": since})
+            cursor, reached = None, None
+        else:
+            since, cursor, reached, _ = stored
+        result.since, result.reached = since, reached
+        while not should_stop():
+            path, query = self.export.start(since) if cursor is None else self.export.resume(cursor)
+            try:
+                body = self.client.get(path, query)
+                page = self.export.read(body, cursor, reached or since, self.options.overlap)
+            except (APIError, ValueError) as error:
+                message = str(error)
+                result.error = message
+                conn.execute(queries.RECONCILE_FAILED, {**where, "error": message[:500]})
+                log.warning("reconcile run stopped; the next one resumes here", extra={**where, "error": message})
+                return
+            for ticket in page.tickets:
+                outcome = self._store(conn, ticket)
+                result.outcomes[outcome] += 1
+                child(RECONCILE_TICKETS, self.vendor.name, outcome).inc()
+            if page.position is not None and (reached is None or page.position > reached):
+                reached = page.position
+            cursor = page.cursor
+            conn.execute(queries.RECONCILE_ADVANCE, {**where, "cursor": cursor, "position": reached,
+                                                     "done": page.done})
+            child(RECONCILE_PAGES, self.vendor.name).inc()
+            result.pages += 1
+            result.reached = reached
+            if page.done:
+                result.caught_up = True
+                if result.mode == "reconcile":
+                    RECONCILE_LAST_SUCCESS.labels(self.vendor.name, self.account).set(self.clock().timestamp())
+            if progress is not None:
+                progress(result)
+            if page.done:
+                return
+
+    def _store(self, conn: psycopg.Connection, ticket: dict[str, Any]) -> str:
+        body, updated_at, deleted = self.export.snapshot(ticket)
+        try:
+            event = self.normalize(body, {}, self.account or None)
+        except ApiError as error:
+            log.warning("an exported ticket could not be read", extra={"vendor": self.vendor.name,
+                                                                      "id": str(ticket.get("id"))[:100],
+                                                                      "error": str(error)})
+            return "unreadable"
+        if event is None:
+            return "unreadable"
+        raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        version = updated_at or raw  # a ticket without updated_at: its content is its version
+        event = replace(event, event_type=EVENT_TYPE, vendor_event_id=f"reconcile:{version}"[:200], comment=None,
+                        changes=None, deletion=Deletion.SOFT if deleted else Deletion.RESTORED)
+        key, _ = identity(event, raw.encode())
+        params = ingest_params(event, key, None, raw, "reconcile")
+        with conn.transaction() as transaction:
+            before = conn.execute(queries.RECONCILE_STORED_VERSION, params).fetchone()
+            outcome = Outcome(conn.execute(queries.INGEST_EVENT, params).fetchone()[2])
+            if outcome not in KEPT:
+                raise psycopg.Rollback(transaction)  # nothing to repair: keep no event
+        if outcome is Outcome.STALE:
+            return "stale"
+        if outcome not in KEPT:
+            return "unchanged"
+        stored_version = before[0] if before else None
+        new_version = event.fields.get("vendor_updated_at")
+        if before is None or (stored_version is not None and new_version is not None and new_version > stored_version):
+            return "repaired"
+        return "enriched"
+
+
+def reconcilers(settings: Settings, options: ReconcileSettings) -> list[Reconciler]:
+    """One per vendor whose API is configured."""
+    from ..vendors import VENDORS
+
+    return [Reconciler(settings, options, vendor, settings.vendor_apis[vendor.name])
+            for vendor in VENDORS if vendor.name in settings.vendor_apis]
+
+
+def restore_lag_gauges(settings: Settings) -> None:
+    """After a restart, the lag gauge starts from the last pass that caught up, not from
+    zero (which would look like an hour-long outage to the alert)."""
+    with psycopg.connect(settings.database_url, autocommit=True,
+                         connect_timeout=settings.db_connect_timeout) as conn:
+        for vendor, account, caught_up_at in conn.execute(queries.RECONCILE_CAUGHT_UP).fetchall():
+            RECONCILE_LAST_SUCCESS.labels(vendor, account).set(caught_up_at.timestamp())
