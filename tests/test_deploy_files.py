@@ -46,11 +46,15 @@ def load_yaml(path: Path) -> dict:
 def test_the_compose_stack_has_every_piece_with_health_checks_and_order():
     compose = load_yaml(DEPLOY.parent / "docker-compose.yml")
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "schema", "app1", "app2", "relay", "nginx", "prometheus"}
-    for name in ("postgres", "redis", "relay", "nginx"):
+    assert set(services) == {"postgres", "redis", "schema", "app1", "app2", "relay", "reconciler", "nginx",
+                             "prometheus"}
+    for name in ("postgres", "redis", "relay", "reconciler", "nginx"):
         assert services[name]["healthcheck"]["test"], name  # app1/app2: the image's HEALTHCHECK
     assert services["schema"]["command"] == ["python", "-m", "ingestion", "migrate"]
     assert services["relay"]["command"] == ["python", "-m", "ingestion", "relay"]
+    assert services["reconciler"]["command"] == ["python", "-m", "ingestion", "reconcile"]
+    assert services["reconciler"]["environment"]["RECONCILE_METRICS_PORT"] in \
+        services["reconciler"]["healthcheck"]["test"][-1]
     for app in ("app1", "app2"):
         assert services[app]["depends_on"]["schema"] == {"condition": "service_completed_successfully"}
         assert services[app]["environment"]["TRUSTED_PROXY_COUNT"] == "1"
@@ -191,6 +195,9 @@ def test_kubernetes_pods_probe_health_and_are_scraped():
     relay = load_yaml(DEPLOY / "k8s" / "relay.yaml")["spec"]["template"]["spec"]["containers"][0]
     assert relay["command"] == ["python", "-m", "ingestion", "relay"]
     assert "PROMETHEUS_MULTIPROC_DIR" not in {e["name"] for e in relay.get("env", [])}  # unset, never empty
+    reconciler = load_yaml(DEPLOY / "k8s" / "reconciler.yaml")["spec"]["template"]["spec"]["containers"][0]
+    assert reconciler["command"] == ["python", "-m", "ingestion", "reconcile"]
+    assert "reconciler.yaml" in load_yaml(DEPLOY / "k8s" / "kustomization.yaml")["resources"]
 
 
 def test_the_kubernetes_sidecar_is_hardened_like_the_edge_nginx():
