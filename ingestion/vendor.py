@@ -80,8 +80,9 @@ class APIAccess:
     user: str = field(repr=False)
     password: str = field(repr=False)
     #: The account key the vendor's webhooks store tickets under (their URL segment or
-    #: account header), so that reconciled tickets are the same tickets.
-    account: str = ""
+    #: account header), so that reconciled tickets are the same tickets. None: found
+    #: from the stored tickets (the one account in use, or the ticket's own).
+    account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,11 @@ class TicketExport:
     start: Callable[[datetime], tuple[str, dict[str, str]]]
     #: stored cursor -> (path, query) of the next request.
     resume: Callable[[str], tuple[str, dict[str, str]]]
-    #: (the response's JSON, the cursor the request was made from or None for `start`'s,
-    #: the vendor time reached so far in this run or the run's since, overlap seconds) ->
-    #: the page. Raises ValueError when the body is not the export's shape.
-    read: Callable[[Any, "str | None", datetime, int], ExportPage]
+    #: (the response's JSON, its headers (lower-case names), the cursor the request was
+    #: made from or None for `start`'s, the vendor time reached so far in this run or the
+    #: run's since, overlap seconds) -> the page. Raises ValueError when the body is not
+    #: the export's shape.
+    read: Callable[[Any, Mapping[str, str], "str | None", datetime, int], ExportPage]
     #: One exported ticket -> (the body its normalizer reads, its updated_at as sent,
     #: whether the vendor lists it as deleted).
     snapshot: Callable[[Mapping[str, Any]], tuple[Mapping[str, Any], "str | None", bool]]

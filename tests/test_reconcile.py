@@ -115,7 +115,9 @@ def test_delivered_older_and_missing_tickets_are_told_apart_and_only_repairs_are
                       "AND event_type = 'reconciliation'").fetchone()["n"] == 2
 
     again = reconciler_for("zendesk").run("reconcile")  # nothing new: nothing stored
-    assert again.error is None and len(events(db)) == 2
+    assert again.error is None and again.caught_up and len(events(db)) == 2
+    last = sample("ingestion_reconcile_last_success_timestamp_seconds", vendor="zendesk", account="99")
+    assert abs(last - datetime.now(timezone.utc).timestamp()) < 60
 
 
 def test_freshdesk_pages_through_more_than_one_page_with_its_key_as_basic_user(db, fake, reconciler_for):
@@ -253,3 +255,87 @@ def test_the_commands_backfill_and_reconcile_once_print_json_and_log_no_credenti
 
 def sample(metric: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(metric, labels) or 0.0
+
+
+def test_without_a_configured_account_tickets_land_in_the_account_the_webhooks_use(
+        client, db, fake, reconciler_for, environment):
+    environment.pop("ZENDESK_API_ACCOUNT")
+    delivered = zendesk_ticket(1, "2025-01-02T00:00:00Z")
+    post(client, "zendesk", zendesk_webhook(delivered, "e1"))  # stored under account 99 (its account_id)
+    fake.zendesk = [delivered, zendesk_ticket(2, "2025-01-03T00:00:00Z")]
+    result = reconciler_for("zendesk").run("backfill", since=SINCE)
+    assert dict(result.outcomes) == {"unchanged": 1, "repaired": 1}
+    assert {r["account"] for r in db.execute("SELECT account FROM tickets")} == {"99"}
+
+    # With two accounts in use, a ticket goes to the account that holds it.
+    post(client, "zendesk", zendesk_webhook(zendesk_ticket(3, "2025-01-02T00:00:00Z"), "e3") | {"account_id": 7})
+    fake.zendesk.append(zendesk_ticket(3, "2025-01-06T00:00:00Z", subject="Moved on"))
+    reconciler_for("zendesk").run("backfill", since=SINCE, restart=True)
+    assert db.execute("SELECT account, subject FROM tickets WHERE external_id = '3'").fetchall() == [
+        {"account": "7", "subject": "Moved on"}]
+
+
+def test_freshdesk_follows_its_link_header_and_zendesk_an_after_url(db, fake, reconciler_for, monkeypatch):
+    from ingestion.vendors.freshdesk import export as freshdesk_export
+    from ingestion.vendors.zendesk import export as zendesk_export
+
+    page = freshdesk_export.read([freshdesk_ticket(1, "2025-01-02T00:00:00Z")],
+                                 {"link": '<https://acme.freshdesk.com/api/v2/tickets?page=2>; rel="next"'},
+                                 None, SINCE, 60)
+    assert (page.done, page.cursor) == (False, f"{SINCE.isoformat()}|2")  # a short page, but a next link
+    page = zendesk_export.read({"tickets": [], "after_url": "https://acme.zendesk.com/api/v2/incremental/"
+                                "tickets/cursor.json?cursor=xyz%3D&per_page=1000", "end_of_stream": False},
+                               {}, None, SINCE, 60)
+    assert (page.done, page.cursor) == (False, "cursor:xyz=")
+    with pytest.raises(ValueError):
+        zendesk_export.read({"tickets": "nope"}, {}, None, SINCE, 60)
+
+
+def test_requests_are_paced_under_the_configured_rate(db, fake, reconciler_for):
+    fake.zendesk = [zendesk_ticket(n, f"2025-01-0{n + 1}T00:00:00Z") for n in range(1, 5)]
+    fake.zendesk_page = 1
+    now = [0.0]
+    reconciler = reconciler_for("zendesk", RECONCILE_REQUESTS_PER_MINUTE="30")  # one every 2 s
+    reconciler.client.clock = lambda: now[0]
+    reconciler.client.sleep = lambda seconds: now.__setitem__(0, now[0] + seconds)
+    result = reconciler.run("backfill", since=SINCE)
+    assert result.pages == 4 and now[0] == pytest.approx(6.0)  # 4 requests: 3 waits of 2 s
+
+
+def test_the_backfill_progress_line_shows_how_far_and_an_eta(db, fake, reconciler_for):
+    import io
+
+    from ingestion.reconcile.runner import ProgressLine
+
+    fake.zendesk = [zendesk_ticket(n, f"2025-0{n}-01T00:00:00Z") for n in range(1, 5)]
+    fake.zendesk_page = 2
+    stream = io.StringIO()
+    reconciler_for("zendesk").run("backfill", since=SINCE, progress=ProgressLine(stream))
+    lines = stream.getvalue().split("\r")[1:]
+    assert len(lines) == 2 and "ETA" in lines[0] and "2 tickets" in lines[0]
+    assert "100.0%" in lines[1] and "4 tickets, 4 repaired" in lines[1]
+    assert 0 < float(lines[0].split("]")[1].split("%")[0]) < 100
+
+
+def test_a_backfill_process_killed_midway_resumes_without_duplicates(environment, db, fake):
+    import signal
+    import time
+
+    fake.zendesk = [zendesk_ticket(n, f"2025-01-{n + 1:02d}T00:00:00Z") for n in range(1, 7)]
+    fake.zendesk_page = 2
+    fake.failures = [("pass",), ("slow", 30)]  # the second page hangs: the process is killed there
+    env = {**os.environ, **environment, "RECONCILE_TIMEOUT": "60"}
+    command = [sys.executable, "-m", "ingestion", "backfill", "zendesk", "--since", "2025-01-01"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while len(fake.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    assert db.execute("SELECT count(*) AS n FROM tickets").fetchone()["n"] == 2
+    fake.failures.clear()
+
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert fake.requests[2]["args"].get("cursor")  # resumed from the saved cursor
+    assert [r["external_id"] for r in events(db)] == [str(n) for n in range(1, 7)]  # each ticket once

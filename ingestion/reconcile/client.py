@@ -29,7 +29,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -111,9 +111,9 @@ class VendorAPI:
         #: (why, seconds) of every wait but pacing: "retry_after" (a 429) or "backoff".
         self.waited: list[tuple[str, float]] = []
 
-    def get(self, path: str, query: dict[str, str]) -> Any:
-        """The JSON of `GET base_url + path ? query`, after as many polite retries as it
-        takes; APIError when the vendor cannot give it now."""
+    def get(self, path: str, query: dict[str, str]) -> tuple[Any, Mapping[str, str]]:
+        """(the JSON, the response headers) of `GET base_url + path ? query`, after as many
+        polite retries as it takes; APIError when the vendor cannot give it now."""
         url = f"{self.base_url}{path}?{urlencode(query)}"
         failures = 0
         throttled = 0
@@ -153,12 +153,13 @@ class VendorAPI:
             now = self.clock()
         self._next_start = max(now, self._next_start) + self.interval
 
-    def _once(self, url: str, path: str) -> Any:
+    def _once(self, url: str, path: str) -> tuple[Any, Mapping[str, str]]:
         self.requests += 1
         request = urllib.request.Request(url, headers=self._headers, method="GET")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only)
                 raw = response.read(MAX_BODY + 1)
+                headers = {name.lower(): value for name, value in response.headers.items()}
         except urllib.error.HTTPError as error:
             status = str(error.code)
             child(RECONCILE_API_ERRORS, self.vendor, status).inc()
@@ -177,7 +178,7 @@ class VendorAPI:
         try:
             if len(raw) > MAX_BODY:
                 raise ValueError("body too large")
-            return json.loads(raw)
+            return json.loads(raw), headers
         except ValueError:
             child(RECONCILE_API_ERRORS, self.vendor, "invalid").inc()
             raise TransientError("invalid", f"{self.vendor} API answered {path} with a body that is not JSON") from None

@@ -86,10 +86,12 @@ class Reconciler:
             max_attempts=options.max_attempts, breaker_threshold=settings.circuit_breaker_threshold,
             breaker_timeout=settings.circuit_breaker_timeout)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._accounts: list[str] | None = None
 
     @property
     def account(self) -> str:
-        return self.access.account
+        """The account of the run's cursor and lock: the configured one, or "" (found per ticket)."""
+        return self.access.account or ""
 
     def run(self, mode: str, since: datetime | None = None, restart: bool = False, progress: Progress | None = None,
             should_stop: Callable[[], bool] = lambda: False) -> RunResult:
@@ -119,6 +121,7 @@ class Reconciler:
         begin = stored is None or restart or (result.mode == "backfill" and since is not None and stored[0] != since)
         if result.mode == "reconcile" and stored is not None and stored[1] is None and not restart:
             begin = True  # a first pass that never got a page
+        self._accounts = None  # the stored accounts, looked up once per run when needed
         if begin:
             since = since or self.clock() - timedelta(seconds=self.options.lookback)
             conn.execute(queries.RECONCILE_BEGIN, {**where, "since": since})
@@ -129,8 +132,8 @@ class Reconciler:
         while not should_stop():
             path, query = self.export.start(since) if cursor is None else self.export.resume(cursor)
             try:
-                body = self.client.get(path, query)
-                page = self.export.read(body, cursor, reached or since, self.options.overlap)
+                body, headers = self.client.get(path, query)
+                page = self.export.read(body, headers, cursor, reached or since, self.options.overlap)
             except (APIError, ValueError) as error:
                 message = str(error)
                 result.error = message
@@ -161,7 +164,7 @@ class Reconciler:
     def _store(self, conn: psycopg.Connection, ticket: dict[str, Any]) -> str:
         body, updated_at, deleted = self.export.snapshot(ticket)
         try:
-            event = self.normalize(body, {}, self.account or None)
+            event = self.normalize(body, {}, self.access.account or None)
         except ApiError as error:
             log.warning("an exported ticket could not be read", extra={"vendor": self.vendor.name,
                                                                       "id": str(ticket.get("id"))[:100],
@@ -171,8 +174,9 @@ class Reconciler:
             return "unreadable"
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
         version = updated_at or raw  # a ticket without updated_at: its content is its version
-        event = replace(event, event_type=EVENT_TYPE, vendor_event_id=f"reconcile:{version}"[:200], comment=None,
-                        changes=None, deletion=Deletion.SOFT if deleted else Deletion.RESTORED)
+        event = replace(event, account=self._account_for(conn, event.external_id), event_type=EVENT_TYPE,
+                        vendor_event_id=f"reconcile:{version}"[:200], comment=None, changes=None,
+                        deletion=Deletion.SOFT if deleted else Deletion.RESTORED)
         key, _ = identity(event, raw.encode())
         params = ingest_params(event, key, None, raw, "reconcile")
         with conn.transaction() as transaction:
@@ -189,6 +193,27 @@ class Reconciler:
         if before is None or (stored_version is not None and new_version is not None and new_version > stored_version):
             return "repaired"
         return "enriched"
+
+
+    def _account_for(self, conn: psycopg.Connection, external_id: str) -> str:
+        """The account the webhooks store this ticket under. Configured (ZENDESK_API_ACCOUNT,
+        FRESHDESK_API_ACCOUNT): that one. Otherwise the one account the vendor's tickets
+        are stored under, or, with several, the one holding this ticket; "" when none
+        says (a fresh installation: configure the account before a backfill)."""
+        if self.access.account is not None:
+            return self.access.account
+        if self._accounts is None:
+            self._accounts = [row[0] for row in conn.execute(queries.RECONCILE_ACCOUNTS,
+                                                             {"vendor": self.vendor.name}).fetchall()]
+        if len(self._accounts) == 1:
+            return self._accounts[0]
+        if self._accounts:
+            holders = conn.execute(queries.RECONCILE_TICKET_ACCOUNT, {"vendor": self.vendor.name,
+                                                                     "accounts": self._accounts,
+                                                                     "external_id": external_id}).fetchall()
+            if len(holders) == 1:
+                return holders[0][0]
+        return ""
 
 
 def reconcilers(settings: Settings, options: ReconcileSettings) -> list[Reconciler]:

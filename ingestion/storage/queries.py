@@ -245,6 +245,24 @@ SELECT vendor_updated_at FROM tickets
  WHERE vendor = %(vendor)s AND account = %(account)s AND external_id = %(external_id)s
 """
 
+#: The accounts a vendor's tickets are stored under (at most 20), by a loose index scan of
+#: tickets_external_key (vendor, account, external_id): one index probe per account,
+#: whatever the number of tickets.
+RECONCILE_ACCOUNTS = """
+WITH RECURSIVE found AS (
+    SELECT min(account) AS account FROM tickets WHERE vendor = %(vendor)s
+    UNION ALL
+    SELECT (SELECT min(t.account) FROM tickets t WHERE t.vendor = %(vendor)s AND t.account > found.account)
+      FROM found WHERE found.account IS NOT NULL
+)
+SELECT account FROM found WHERE account IS NOT NULL LIMIT 20
+"""
+
+#: Which of those accounts holds a ticket (index probes on tickets_external_key).
+RECONCILE_TICKET_ACCOUNT = """
+SELECT account FROM tickets WHERE vendor = %(vendor)s AND account = ANY(%(accounts)s) AND external_id = %(external_id)s
+"""
+
 #: One reconciler per vendor, account and mode, across processes and hosts. Session-level:
 #: held on the reconciler's own connection for its whole run.
 RECONCILE_LOCK = "SELECT pg_try_advisory_lock(hashtext('ingestion.reconcile/' || %(key)s))"

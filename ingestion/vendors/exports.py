@@ -75,3 +75,9 @@ def latest(tickets: tuple[Mapping[str, Any], ...]) -> datetime | None:
 def snapshot_time(ticket: Mapping[str, Any]) -> str | None:
     updated = ticket.get("updated_at")
     return updated if isinstance(updated, str) else None
+
+
+def account(env: Mapping[str, str], name: str) -> str | None:
+    """The account key reconciled tickets are stored under; None (unset): found from the
+    stored tickets. Set it empty to force the empty account."""
+    return env[name].strip() if name in env else None

@@ -5,9 +5,10 @@ ascending: what the reconciler pulls.
 &page=<n>`: at most 100 tickets a page, and Freshdesk serves at most 300 pages of one
 listing, so after page 300 the listing starts again from the last ticket's updated_at
 (a few tickets are read twice: their versions are already stored). A page shorter than
-100 is the last: the next pass starts from the latest updated_at seen, minus
+100 without a next link is the last: the next pass starts from the latest updated_at seen, minus
 RECONCILE_OVERLAP (a ticket updated while the pages were read moves to the end of the
-listing; the overlap catches what a clock or a shifting page would miss). Deleted
+listing; the overlap catches what a clock or a shifting page would miss). A `Link`
+header with rel="next" also says more pages follow (Freshdesk sends one). Deleted
 (trashed) tickets are not listed. Limits are per account and plan (from 50 calls a
 minute on a trial); a 429 says how long to wait in `Retry-After`.
 Authentication: the API key as the Basic user, `X` as the password.
@@ -36,7 +37,7 @@ def access(env: Mapping[str, str]) -> APIAccess | None:
         return None
     default = exports.host_label(env, "FRESHDESK_DOMAIN", ".freshdesk.com")
     return APIAccess(base_url=exports.base_url(env, "FRESHDESK_API_URL", default, "FRESHDESK_DOMAIN"),
-                     user=key, password="X", account=exports.value(env, "FRESHDESK_API_ACCOUNT"))
+                     user=key, password="X", account=exports.account(env, "FRESHDESK_API_ACCOUNT"))
 
 
 def _query(since: datetime, page: int) -> tuple[str, dict[str, str]]:
@@ -64,13 +65,15 @@ def resume(cursor: str) -> tuple[str, dict[str, str]]:
     return _query(*_parse(cursor))
 
 
-def read(body: Any, cursor: str | None, reached: datetime, overlap: int) -> ExportPage:
+def read(body: Any, headers: Mapping[str, str], cursor: str | None, reached: datetime,
+         overlap: int) -> ExportPage:
     if not isinstance(body, list):
         raise ValueError("not a ticket list (a JSON array)")
     tickets = tuple(t for t in body if isinstance(t, dict))
     window, page = _parse(cursor) if cursor else (reached, 1)
     last = exports.latest(tickets)
-    if len(body) < PER_PAGE:  # the last page: the next pass starts from what was reached
+    more = 'rel="next"' in headers.get("link", "") or len(body) >= PER_PAGE
+    if not more:  # the last page: the next pass starts from what was reached
         latest = max(filter(None, (last, reached, window)))
         return ExportPage(tickets, _cursor(latest - timedelta(seconds=overlap), 1), True, last)
     if page < MAX_PAGE:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from ...vendor import APIAccess, ExportPage, TicketExport
 from .. import exports
@@ -33,7 +34,7 @@ def access(env: Mapping[str, str]) -> APIAccess | None:
     default = exports.host_label(env, "ZENDESK_SUBDOMAIN", ".zendesk.com")
     return APIAccess(base_url=exports.base_url(env, "ZENDESK_API_URL", default, "ZENDESK_SUBDOMAIN"),
                      user=f"{email}/token", password=token,
-                     account=exports.value(env, "ZENDESK_API_ACCOUNT"))
+                     account=exports.account(env, "ZENDESK_API_ACCOUNT"))
 
 
 def start(since: datetime) -> tuple[str, dict[str, str]]:
@@ -47,18 +48,27 @@ def resume(cursor: str) -> tuple[str, dict[str, str]]:
     return PATH, {"cursor": value, "per_page": PER_PAGE}
 
 
-def read(body: Any, cursor: str | None, reached: datetime, overlap: int) -> ExportPage:
+def read(body: Any, headers: Mapping[str, str], cursor: str | None, reached: datetime,
+         overlap: int) -> ExportPage:
     if not isinstance(body, dict) or not isinstance(body.get("tickets"), list) \
             or not isinstance(body.get("end_of_stream"), bool):
         raise ValueError("not an incremental ticket export page (tickets, end_of_stream)")
     tickets = tuple(t for t in body["tickets"] if isinstance(t, dict))
-    after = body.get("after_cursor")
+    after = body.get("after_cursor") or _cursor_of(body.get("after_url"))
     if isinstance(after, str) and after:
         following = "cursor:" + after
     else:  # nothing changed yet: start from the same time again
         following = cursor or "start:" + str(max(0, int(reached.timestamp())))
     return ExportPage(tickets=tickets, cursor=following, done=body["end_of_stream"],
                       position=exports.latest(tickets))
+
+
+def _cursor_of(url: Any) -> str | None:
+    """The cursor in an `after_url` (for a page that gives only the URL)."""
+    if not isinstance(url, str):
+        return None
+    found = parse_qs(urlsplit(url).query).get("cursor")
+    return found[0] if found else None
 
 
 def snapshot(ticket: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None, bool]:
