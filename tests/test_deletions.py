@@ -44,12 +44,12 @@ def seed_personal_ticket(client, ticket: str = "777") -> None:
 
 
 @pytest.mark.parametrize("name, expected", [
-    ("zen:event-type:ticket.soft_deleted", Deletion.SOFT), ("zen:event-type:ticket.permanently_deleted",
-                                                            Deletion.PERMANENT),
     ("zen:event-type:ticket.undeleted", Deletion.RESTORED), ("convo.deleted", Deletion.SOFT),
-    ("ticket.deleted", Deletion.SOFT), ("Ticket Deleted", Deletion.SOFT), ("TICKET_PURGED", Deletion.PERMANENT),
-    ("ticketPermanentlyDeleted", Deletion.PERMANENT), ("ticket_restored", Deletion.RESTORED),
+    ("ticket.deleted", Deletion.SOFT), ("Ticket Deleted", Deletion.SOFT), ("ticket_restored", Deletion.RESTORED),
     ("Ticket moved to trash", Deletion.SOFT),
+    # Free text never purges: only the vendors' own permanent events do (their folders say so).
+    ("TICKET_PURGED", Deletion.SOFT), ("ticketPermanentlyDeleted", Deletion.SOFT),
+    ("zen:event-type:ticket.permanently_deleted", Deletion.SOFT),
     # About a part of the ticket, or something else: not a deletion of the ticket.
     ("zen:event-type:ticket.comment_redacted", None), ("ticket_comment_deleted", None),
     ("onConversationDelete", None), ("note deleted", None), ("zen:event-type:ticket.status_changed", None),
@@ -154,7 +154,7 @@ def test_a_freshworks_update_that_moves_a_ticket_to_the_trash_or_back(client, db
     body = json.loads(fixture("freshdesk", "product_ticket_update_changes"))
     post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "11", "ticket_subject": "before"}})
     if not flag:
-        db.execute("UPDATE tickets SET deleted_at = now()")
+        db.execute("UPDATE tickets SET deleted_at = '2017-01-01T00:00:00Z'")  # before the fixture's update
     body["data"]["ticket"]["changes"] = {"deleted": [not flag, flag]}
     assert post(client, "freshdesk", body).json["status"] == outcome
     assert (db.execute("SELECT deleted_at FROM tickets").fetchone()["deleted_at"] is not None) is deleted
@@ -191,3 +191,36 @@ def test_a_permanent_delete_while_webhooks_arrive_for_the_ticket_leaves_nothing(
         sender.join(30)
     assert "stale" in answers and set(answers) <= {"updated", "recorded", "stale"}
     assert mentions(db, NAME, EMAIL, COMMENT) == []
+
+
+def test_deletions_are_ordered_by_their_own_clock(client, db):
+    """Deleted at T1, updated at T3, restored at T2 arriving last: the restore is older
+    than the stored version but newer than the deletion, so it clears the mark. A
+    snapshot older than the deletion does not. An older permanent delete forgets
+    without moving the ticket's fields back."""
+    seed_personal_ticket(client)  # updated_at 2025-01-08T11:00
+    post(client, "zendesk", zendesk_event("soft_deleted", updated_at="2025-01-09T00:00:00Z"))
+    post(client, "zendesk", zendesk_event("status_changed", event_id="t3", status="solved",
+                                          updated_at="2025-01-11T00:00:00Z"))
+    older = post(client, "zendesk", zendesk_event("undeleted", event_id="too-old", updated_at="2025-01-08T12:00:00Z"))
+    assert older.json["status"] == "stale"
+    assert db.execute("SELECT deleted_at FROM tickets").fetchone()["deleted_at"] is not None
+    restored = post(client, "zendesk", zendesk_event("undeleted", updated_at="2025-01-10T00:00:00Z"))
+    assert restored.json["status"] == "updated"
+    assert db.execute("SELECT deleted_at, status FROM tickets").fetchone() == {"deleted_at": None, "status": "solved"}
+
+    purged = post(client, "zendesk", zendesk_event("permanently_deleted", status="open",
+                                                   updated_at="2025-01-10T12:00:00Z"))
+    assert purged.json["status"] == "deleted"
+    ticket = db.execute("SELECT status, vendor_updated_at, deleted_at, purged_at FROM tickets").fetchone()
+    assert ticket["status"] == "solved" and ticket["vendor_updated_at"].isoformat() == "2025-01-11T00:00:00+00:00"
+    assert ticket["deleted_at"] is not None and ticket["purged_at"] is not None
+    assert mentions(db, NAME, EMAIL, COMMENT) == []
+
+
+def test_a_free_text_rule_name_never_purges(client, db):
+    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "5", "ticket_contact_email": EMAIL}})
+    response = post(client, "freshdesk", {"ticket_id": "5", "event": "Ticket permanently deleted"})
+    assert response.json["status"] == "deleted"
+    ticket = db.execute("SELECT requester_email, purged_at FROM tickets").fetchone()
+    assert ticket == {"requester_email": EMAIL, "purged_at": None}  # marked deleted, content kept

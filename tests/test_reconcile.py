@@ -123,8 +123,11 @@ def test_delivered_older_and_missing_tickets_are_told_apart_and_only_repairs_are
 def test_freshdesk_pages_through_more_than_one_page_with_its_key_as_basic_user(db, fake, reconciler_for):
     fake.freshdesk = [freshdesk_ticket(n, f"2025-01-02T{n // 60:02d}:{n % 60:02d}:00Z") for n in range(1, 251)]
     result = reconciler_for("freshdesk").run("backfill", since=SINCE)
-    assert (result.caught_up, result.pages, result.outcomes["repaired"]) == (True, 3, 250)
-    assert [r["args"]["page"] for r in fake.requests] == ["1", "2", "3"]
+    # Keyset paging: each page is page 1 from a second before the last one's latest update
+    # (the tickets of that second are read again: unchanged).
+    assert (result.caught_up, result.pages, dict(result.outcomes)) == (True, 3, {"repaired": 250, "unchanged": 2})
+    assert [(r["args"]["updated_since"], r["args"]["page"]) for r in fake.requests] == [
+        ("2025-01-01T00:00:00Z", "1"), ("2025-01-02T01:39:59Z", "1"), ("2025-01-02T03:18:59Z", "1")]
     expected = "Basic " + base64.b64encode(f"{FRESHDESK_KEY}:X".encode()).decode()
     assert set(fake.authorizations) == {expected}
     assert db.execute("SELECT count(*) AS n FROM tickets WHERE vendor = 'freshdesk'").fetchone()["n"] == 250
@@ -226,6 +229,18 @@ def test_a_bad_api_setting_is_refused_naming_its_variable(database_url, env, var
     assert all(value not in str(refused.value) for value in secrets)
 
 
+def test_a_redirect_is_not_followed_with_the_credentials(db, fake, reconciler_for):
+    from fake_vendor_api import FakeVendorAPI as Elsewhere
+
+    other = Elsewhere()
+    try:
+        fake.failures = [("status", 302, {"Location": other.url + "/api/v2/incremental/tickets/cursor.json"})]
+        result = reconciler_for("zendesk").run("reconcile")
+        assert "302" in result.error and other.authorizations == [] and other.requests == []
+    finally:
+        other.close()
+
+
 def test_the_vendors_own_hosts_are_the_default_base_urls(database_url):
     settings = Settings.from_env({"DATABASE_URL": database_url, "ZENDESK_API_EMAIL": "a@b.c",
                                   "ZENDESK_API_TOKEN": "t" * 20, "ZENDESK_SUBDOMAIN": "acme",
@@ -267,12 +282,16 @@ def test_without_a_configured_account_tickets_land_in_the_account_the_webhooks_u
     assert dict(result.outcomes) == {"unchanged": 1, "repaired": 1}
     assert {r["account"] for r in db.execute("SELECT account FROM tickets")} == {"99"}
 
-    # With two accounts in use, a ticket goes to the account that holds it.
-    post(client, "zendesk", zendesk_webhook(zendesk_ticket(3, "2025-01-02T00:00:00Z"), "e3") | {"account_id": 7})
+    # With two accounts in use, which one the API belongs to cannot be told (ticket
+    # numbers are per account): the run refuses rather than merge two customers' tickets.
+    post(client, "zendesk", zendesk_webhook(zendesk_ticket(1, "2025-01-02T00:00:00Z"), "e3") | {"account_id": 7})
     fake.zendesk.append(zendesk_ticket(3, "2025-01-06T00:00:00Z", subject="Moved on"))
-    reconciler_for("zendesk").run("backfill", since=SINCE, restart=True)
-    assert db.execute("SELECT account, subject FROM tickets WHERE external_id = '3'").fetchall() == [
-        {"account": "7", "subject": "Moved on"}]
+    refused = reconciler_for("zendesk").run("backfill", since=SINCE, restart=True)
+    assert "ZENDESK_API_ACCOUNT" in refused.error and refused.pages == 0
+    assert db.execute("SELECT count(*) AS n FROM tickets WHERE external_id = '3'").fetchone()["n"] == 0
+    chosen = reconciler_for("zendesk", ZENDESK_API_ACCOUNT="7").run("backfill", since=SINCE, restart=True)
+    assert chosen.error is None
+    assert db.execute("SELECT account FROM tickets WHERE external_id = '3'").fetchone()["account"] == "7"
 
 
 def test_freshdesk_follows_its_link_header_and_zendesk_an_after_url(db, fake, reconciler_for, monkeypatch):
@@ -282,7 +301,10 @@ def test_freshdesk_follows_its_link_header_and_zendesk_an_after_url(db, fake, re
     page = freshdesk_export.read([freshdesk_ticket(1, "2025-01-02T00:00:00Z")],
                                  {"link": '<https://acme.freshdesk.com/api/v2/tickets?page=2>; rel="next"'},
                                  None, SINCE, 60)
-    assert (page.done, page.cursor) == (False, f"{SINCE.isoformat()}|2")  # a short page, but a next link
+    assert (page.done, page.cursor) == (False, "2025-01-01T23:59:59+00:00|1")  # a short page, but a next link
+    same_second = [freshdesk_ticket(n, "2025-01-02T00:00:00Z") for n in range(100)]
+    page = freshdesk_export.read(same_second, {}, "2025-01-01T23:59:59+00:00|4", SINCE, 60)
+    assert (page.done, page.cursor) == (False, "2025-01-01T23:59:59+00:00|5")  # one second: the next page number
     page = zendesk_export.read({"tickets": [], "after_url": "https://acme.zendesk.com/api/v2/incremental/"
                                 "tickets/cursor.json?cursor=xyz%3D&per_page=1000", "end_of_stream": False},
                                {}, None, SINCE, 60)

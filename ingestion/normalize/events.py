@@ -71,20 +71,20 @@ _NOT_THE_TICKET = frozenset({"comment", "comments", "note", "notes", "reply", "r
                              "group", "article", "thread", "time", "entry"})
 _RESTORED = frozenset({"undelete", "undeleted", "restore", "restored", "untrash", "untrashed", "recovered"})
 _DELETED = frozenset({"delete", "deleted", "deletion", "trash", "trashed", "purge", "purged", "destroyed"})
-_FOREVER = frozenset({"permanent", "permanently", "purge", "purged", "hard", "forever", "destroyed", "erased"})
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
 def deletion(name: str | None) -> Deletion | None:
-    """What an event's name says about the ticket's deletion, if anything.
+    """What an event's name says about the ticket's deletion, if anything: SOFT or
+    RESTORED, never PERMANENT.
 
-    Vendors and admins name these events in many ways: `zen:event-type:ticket.soft_deleted`,
-    `...permanently_deleted` and `...undeleted`, Help Scout's `convo.deleted`, a Freshdesk
-    rule's `{ticket_action:deleted}` or an admin's `"event": "Ticket Deleted"`. The name's
-    words decide: a word of deleting, with one of forever for a permanent delete; a word
-    of restoring. A name about a part of the ticket (`comment_deleted`) is not a deletion
-    of the ticket; a vendor that knows better (Freshworks' onTicketDelete is permanent)
-    says so itself."""
+    Vendors and admins name these events in many ways: Help Scout's `convo.deleted`, a
+    Freshdesk rule's `{ticket_action:deleted}`, an admin's `"event": "Ticket Deleted"` or
+    `ticket_restored`. The name's words decide: a word of deleting, or of restoring. A
+    name about a part of the ticket (`comment_deleted`) is not a deletion of the ticket.
+    A permanent delete forgets irreversibly, so a free-text name never causes one: only
+    the vendors' own permanent events do (Zendesk's `ticket.permanently_deleted`,
+    Freshworks' `onTicketDelete`), and their folders say so themselves."""
     if not name:
         return None
     words = {word.lower() for word in _WORD.findall(name)}
@@ -93,5 +93,5 @@ def deletion(name: str | None) -> Deletion | None:
     if words & _RESTORED:
         return Deletion.RESTORED
     if words & _DELETED:
-        return Deletion.PERMANENT if words & _FOREVER else Deletion.SOFT
+        return Deletion.SOFT
     return None

@@ -9,11 +9,15 @@
   exponential backoff and full jitter, up to RECONCILE_MAX_ATTEMPTS; then the pass stops
   where it got to (the cursor is saved per page) and the next pass resumes there.
 - Its own circuit breaker per vendor (`<vendor>_api` in ingestion_circuit_breaker_state):
-  after CIRCUIT_BREAKER_THRESHOLD consecutive failures no call is made for
-  CIRCUIT_BREAKER_TIMEOUT seconds. Nothing here is shared with the webhook path: a slow
-  or dead vendor API never touches a webhook.
-- Other 4xx (401, 403, 404) are not retried: the configuration is wrong; the pass stops.
-- Credentials go in the Authorization header only: never in a URL, a log line or an error.
+  after CIRCUIT_BREAKER_THRESHOLD consecutive failures (5xx, timeouts, broken
+  connections) no call is made for CIRCUIT_BREAKER_TIMEOUT seconds. Any answer, a 429 or
+  a 401 included, proves the API is up and resets the count. Nothing here is shared with
+  the webhook path: a slow or dead vendor API never touches a webhook.
+- Other 4xx (401, 403, 404) and redirects are not retried: the configuration is wrong;
+  the pass stops.
+- Credentials go in the Authorization header only: never in a URL, a log line or an
+  error, and never to another address (redirects are not followed: urllib would send the
+  header along to wherever one points).
 
 stdlib urllib: a GET of JSON with Basic auth and a timeout needs nothing more, and the
 service keeps to the dependencies of its design card.
@@ -22,6 +26,7 @@ service keeps to the dependencies of its design card.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import random
@@ -157,7 +162,7 @@ class VendorAPI:
         self.requests += 1
         request = urllib.request.Request(url, headers=self._headers, method="GET")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only)
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_BODY + 1)
                 headers = {name.lower(): value for name, value in response.headers.items()}
         except urllib.error.HTTPError as error:
@@ -171,7 +176,7 @@ class VendorAPI:
         except (TimeoutError, socket.timeout):
             child(RECONCILE_API_ERRORS, self.vendor, "timeout").inc()
             raise TransientError("timeout", f"{self.vendor} API did not answer {path} in {self.timeout} s") from None
-        except (urllib.error.URLError, ConnectionError, OSError) as error:
+        except (urllib.error.URLError, ConnectionError, OSError, http.client.HTTPException) as error:
             kind = "timeout" if isinstance(getattr(error, "reason", None), TimeoutError) else "connection"
             child(RECONCILE_API_ERRORS, self.vendor, kind).inc()
             raise TransientError(kind, f"{self.vendor} API unreachable for {path}: {type(error).__name__}") from None
@@ -185,6 +190,16 @@ class VendorAPI:
 
     def _note_state(self) -> None:
         self._gauge.set(BREAKER_STATES.get(self.breaker.state, 0))
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as the HTTPError it is, never followed with our credentials."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102 (urllib's hook)
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
 
 
 class _Throttled(Exception):

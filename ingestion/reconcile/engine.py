@@ -19,6 +19,7 @@ saved after every page, so a restart resumes where it stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -130,8 +131,11 @@ class Reconciler:
             since, cursor, reached, _ = stored
         result.since, result.reached = since, reached
         while not should_stop():
-            path, query = self.export.start(since) if cursor is None else self.export.resume(cursor)
             try:
+                account_problem = self._check_accounts(conn)
+                if account_problem:
+                    raise ValueError(account_problem)
+                path, query = self.export.start(since) if cursor is None else self.export.resume(cursor)
                 body, headers = self.client.get(path, query)
                 page = self.export.read(body, headers, cursor, reached or since, self.options.overlap)
             except (APIError, ValueError) as error:
@@ -166,24 +170,26 @@ class Reconciler:
         try:
             event = self.normalize(body, {}, self.access.account or None)
         except ApiError as error:
-            log.warning("an exported ticket could not be read", extra={"vendor": self.vendor.name,
-                                                                      "id": str(ticket.get("id"))[:100],
-                                                                      "error": str(error)})
-            return "unreadable"
+            return self._unreadable(ticket, str(error))
         if event is None:
-            return "unreadable"
+            return self._unreadable(ticket, "not a ticket")
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-        version = updated_at or raw  # a ticket without updated_at: its content is its version
-        event = replace(event, account=self._account_for(conn, event.external_id), event_type=EVENT_TYPE,
+        # A ticket without updated_at: a digest of its content is its version (never the
+        # content itself, which would outlive a permanent delete in the delivery key).
+        version = updated_at or "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+        event = replace(event, account=self._account_for(), event_type=EVENT_TYPE,
                         vendor_event_id=f"reconcile:{version}"[:200], comment=None, changes=None,
                         deletion=Deletion.SOFT if deleted else Deletion.RESTORED)
         key, _ = identity(event, raw.encode())
         params = ingest_params(event, key, None, raw, "reconcile")
-        with conn.transaction() as transaction:
-            before = conn.execute(queries.RECONCILE_STORED_VERSION, params).fetchone()
-            outcome = Outcome(conn.execute(queries.INGEST_EVENT, params).fetchone()[2])
-            if outcome not in KEPT:
-                raise psycopg.Rollback(transaction)  # nothing to repair: keep no event
+        try:
+            with conn.transaction() as transaction:
+                before = conn.execute(queries.RECONCILE_STORED_VERSION, params).fetchone()
+                outcome = Outcome(conn.execute(queries.INGEST_EVENT, params).fetchone()[2])
+                if outcome not in KEPT:
+                    raise psycopg.Rollback(transaction)  # nothing to repair: keep no event
+        except psycopg.DataError as error:  # a value PostgreSQL cannot store (a NUL): skip it, go on
+            return self._unreadable(ticket, type(error).__name__)
         if outcome is Outcome.STALE:
             return "stale"
         if outcome not in KEPT:
@@ -195,25 +201,33 @@ class Reconciler:
         return "enriched"
 
 
-    def _account_for(self, conn: psycopg.Connection, external_id: str) -> str:
-        """The account the webhooks store this ticket under. Configured (ZENDESK_API_ACCOUNT,
-        FRESHDESK_API_ACCOUNT): that one. Otherwise the one account the vendor's tickets
-        are stored under, or, with several, the one holding this ticket; "" when none
-        says (a fresh installation: configure the account before a backfill)."""
+    def _check_accounts(self, conn: psycopg.Connection) -> str | None:
+        """Without a configured account, the one account the vendor's tickets are stored
+        under ("" when none are yet). With several, which one an exported ticket belongs
+        to cannot be told (ticket numbers are per account, so a number match would merge
+        two customers' tickets): the run refuses, naming the variable to set."""
+        if self.access.account is not None or self._accounts is not None:
+            return None
+        self._accounts = [row[0] for row in conn.execute(queries.RECONCILE_ACCOUNTS,
+                                                         {"vendor": self.vendor.name}).fetchall()]
+        if len(self._accounts) > 1:
+            variable = f"{self.vendor.name.upper()}_API_ACCOUNT"
+            self._accounts = None
+            return (f"{self.vendor.name} tickets are stored under several accounts: set {variable} to the "
+                    "account this API belongs to")
+        return None
+
+    def _account_for(self) -> str:
+        """The account the webhooks store tickets under: the configured one
+        (ZENDESK_API_ACCOUNT, FRESHDESK_API_ACCOUNT), else the one in use, else ""."""
         if self.access.account is not None:
             return self.access.account
-        if self._accounts is None:
-            self._accounts = [row[0] for row in conn.execute(queries.RECONCILE_ACCOUNTS,
-                                                             {"vendor": self.vendor.name}).fetchall()]
-        if len(self._accounts) == 1:
-            return self._accounts[0]
-        if self._accounts:
-            holders = conn.execute(queries.RECONCILE_TICKET_ACCOUNT, {"vendor": self.vendor.name,
-                                                                     "accounts": self._accounts,
-                                                                     "external_id": external_id}).fetchall()
-            if len(holders) == 1:
-                return holders[0][0]
-        return ""
+        return self._accounts[0] if self._accounts else ""
+
+    def _unreadable(self, ticket: dict[str, Any], why: str) -> str:
+        log.warning("an exported ticket could not be stored; the run goes on",
+                    extra={"vendor": self.vendor.name, "id": str(ticket.get("id"))[:100], "error": why[:300]})
+        return "unreadable"
 
 
 def reconcilers(settings: Settings, options: ReconcileSettings) -> list[Reconciler]:

@@ -258,11 +258,6 @@ WITH RECURSIVE found AS (
 SELECT account FROM found WHERE account IS NOT NULL LIMIT 20
 """
 
-#: Which of those accounts holds a ticket (index probes on tickets_external_key).
-RECONCILE_TICKET_ACCOUNT = """
-SELECT account FROM tickets WHERE vendor = %(vendor)s AND account = ANY(%(accounts)s) AND external_id = %(external_id)s
-"""
-
 #: One reconciler per vendor, account and mode, across processes and hosts. Session-level:
 #: held on the reconciler's own connection for its whole run.
 RECONCILE_LOCK = "SELECT pg_try_advisory_lock(hashtext('ingestion.reconcile/' || %(key)s))"

@@ -41,7 +41,9 @@ $$;
 
 -- ingest_event, as in migration 2, plus deletions: p_fields->>'deletion' is soft,
 -- permanent or restored when the event says so. A soft delete is ordered like any
--- change (an older one arriving late is stale); a permanent one always applies.
+-- change (an older one arriving late is stale); a permanent one always applies (an
+-- older one forgets without merging); a restore applies when it is not older than the
+-- deletion mark, even behind a newer update.
 CREATE OR REPLACE FUNCTION ingest_event(
     p_vendor text, p_account text, p_external_id text, p_fields jsonb,
     p_dedup_key text, p_dedup_horizon interval, p_event_type text, p_vendor_event_id text,
@@ -113,11 +115,22 @@ BEGIN
             out_outcome := 'stale';
             p_payload := NULL; p_comment_body := NULL; p_comment_author := NULL; p_comment_public := NULL;
             p_changes := NULL;
-        ELSIF updated_at_given < t.vendor_updated_at AND deletion IS DISTINCT FROM 'permanent' THEN
+        ELSIF updated_at_given < t.vendor_updated_at THEN
             -- An older version arriving late (Freshdesk retries after up to 95 minutes):
             -- kept as history, the ticket untouched. NULL on either side cannot be
-            -- ordered and counts as newer.
-            out_outcome := 'stale';
+            -- ordered and counts as newer. Deletions are ordered by their own clock:
+            -- a permanent delete always forgets (without merging its older fields), and
+            -- a restore newer than the deletion mark clears it.
+            IF deletion = 'permanent'
+               OR deletion = 'restored' AND t.deleted_at IS NOT NULL AND updated_at_given >= t.deleted_at THEN
+                UPDATE tickets x SET deleted_at = CASE WHEN deletion = 'permanent' THEN coalesce(x.deleted_at, now()) END,
+                                     revision = x.revision + 1, updated_at = now()
+                 WHERE x.id = t.id
+                RETURNING x.revision INTO out_revision;
+                out_outcome := CASE WHEN deletion = 'permanent' THEN 'deleted' ELSE 'updated' END;
+            ELSE
+                out_outcome := 'stale';
+            END IF;
         ELSE
             merged := t;
             IF p_fields ? 'subject' THEN merged.subject := p_fields->>'subject'; END IF;
@@ -145,7 +158,9 @@ BEGIN
             IF p_fields ? 'vendor_updated_at' THEN merged.vendor_updated_at := updated_at_given; END IF;
             IF deleting AND t.deleted_at IS NULL THEN
                 merged.deleted_at := coalesce(updated_at_given, now());
-            ELSIF deletion = 'restored' THEN
+            ELSIF deletion = 'restored'
+                  AND (updated_at_given IS NULL OR t.deleted_at IS NULL OR updated_at_given >= t.deleted_at) THEN
+                -- (a snapshot older than the deletion mark does not undo it)
                 merged.deleted_at := NULL;
             END IF;
 

@@ -2,9 +2,11 @@
 ascending: what the reconciler pulls.
 
 `GET /api/v2/tickets?updated_since=<ISO>&order_by=updated_at&order_type=asc&per_page=100
-&page=<n>`: at most 100 tickets a page, and Freshdesk serves at most 300 pages of one
-listing, so after page 300 the listing starts again from the last ticket's updated_at
-(a few tickets are read twice: their versions are already stored). A page shorter than
+&page=<n>`: at most 100 tickets a page (and at most 300 pages a listing). Page numbers
+shift when a ticket is updated while the pages are read (it moves to the end), so each
+page is asked as page 1 of a new listing from the previous page's latest updated_at
+(keyset paging; a few tickets are read twice: their versions are already stored); only
+a page that lies within one second goes on to the next page number. A page shorter than
 100 without a next link is the last: the next pass starts from the latest updated_at seen, minus
 RECONCILE_OVERLAP (a ticket updated while the pages were read moves to the end of the
 listing; the overlap catches what a clock or a shifting page would miss). A `Link`
@@ -76,9 +78,16 @@ def read(body: Any, headers: Mapping[str, str], cursor: str | None, reached: dat
     if not more:  # the last page: the next pass starts from what was reached
         latest = max(filter(None, (last, reached, window)))
         return ExportPage(tickets, _cursor(latest - timedelta(seconds=overlap), 1), True, last)
-    if page < MAX_PAGE:
+    # Each page starts again from the last one's latest update (a second before it, in
+    # case updated_since is exclusive): a ticket updated meanwhile moves to the end of
+    # the listing and shifts page numbers, which must not skip anyone. Tickets of that
+    # second are read twice; their versions are stored already.
+    following = last - timedelta(seconds=1) if last is not None else None
+    if following is not None and following > window:
+        return ExportPage(tickets, _cursor(following, 1), False, last)
+    if page < MAX_PAGE:  # a page all within one second: the next page of the same listing
         return ExportPage(tickets, _cursor(window, page + 1), False, last)
-    return ExportPage(tickets, _cursor(last or window, 1), False, last)  # past Freshdesk's page cap
+    raise ValueError(f"more than {MAX_PAGE * PER_PAGE} tickets updated within one second at {window.isoformat()}")
 
 
 def snapshot(ticket: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None, bool]:

@@ -30,7 +30,7 @@ from ...normalize import bodies, comments, events
 from ...normalize.keys import Keys
 from ...normalize.ticket_fields import Vocabulary, find_id, recognise
 from ...normalize.values import code_word, optional_object, storable, ticket_id
-from ...tickets import TicketEvent
+from ...tickets import Deletion, TicketEvent
 from ...vendor import Vendor, basic_auth, timestamped_signature
 from .export import EXPORT
 
@@ -41,6 +41,8 @@ WORDS = Vocabulary(synonyms={"on-hold": "hold", "on hold": "hold"})
 INVOCATION_HEADER = "X-Zendesk-Webhook-Invocation-Id"
 ACCOUNT_HEADER = "X-Zendesk-Account-Id"
 _STRIP = ("zd", "zendesk")
+#: The ticket events that delete or restore (developer.zendesk.com: Ticket events).
+DELETIONS = {"soft_deleted": Deletion.SOFT, "permanently_deleted": Deletion.PERMANENT, "undeleted": Deletion.RESTORED}
 
 
 def _is_event(payload: Mapping[str, Any]) -> bool:
@@ -77,7 +79,7 @@ def _subscription_event(payload: Mapping[str, Any], headers: Mapping[str, str], 
         vendor=NAME, account=_account(account, headers, payload), external_id=ticket_id(raw_id, field),
         fields=recognise(keys, WORDS), event_type=payload["type"], comment=comment,
         vendor_event_id=_delivery_id(payload.get("id"), headers), changes=_changes(kind, event),
-        deletion=events.deletion(kind),  # soft_deleted | permanently_deleted | undeleted
+        deletion=DELETIONS.get(kind),
     )
 
 
