@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test test-multi image-test bench drills fuzz check-deploy migrate clean
+.PHONY: help install lock run test test-multi image-test bench bench-reconcile drills fuzz check-deploy migrate clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ image-test: $(STAMP) ## Build the image, run its app and relay containers on rea
 
 bench: $(STAMP) ## Service vs bare reference app under wrk, side by side (prints figures; needs wrk)
 	$(BIN)/python -u bench/run.py --scale --memory
+
+bench-reconcile: $(STAMP) ## The reconciler's own speed against the fake vendor API (prints figures)
+	$(BIN)/python -u bench/reconcile.py
 
 drills: $(STAMP) ## Fault drills under load: Redis killed and stalled, PostgreSQL restarted, a worker killed
 	$(BIN)/python -u bench/drills.py
