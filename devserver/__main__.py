@@ -2,7 +2,9 @@
 
 Starts a PostgreSQL and a Redis under `.data/` for whichever of DATABASE_URL / REDIS_URL
 is not set, applies the migrations, then runs gunicorn (development mode, on 127.0.0.1:8080
-unless BIND says otherwise) and the relay, sharing one metrics directory. Ctrl-C stops it all.
+unless BIND says otherwise), the relay and, when a vendor's API is configured
+(ZENDESK_API_*, FRESHDESK_API_*), the reconciler, sharing one metrics directory. Ctrl-C
+stops it all.
 Development tooling: not part of the installed package or the image.
 """
 
@@ -85,6 +87,8 @@ def main() -> int:
         bind = os.environ.get("BIND", "127.0.0.1:8080")  # development's default (ingestion/config.py)
         wait_until_serving(bind)  # it wipes the metrics directory first
         children.append(subprocess.Popen([sys.executable, "-m", "ingestion", "relay"], cwd=ROOT))
+        if os.environ.get("ZENDESK_API_TOKEN") or os.environ.get("FRESHDESK_API_KEY"):
+            children.append(subprocess.Popen([sys.executable, "-m", "ingestion", "reconcile"], cwd=ROOT))
         print(f"serving on http://{bind} (Ctrl-C stops everything)", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
