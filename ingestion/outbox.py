@@ -43,7 +43,7 @@ def stream_fields(row: tuple) -> dict[str, str]:
         "revision": str(revision),
         "occurred_at": received_at.isoformat(),
     }
-    if deletion:  # soft | permanent (the ticket's content is gone: drop your copy)
+    if deletion:  # soft | permanent (the content is gone: drop your copy) | restored (on an updated change)
         fields["deletion"] = deletion
     return fields
 

@@ -82,7 +82,7 @@ def test_a_vendor_deletion_reaches_the_stream_as_a_deleted_change_saying_which(m
                              "detail": {"id": "2"}})
     assert relay_for(redis_url).publish_batch() == 5
     assert [(e["external_id"], e["change"], e.get("deletion")) for e in entries(redis_url)] == [
-        ("1", "created", None), ("2", "created", None), ("1", "deleted", "soft"), ("1", "updated", None),
+        ("1", "created", None), ("2", "created", None), ("1", "deleted", "soft"), ("1", "updated", "restored"),
         ("2", "deleted", "permanent")]
 
 

@@ -33,7 +33,8 @@ RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('ingestion.relay'))"
 #: the same ticket can only get its id after the earlier one committed.
 PENDING_EVENTS = """
 SELECT e.id, e.ticket_id, t.vendor, t.account, t.external_id, e.outcome, e.revision, e.event_type, e.received_at,
-       CASE WHEN e.outcome = 'deleted' THEN CASE WHEN t.purged_at IS NULL THEN 'soft' ELSE 'permanent' END END
+       CASE WHEN e.outcome = 'deleted' THEN CASE WHEN t.purged_at IS NULL THEN 'soft' ELSE 'permanent' END
+            WHEN e.changes->'deleted'->>'current' = 'false' THEN 'restored' END
   FROM events e JOIN tickets t ON t.id = e.ticket_id
  WHERE e.published_at IS NULL AND e.outcome <> 'stale'
  ORDER BY e.id

@@ -78,6 +78,9 @@ BEGIN
         RETURNING x.id INTO out_ticket_id;
         IF FOUND THEN
             out_outcome := CASE WHEN deleting THEN 'deleted' ELSE 'created' END;
+            IF deleting THEN
+                p_changes := coalesce(p_changes, '{}') || '{"deleted": {"previous": false, "current": true}}'::jsonb;
+            END IF;
             out_revision := 1;
             EXIT;
         END IF;
@@ -128,6 +131,10 @@ BEGIN
                  WHERE x.id = t.id
                 RETURNING x.revision INTO out_revision;
                 out_outcome := CASE WHEN deletion = 'permanent' THEN 'deleted' ELSE 'updated' END;
+                IF deletion = 'restored' THEN
+                    p_changes := coalesce(p_changes, '{}')
+                                 || '{"deleted": {"previous": true, "current": false}}'::jsonb;
+                END IF;
             ELSE
                 out_outcome := 'stale';
             END IF;
@@ -162,6 +169,10 @@ BEGIN
                   AND (updated_at_given IS NULL OR t.deleted_at IS NULL OR updated_at_given >= t.deleted_at) THEN
                 -- (a snapshot older than the deletion mark does not undo it)
                 merged.deleted_at := NULL;
+            END IF;
+            IF (merged.deleted_at IS NULL) <> (t.deleted_at IS NULL) THEN  -- the history says so
+                p_changes := coalesce(p_changes, '{}') || jsonb_build_object('deleted', jsonb_build_object(
+                    'previous', t.deleted_at IS NOT NULL, 'current', merged.deleted_at IS NOT NULL));
             END IF;
 
             IF merged IS NOT DISTINCT FROM t AND deletion IS DISTINCT FROM 'permanent' THEN
