@@ -224,3 +224,15 @@ def test_a_free_text_rule_name_never_purges(client, db):
     assert response.json["status"] == "deleted"
     ticket = db.execute("SELECT requester_email, purged_at FROM tickets").fetchone()
     assert ticket == {"requester_email": EMAIL, "purged_at": None}  # marked deleted, content kept
+
+
+@pytest.mark.parametrize("triggered, outcome, deleted", [
+    ("{ticket_action:deleted}", "deleted", True), ("{deleted:true}", "deleted", True),
+    ("{ticket_action:restored}", "updated", False), ("{deleted:false}", "updated", False)])
+def test_a_freshdesk_rule_says_deletion_in_its_triggered_event(client, db, triggered, outcome, deleted):
+    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "9", "ticket_subject": "Refund"}})
+    if not deleted:
+        db.execute("UPDATE tickets SET deleted_at = now() - interval '1 day'")
+    response = post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "9", "triggered_event": triggered}})
+    assert response.json["status"] == outcome
+    assert (db.execute("SELECT deleted_at FROM tickets").fetchone()["deleted_at"] is not None) is deleted

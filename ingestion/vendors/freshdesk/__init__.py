@@ -93,6 +93,8 @@ def _triggered(keys: Keys, comment: Comment | None, words: Vocabulary):
             return "ticket.note_added", None, comment
         if key == "ticket_action":
             return f"ticket.{value}", None, comment
+        if key in ("deleted", "trashed") and value.lower() in ("true", "false"):  # {deleted:true}
+            return ("ticket.deleted" if value.lower() == "true" else "ticket.restored"), None, comment
     return None, None, comment
 
 
