@@ -21,6 +21,7 @@ import atexit
 import logging
 import os
 import signal
+import threading
 
 import click
 
@@ -284,7 +285,8 @@ def reconcile(once: bool) -> None:
     from .reconcile.runner import run_forever, summary
 
     logs.configure(settings.log_level)
-    runs = reconcilers(settings, options)
+    stop = threading.Event()
+    runs = reconcilers(settings, options, stop)
     unconfigured = ("no vendor API is configured: set ZENDESK_API_EMAIL and ZENDESK_API_TOKEN (with "
                     "ZENDESK_SUBDOMAIN), or FRESHDESK_API_KEY (with FRESHDESK_DOMAIN)")
     if once:
@@ -296,14 +298,13 @@ def reconcile(once: bool) -> None:
     _serve_relay_metrics(settings, options.metrics_port)
     if not runs:  # idle, not a crash loop: compose and Kubernetes ship it unconfigured
         logging.getLogger("ingestion.reconcile").warning(unconfigured + "; the reconciler idles")
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         restore_lag_gauges(settings)
     except Exception:  # the database away at start: the first pass retries it
         pass
-    run_forever(runs, options.interval, should_stop=lambda: bool(stopping))
+    run_forever(runs, options.interval, should_stop=stop.is_set, sleep=stop.wait)
 
 
 @main.command()
@@ -325,15 +326,15 @@ def backfill(vendor: str, since, restart: bool) -> None:
     from .reconcile.runner import ProgressLine, summary
 
     logs.configure(settings.log_level)
-    found = [run for run in reconcilers(settings, options) if run.vendor.name == vendor]
+    stop = threading.Event()
+    found = [run for run in reconcilers(settings, options, stop) if run.vendor.name == vendor]
     if not found:
         raise click.ClickException(f"{vendor!r} has no API configured (README: Reconciliation)")
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     progress = ProgressLine() if sys.stderr.isatty() else None
     result = found[0].run("backfill", since=since.replace(tzinfo=timezone.utc), restart=restart,
-                          progress=progress, should_stop=lambda: bool(stopping))
+                          progress=progress, should_stop=stop.is_set)
     click.echo(summary(result))
     if result.error or result.skipped or not result.caught_up:
         sys.exit(1)

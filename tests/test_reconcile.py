@@ -361,3 +361,43 @@ def test_a_backfill_process_killed_midway_resumes_without_duplicates(environment
     assert done.returncode == 0, done.stderr
     assert fake.requests[2]["args"].get("cursor")  # resumed from the saved cursor
     assert [r["external_id"] for r in events(db)] == [str(n) for n in range(1, 7)]  # each ticket once
+
+
+def test_the_reconcile_process_picks_up_new_changes_and_stops_at_once_on_sigterm(environment, db, fake):
+    import signal
+    import time
+    from datetime import timedelta
+
+    def recent(number: int, minutes_ago: int) -> dict:
+        moment = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+        return zendesk_ticket(number, moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def wait_until(condition, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.1)
+
+    def stored() -> set[str]:
+        return {r["external_id"] for r in db.execute("SELECT external_id FROM tickets")}
+
+    fake.zendesk = [recent(1, 30)]
+    env = {**os.environ, **environment, "RECONCILE_INTERVAL": "1"}
+    env.pop("FRESHDESK_API_KEY")
+    process = subprocess.Popen([sys.executable, "-m", "ingestion", "reconcile"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: stored() == {"1"})
+        fake.zendesk.append(recent(2, 5))  # a change after the first pass: the next one finds it
+        wait_until(lambda: stored() == {"1", "2"})
+        fake.failures = [("status", 429, {"Retry-After": "600"})]  # the vendor asks for ten minutes
+        asked = len(fake.requests)
+        wait_until(lambda: len(fake.requests) > asked)
+        time.sleep(0.3)
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+        assert time.monotonic() - stopped_at < 3  # the wait was cut short, not sat out
+    finally:
+        if process.poll() is None:
+            process.kill()

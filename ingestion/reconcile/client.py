@@ -69,6 +69,10 @@ class RefusedError(APIError):
     """Not worth retrying: the vendor refuses the request as configured (401, 403, 404...)."""
 
 
+class Stopped(APIError):
+    """The process is stopping (SIGTERM): a wait was cut short; the run ends where it is."""
+
+
 class BreakerOpen(APIError):
     """The breaker is open: no call is made until it half-opens."""
 
@@ -97,7 +101,10 @@ def retry_after(value: str | None, now: float) -> float:
 class VendorAPI:
     def __init__(self, vendor: str, access: APIAccess, *, requests_per_minute: float, timeout: float,
                  max_attempts: int, breaker_threshold: int, breaker_timeout: int,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+                 sleep: Callable[[float], Any] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
+        """`sleep` and `stopping`: a stop event's wait and is_set make every wait (pacing,
+        Retry-After, backoff) end at once on SIGTERM."""
         self.vendor = vendor
         self.base_url = access.base_url
         token = base64.b64encode(f"{access.user}:{access.password}".encode()).decode()
@@ -106,7 +113,7 @@ class VendorAPI:
         self.interval = 60.0 / requests_per_minute
         self.timeout = timeout
         self.max_attempts = max_attempts
-        self.sleep, self.clock = sleep, clock
+        self.sleep, self.clock, self.stopping = sleep, clock, stopping
         self._next_start = 0.0
         self.breaker = CircuitBreaker(failure_threshold=breaker_threshold, recovery_timeout=breaker_timeout,
                                       expected_exception=_is_failure, name=f"{vendor}_api")
@@ -149,12 +156,17 @@ class VendorAPI:
 
     def _wait(self, why: str, seconds: float) -> None:
         self.waited.append((why, seconds))
+        self._sleep(seconds)
+
+    def _sleep(self, seconds: float) -> None:
         self.sleep(seconds)
+        if self.stopping():
+            raise Stopped("stopped", "stopping")
 
     def _pace(self) -> None:
         now = self.clock()
         if now < self._next_start:
-            self.sleep(self._next_start - now)
+            self._sleep(self._next_start - now)
             now = self.clock()
         self._next_start = max(now, self._next_start) + self.interval
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -38,7 +39,7 @@ from ..storage import queries
 from ..storage.operations import ingest_params
 from ..tickets import Deletion, Outcome
 from ..vendor import APIAccess, Vendor
-from .client import APIError, VendorAPI
+from .client import APIError, Stopped, VendorAPI
 from .settings import ReconcileSettings
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ class Reconciler:
     """Runs of one vendor's export, for one account."""
 
     def __init__(self, settings: Settings, options: ReconcileSettings, vendor: Vendor, access: APIAccess,
-                 client: VendorAPI | None = None, clock: Callable[[], datetime] | None = None) -> None:
+                 client: VendorAPI | None = None, clock: Callable[[], datetime] | None = None,
+                 stop: threading.Event | None = None) -> None:
         assert vendor.export is not None
         self.settings, self.options, self.vendor, self.access = settings, options, vendor, access
         self.export = vendor.export
@@ -85,7 +87,8 @@ class Reconciler:
         self.client = client or VendorAPI(
             vendor.name, access, requests_per_minute=options.requests_per_minute, timeout=options.timeout,
             max_attempts=options.max_attempts, breaker_threshold=settings.circuit_breaker_threshold,
-            breaker_timeout=settings.circuit_breaker_timeout)
+            breaker_timeout=settings.circuit_breaker_timeout,
+            **({"sleep": stop.wait, "stopping": stop.is_set} if stop is not None else {}))
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._accounts: list[str] | None = None
 
@@ -138,6 +141,8 @@ class Reconciler:
                 path, query = self.export.start(since) if cursor is None else self.export.resume(cursor)
                 body, headers = self.client.get(path, query)
                 page = self.export.read(body, headers, cursor, reached or since, self.options.overlap)
+            except Stopped:
+                return  # SIGTERM during a wait: the cursor is where the last page left it
             except (APIError, ValueError) as error:
                 message = str(error)
                 result.error = message
@@ -230,11 +235,12 @@ class Reconciler:
         return "unreadable"
 
 
-def reconcilers(settings: Settings, options: ReconcileSettings) -> list[Reconciler]:
-    """One per vendor whose API is configured."""
+def reconcilers(settings: Settings, options: ReconcileSettings,
+                stop: threading.Event | None = None) -> list[Reconciler]:
+    """One per vendor whose API is configured. `stop`: set on SIGTERM, it cuts every wait short."""
     from ..vendors import VENDORS
 
-    return [Reconciler(settings, options, vendor, settings.vendor_apis[vendor.name])
+    return [Reconciler(settings, options, vendor, settings.vendor_apis[vendor.name], stop=stop)
             for vendor in VENDORS if vendor.name in settings.vendor_apis]
 
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def run_forever(reconcilers: list[Reconciler], interval: int, should_stop: Callable[[], bool],
-                sleep: Callable[[float], None] = time.sleep) -> None:
+                sleep: Callable[[float], object] = time.sleep) -> None:
     while not should_stop():
         started = time.monotonic()
         for reconciler in reconcilers:
@@ -39,8 +39,9 @@ def run_forever(reconcilers: list[Reconciler], interval: int, should_stop: Calla
                                                             "error": f"{type(error).__name__}: {error}"[:300]})
                 continue
             log.info("reconcile pass", extra=result.as_json())
-        while not should_stop() and time.monotonic() - started < interval:
-            sleep(min(1.0, interval))
+        remaining = interval - (time.monotonic() - started)
+        if remaining > 0 and not should_stop():
+            sleep(remaining)  # a stop event's wait: SIGTERM ends it at once
 
 
 class ProgressLine:

@@ -30,7 +30,7 @@ class ReconcileSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ReconcileSettings":
         env = os.environ if env is None else env
         return cls(
-            interval=_bounded(env, "RECONCILE_INTERVAL", 900, 10, 86400),
+            interval=_bounded(env, "RECONCILE_INTERVAL", 900, 1, 86400),
             overlap=_bounded(env, "RECONCILE_OVERLAP", 300, 0, 86400),
             lookback=_bounded(env, "RECONCILE_LOOKBACK", 86400, 60, 366 * 86400),
             requests_per_minute=_bounded(env, "RECONCILE_REQUESTS_PER_MINUTE", 10.0, 0.1, 6000.0, kind=float),
