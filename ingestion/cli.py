@@ -264,6 +264,16 @@ def redact(email: str | None, ticket: str | None, account: str) -> None:
     click.echo(json.dumps({"redacted": changed}))
 
 
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set `stop`, from a thread of their own: a handler runs between
+    two bytecodes of the main thread, which may hold the event's lock inside wait()."""
+    def handler(*_: object) -> None:
+        threading.Thread(target=stop.set, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 def _reconcile_settings():
     from .reconcile.settings import ReconcileSettings
 
@@ -298,8 +308,7 @@ def reconcile(once: bool) -> None:
     _serve_relay_metrics(settings, options.metrics_port)
     if not runs:  # idle, not a crash loop: compose and Kubernetes ship it unconfigured
         logging.getLogger("ingestion.reconcile").warning(unconfigured + "; the reconciler idles")
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    _stop_on_signals(stop)
     try:
         restore_lag_gauges(settings)
     except Exception:  # the database away at start: the first pass retries it
@@ -330,8 +339,7 @@ def backfill(vendor: str, since, restart: bool) -> None:
     found = [run for run in reconcilers(settings, options, stop) if run.vendor.name == vendor]
     if not found:
         raise click.ClickException(f"{vendor!r} has no API configured (README: Reconciliation)")
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    _stop_on_signals(stop)
     progress = ProgressLine() if sys.stderr.isatty() else None
     result = found[0].run("backfill", since=since.replace(tzinfo=timezone.utc), restart=restart,
                           progress=progress, should_stop=stop.is_set)

@@ -236,3 +236,27 @@ def test_a_freshdesk_rule_says_deletion_in_its_triggered_event(client, db, trigg
     response = post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "9", "triggered_event": triggered}})
     assert response.json["status"] == outcome
     assert (db.execute("SELECT deleted_at FROM tickets").fetchone()["deleted_at"] is not None) is deleted
+
+
+def test_deleted_again_after_a_missed_restore_the_mark_moves_and_a_late_restore_stays_stale(client, db):
+    seed_personal_ticket(client)
+    post(client, "zendesk", zendesk_event("soft_deleted", event_id="d1", updated_at="2025-01-09T00:00:00Z"))
+    # (the restore at 2025-01-10 is missed) deleted again at 2025-01-11:
+    again = post(client, "zendesk", zendesk_event("soft_deleted", event_id="d2", updated_at="2025-01-11T00:00:00Z"))
+    assert again.json["status"] == "updated"
+    assert db.execute("SELECT deleted_at FROM tickets").fetchone()["deleted_at"].isoformat() == \
+        "2025-01-11T00:00:00+00:00"
+    late = post(client, "zendesk", zendesk_event("undeleted", updated_at="2025-01-10T00:00:00Z"))
+    assert late.json["status"] == "stale"
+    assert db.execute("SELECT deleted_at FROM tickets").fetchone()["deleted_at"] is not None
+
+
+def test_a_vendors_own_deleted_flag_change_is_not_taken_for_a_restore(client, db):
+    body = json.loads(fixture("freshdesk", "product_ticket_update_changes"))  # updated 2017-06-02
+    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "11", "ticket_subject": "before"}})
+    db.execute("UPDATE tickets SET deleted_at = '2020-01-01T00:00:00Z'")  # deleted after that update
+    body["data"]["ticket"]["changes"] = {"deleted": [True, False], "status": [2, 4]}
+    post(client, "freshdesk", body)
+    event = db.execute("SELECT changes FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    assert "deleted" not in event["changes"] and "status" in event["changes"]
+    assert db.execute("SELECT deleted_at FROM tickets").fetchone()["deleted_at"] is not None

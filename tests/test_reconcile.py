@@ -305,12 +305,21 @@ def test_freshdesk_follows_its_link_header_and_zendesk_an_after_url(db, fake, re
     same_second = [freshdesk_ticket(n, "2025-01-02T00:00:00Z") for n in range(100)]
     page = freshdesk_export.read(same_second, {}, "2025-01-01T23:59:59+00:00|4", SINCE, 60)
     assert (page.done, page.cursor) == (False, "2025-01-01T23:59:59+00:00|5")  # one second: the next page number
+    page = freshdesk_export.read(same_second, {}, "2025-01-01T23:59:59+00:00|300", SINCE, 60)
+    assert page.cursor == "2025-01-02T00:00:00+00:00|1"  # past Freshdesk's last page: the next second
     page = zendesk_export.read({"tickets": [], "after_url": "https://acme.zendesk.com/api/v2/incremental/"
                                 "tickets/cursor.json?cursor=xyz%3D&per_page=1000", "end_of_stream": False},
                                {}, None, SINCE, 60)
     assert (page.done, page.cursor) == (False, "cursor:xyz=")
     with pytest.raises(ValueError):
         zendesk_export.read({"tickets": "nope"}, {}, None, SINCE, 60)
+
+
+def test_a_ticket_postgresql_cannot_store_is_skipped_and_the_run_goes_on(db, fake, reconciler_for):
+    fake.zendesk = [zendesk_ticket(1, "2025-01-02T00:00:00Z", via={"source": {"rel": "\ud83d"}}),
+                    zendesk_ticket(2, "2025-01-03T00:00:00Z", subject="Fine")]
+    result = reconciler_for("zendesk").run("backfill", since=SINCE)
+    assert result.caught_up and dict(result.outcomes) == {"unreadable": 1, "repaired": 1}
 
 
 def test_requests_are_paced_under_the_configured_rate(db, fake, reconciler_for):

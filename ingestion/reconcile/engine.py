@@ -34,6 +34,7 @@ import psycopg
 from ..config import Settings
 from ..errors import ApiError
 from ..ingest import identity
+from ..normalize.values import storable
 from ..metrics import RECONCILE_LAST_SUCCESS, RECONCILE_PAGES, RECONCILE_TICKETS, child
 from ..storage import queries
 from ..storage.operations import ingest_params
@@ -91,6 +92,7 @@ class Reconciler:
             **({"sleep": stop.wait, "stopping": stop.is_set} if stop is not None else {}))
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._accounts: list[str] | None = None
+        self._warned = False
 
     @property
     def account(self) -> str:
@@ -179,6 +181,8 @@ class Reconciler:
         if event is None:
             return self._unreadable(ticket, "not a ticket")
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        if not storable(raw):  # a lone surrogate in a field the normalizer does not read
+            return self._unreadable(ticket, "a value PostgreSQL cannot store")
         # A ticket without updated_at: a digest of its content is its version (never the
         # content itself, which would outlive a permanent delete in the delivery key).
         version = updated_at or "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
@@ -193,7 +197,7 @@ class Reconciler:
                 outcome = Outcome(conn.execute(queries.INGEST_EVENT, params).fetchone()[2])
                 if outcome not in KEPT:
                     raise psycopg.Rollback(transaction)  # nothing to repair: keep no event
-        except psycopg.DataError as error:  # a value PostgreSQL cannot store (a NUL): skip it, go on
+        except (psycopg.DataError, UnicodeEncodeError) as error:  # a value PostgreSQL cannot store: skip, go on
             return self._unreadable(ticket, type(error).__name__)
         if outcome is Outcome.STALE:
             return "stale"
@@ -211,15 +215,20 @@ class Reconciler:
         under ("" when none are yet). With several, which one an exported ticket belongs
         to cannot be told (ticket numbers are per account, so a number match would merge
         two customers' tickets): the run refuses, naming the variable to set."""
-        if self.access.account is not None or self._accounts is not None:
+        if self.access.account is not None or self._accounts:
             return None
+        variable = f"{self.vendor.name.upper()}_API_ACCOUNT"
         self._accounts = [row[0] for row in conn.execute(queries.RECONCILE_ACCOUNTS,
                                                          {"vendor": self.vendor.name}).fetchall()]
         if len(self._accounts) > 1:
-            variable = f"{self.vendor.name.upper()}_API_ACCOUNT"
             self._accounts = None
             return (f"{self.vendor.name} tickets are stored under several accounts: set {variable} to the "
                     "account this API belongs to")
+        if not self._accounts and not self._warned:  # asked again each page until some are stored
+            self._warned = True
+            log.warning(f"no {self.vendor.name} ticket is stored yet and {variable} is not set: reconciled "
+                        f"tickets go to the empty account; if your webhooks name an account (Zendesk sends its "
+                        f"account id), set {variable} to it", extra={"vendor": self.vendor.name})
         return None
 
     def _account_for(self) -> str:

@@ -60,6 +60,11 @@ DECLARE
     deletion text := p_fields->>'deletion';
     deleting boolean := p_fields->>'deletion' IN ('soft', 'permanent');
 BEGIN
+    IF p_changes ? 'deleted' THEN
+        -- 'deleted' in changes is this function's record of the deletion mark (the
+        -- stream's restored signal reads it); a vendor's own flag change says no more.
+        p_changes := nullif(p_changes - 'deleted', '{}');
+    END IF;
     LOOP
         INSERT INTO tickets AS x (vendor, account, external_id, subject, description, status, priority, type,
                                   requester_name, requester_email, requester_id, assignee_name, assignee_email,
@@ -163,7 +168,8 @@ BEGIN
                 merged.vendor_created_at := (p_fields->>'vendor_created_at')::timestamptz;
             END IF;
             IF p_fields ? 'vendor_updated_at' THEN merged.vendor_updated_at := updated_at_given; END IF;
-            IF deleting AND t.deleted_at IS NULL THEN
+            IF deleting AND (t.deleted_at IS NULL OR updated_at_given > t.deleted_at) THEN
+                -- (deleted again after a restore this service missed: the mark moves on)
                 merged.deleted_at := coalesce(updated_at_given, now());
             ELSIF deletion = 'restored'
                   AND (updated_at_given IS NULL OR t.deleted_at IS NULL OR updated_at_given >= t.deleted_at) THEN
