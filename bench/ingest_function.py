@@ -1,0 +1,69 @@
+"""`python bench/ingest_function.py`: the SQL hot path alone, today's `ingest_event()`
+against migration 2's, call by call.
+
+Migration 2's function is recreated beside today's (as `ingest_event_old`) in a
+throwaway PostgreSQL (fsync off: the function's own cost, not the disk's), and the two
+are called alternately, one new ticket and one more event on it per call pair, so the
+host's drift falls on both alike. Prints the median and quartile per call (client round
+trip included). Nothing is asserted (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
+
+import psycopg  # noqa: E402
+from psycopg.types.json import Jsonb  # noqa: E402
+
+from devserver import PostgresServer  # noqa: E402
+from ingestion.storage.migrate import migrate  # noqa: E402
+
+MIGRATION_2 = ROOT / "ingestion" / "storage" / "migrations" / "0002_ticket_history.sql"
+CALL = ("SELECT * FROM {}(%s, '', %s, %s, %s, NULL, 'ticket.snapshot', NULL, NULL, NULL, NULL, NULL, "
+        "%s::jsonb, NULL)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=12000)
+    args = parser.parse_args()
+    text = MIGRATION_2.read_text()
+    old = text[text.index("CREATE FUNCTION ingest_event("):].replace(
+        "CREATE FUNCTION ingest_event(", "CREATE FUNCTION ingest_event_old(", 1)
+    fields = Jsonb({"subject": "Hello", "status": "open", "priority": "high",
+                    "vendor_updated_at": "2025-01-01T00:00:00Z"})
+    with tempfile.TemporaryDirectory(prefix="ingestion-bench-sql-") as work:
+        pg = PostgresServer(Path(work) / "pg", durable=False).start()
+        try:
+            with psycopg.connect(pg.url(), autocommit=True) as conn:
+                conn.execute("CREATE DATABASE bench")
+            migrate(pg.url("bench"))
+            with psycopg.connect(pg.url("bench"), autocommit=True) as conn:
+                conn.execute(old)
+                times: dict[str, list[float]] = {"ingest_event_old": [], "ingest_event": []}
+                n = 0
+                for i in range(args.pairs):
+                    for function in (("ingest_event_old", "ingest_event") if i % 2 else ("ingest_event", "ingest_event_old")):
+                        n += 1
+                        started = time.perf_counter()
+                        conn.execute(CALL.format(function), ("freshdesk", f"t{n}", fields, f"id:{n}", '{"id": 1}'))
+                        conn.execute(CALL.format(function), ("freshdesk", f"t{n}", fields, f"id:{n}b", '{"id": 1}'))
+                        times[function].append((time.perf_counter() - started) / 2 * 1e6)
+            for function, values in times.items():
+                values.sort()
+                print(f"{function:<18} µs per call: median {statistics.median(values):6.0f}   "
+                      f"p25 {values[len(values) // 4]:6.0f}   p75 {values[3 * len(values) // 4]:6.0f}")
+        finally:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    main()
