@@ -82,14 +82,13 @@ def relay() -> None:
 
     logs.configure(settings.log_level)
     _serve_relay_metrics(settings)
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    stop = threading.Event()
+    _stop_on_signals(stop)
     storage = Storage(settings)
     guarded = GuardedRedis(settings)
     guarded.start_state_reporter()
     try:
-        Relay(settings, storage, guarded).run_forever(should_stop=lambda: bool(stopping))
+        Relay(settings, storage, guarded).run_forever(should_stop=stop.is_set)
     finally:
         storage.close()
 
