@@ -410,3 +410,21 @@ def test_the_reconcile_process_picks_up_new_changes_and_stops_at_once_on_sigterm
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_partial_camelcase_trigger_body_is_completed_not_counted_as_lost(client, db, fake, reconciler_for):
+    """What admins really send (an id and a comment, camelCase, no timestamp): the
+    reconciler fills in what the body never carried (`enriched`, not `repaired`: the
+    webhook did arrive), and the comment event stays in the history."""
+    post(client, "zendesk", {"ticketId": "1", "latestComment": "Printer still on fire"},
+         **{"X-Zendesk-Account-Id": "99"})
+    fake.zendesk = [zendesk_ticket(1, "2025-01-02T00:00:00Z")]
+    result = reconciler_for("zendesk").run("backfill", since=SINCE)
+    assert dict(result.outcomes) == {"enriched": 1}
+    ticket = db.execute("SELECT subject, status, vendor_updated_at FROM tickets").fetchone()
+    assert (ticket["subject"], ticket["status"]) == ("Printer on fire", "open")
+    assert [(e["event_type"], e["comment_body"]) for e in db.execute(
+        "SELECT event_type, comment_body FROM events ORDER BY id")] == [
+        ("ticket.comment_added", "Printer still on fire"), ("reconciliation", None)]
+    again = reconciler_for("zendesk").run("backfill", since=SINCE, restart=True)
+    assert dict(again.outcomes) == {"unchanged": 1}  # the same version again: nothing stored
