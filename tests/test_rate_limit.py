@@ -8,6 +8,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis as redis_py
 import requests
 
 from conftest import make_env
@@ -105,20 +106,32 @@ def test_without_redis_configured_the_limit_still_applies_per_process(make_app, 
 
 @pytest.mark.gunicorn
 def test_across_gunicorn_workers_the_limit_is_shared_not_multiplied(database_url, redis_url, db, workdir):
-    server = Gunicorn(make_env(database_url, REDIS_URL=redis_url, RATE_LIMIT_PER_MINUTE="100"),
-                      workers=3, log_dir=workdir).start()
-    def one(n):
-        body, headers = signed("freshdesk", {"id": f"g-{n}"})
-        return requests.post(server.url + FRESHDESK_URL, data=body, headers=headers, timeout=10).status_code
+    def burst(attempt: int):
+        server = Gunicorn(make_env(database_url, REDIS_URL=redis_url, RATE_LIMIT_PER_MINUTE="100"),
+                          workers=3, log_dir=workdir).start()
 
-    try:
-        # In parallel: a worker that has just answered is first in line for the next
-        # connection, so one client in sequence would keep meeting the same worker.
-        with ThreadPoolExecutor(6) as pool:
-            statuses = list(pool.map(one, range(30)))
-        records = server.wait_for_log(lambda r: r.get("status") == 429 and r["logger"] == "gunicorn.access")
-    finally:
-        server.stop()
-    assert Counter(statuses) == {201: 10, 429: 20}
-    pids = {r["pid"] for r in records if r["logger"] == "gunicorn.access" and r.get("path") == FRESHDESK_URL}
+        def one(n):
+            body, headers = signed("freshdesk", {"id": f"g-{attempt}-{n}"})
+            return requests.post(server.url + FRESHDESK_URL, data=body, headers=headers, timeout=10).status_code
+
+        try:
+            # In parallel: a worker that has just answered is first in line for the next
+            # connection, so one client in sequence would keep meeting the same worker.
+            with ThreadPoolExecutor(6) as pool:
+                statuses = list(pool.map(one, range(30)))
+            records = server.wait_for_log(lambda r: r.get("status") == 429 and r["logger"] == "gunicorn.access")
+        finally:
+            server.stop()
+        pids = {r["pid"] for r in records if r["logger"] == "gunicorn.access" and r.get("path") == FRESHDESK_URL}
+        return statuses, pids
+
+    # Which worker accepts a connection is the kernel's choice: on a busy machine one
+    # worker can take a whole burst of fast answers. Try again (with a fresh limit) until
+    # the burst met several workers, so the assertion below is about sharing, not luck.
+    for attempt in range(3):
+        redis_py.Redis.from_url(redis_url).flushdb()
+        statuses, pids = burst(attempt)
+        assert Counter(statuses) == {201: 10, 429: 20}
+        if len(pids) >= 2:
+            break
     assert len(pids) >= 2, "requests should have been spread over several workers"
