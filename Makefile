@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test test-multi image-test bench bench-reconcile drills fuzz check-deploy migrate clean
+.PHONY: help install lock run test test-quick test-multi image-test bench bench-front-door bench-reconcile drills fuzz check-deploy migrate clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ image-test: $(STAMP) ## Build the image, run its app and relay containers on rea
 
 bench: $(STAMP) ## Service vs bare reference app under wrk, side by side (prints figures; needs wrk)
 	$(BIN)/python -u bench/run.py --scale --memory
+
+bench-front-door: $(STAMP) ## /health while the front door is attacked, through the shipped nginx (prints figures; needs nginx)
+	$(BIN)/python -u bench/front_door.py $(FRONT_DOOR_ARGS)
 
 bench-reconcile: $(STAMP) ## The reconciler's own speed against the fake vendor API (prints figures)
 	$(BIN)/python -u bench/reconcile.py
