@@ -1,9 +1,16 @@
 # syntax=docker/dockerfile:1
 # Production image: gunicorn serving the app, the relay runnable from the same image.
+# gunicorn is never published: the shipped nginx in front reads whole requests, so slow
+# clients hold nginx connections, never gunicorn's sync workers (README: Deployment).
 #   docker build -t helpdesk-ingestion .
-#   docker run -p 8080:8080 --env-file .env helpdesk-ingestion              # the web service
-#   docker run --env-file .env helpdesk-ingestion python -m ingestion relay # the relay
-#   docker run --env-file .env helpdesk-ingestion python -m ingestion migrate
+#   docker network create ingestion
+#   docker run --rm --network ingestion --env-file .env helpdesk-ingestion python -m ingestion migrate
+#   docker run -d --name app1 --network ingestion --env-file .env -e TRUSTED_PROXY_COUNT=1 helpdesk-ingestion
+#   docker run -d --name app2 --network ingestion --env-file .env -e TRUSTED_PROXY_COUNT=1 helpdesk-ingestion
+#   docker run -d --name relay --network ingestion --env-file .env helpdesk-ingestion python -m ingestion relay
+#   docker run -d --name nginx --network ingestion -p 80:80 -p 443:443 \
+#     -v "$PWD/deploy/nginx/ingestion.conf:/etc/nginx/conf.d/default.conf:ro" -v "$PWD/certs:/etc/nginx/certs:ro" \
+#     nginx:1.27-alpine
 
 # --- build: the locked requirements into a virtualenv (hash-checked wheels, nothing compiled) ---
 FROM python:3.11-slim-bookworm AS build

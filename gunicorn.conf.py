@@ -1,4 +1,4 @@
-"""gunicorn settings: what `make run` and the Docker image run.
+"""gunicorn settings: what `make run` and the Docker image run (behind nginx in every deployment).
 
 Environment: BIND (default 0.0.0.0:8080; 127.0.0.1:8080 in development), GUNICORN_WORKERS
 (default 2 x cores + 1), GUNICORN_TIMEOUT (default 30). The service's own variables are
@@ -44,10 +44,14 @@ bind = settings.bind
 # honoured when it is the only one set.
 workers = _env_int("GUNICORN_WORKERS",
                    _env_int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2 + 1, 64), 1, 256), 1, 256)
-# Sync semantics (one request per worker at a time, each holding one pooled database
-# connection), but requests are read whole before they get the worker, so slow or
-# stalled clients cannot hold it (ingestion/server/worker.py).
-worker_class = "ingestion.server.worker.BufferingWorker"
+# gunicorn's stock sync worker: one request per worker at a time, each holding one pooled
+# database connection. A sync worker is held by a slow client for as long as it sends, so
+# gunicorn is never exposed on its own: every deployment puts the shipped nginx in front
+# (compose, the Kubernetes sidecar, the documented `docker run`), which reads whole
+# requests before passing them on, as gunicorn's documentation recommends. `make run`
+# serves directly on 127.0.0.1 for local trials. (README: Deployment, and why there is
+# no HTTP framing of our own.)
+worker_class = "sync"
 # Requests finish in milliseconds, or answer 503 within ~2 s when the database is down;
 # this only catches a truly stuck worker.
 timeout = _env_int("GUNICORN_TIMEOUT", 30, 5, 600)

@@ -37,6 +37,9 @@ def build_app(settings: Settings) -> Flask:
     logs.configure(settings.log_level)
 
     app = Flask(__name__)
+    # A path with `//` is not one of ours: a JSON 404. (Werkzeug would answer a 308 to the
+    # merged path with an HTML body, which bypasses the error handlers.)
+    app.url_map.merge_slashes = False
     # Werkzeug answers 413 before the body is read past this size.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False

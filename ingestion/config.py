@@ -164,7 +164,6 @@ class Settings:
     stream_maxlen: int = 100_000
 
     max_body_bytes: int = 1024 * 1024
-    request_read_timeout: float = 10.0
     log_level: str = "INFO"
     prometheus_multiproc_dir: str | None = None
     relay_metrics_port: int = 0
@@ -246,7 +245,6 @@ class Settings:
             duplicate_cache_ttl=_bounded(env, "DUPLICATE_CACHE_TTL", 3600, 1, 7 * 86400),
             stream_maxlen=_bounded(env, "STREAM_MAXLEN", 100_000, 1, 1_000_000_000),
             max_body_bytes=_bounded(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
-            request_read_timeout=_bounded(env, "REQUEST_READ_TIMEOUT", 10.0, 0.5, 120.0, kind=float),
             log_level=log_level,
             prometheus_multiproc_dir=_directory(env, "PROMETHEUS_MULTIPROC_DIR"),
             relay_metrics_port=_bounded(env, "RELAY_METRICS_PORT", 0, 0, 65535),

@@ -52,13 +52,6 @@ class UnreadableBody(BadRequest):
         self.reason = reason
 
 
-class RequestTimeout(ApiError):
-    """The client did not send its whole body within REQUEST_READ_TIMEOUT."""
-
-    status = 408
-    default_message = "The request body was not received in time"
-
-
 class PayloadTooLarge(ApiError):
     """A body past MAX_BODY_BYTES, however it is framed (Content-Length or chunked)."""
 
@@ -66,10 +59,10 @@ class PayloadTooLarge(ApiError):
     default_message = "Request body too large"
 
 
-class UnsupportedTransferCoding(ApiError):
-    """A transfer coding other than chunked (gzip, deflate...): RFC 9112 says 501."""
-
-    status = 501
+class UnsupportedTransferCoding(BadRequest):
+    """A transfer coding other than chunked (gzip, deflate...). RFC 9112 suggests 501, but a
+    5xx invites a retry and the request can never succeed as sent: 400, as nginx in front
+    answers too (deploy/nginx)."""
 
 
 class Unauthorized(ApiError):

@@ -53,7 +53,6 @@ def test_development_listens_on_loopback_unless_bind_says_otherwise():
     ("DB_CONNECT_TIMEOUT", "1e400"),
     ("STREAM_MAXLEN", "1" + "0" * 30),
     ("DUPLICATE_CACHE_TTL", "-5"),
-    ("REQUEST_READ_TIMEOUT", "0"),
     ("RETRY_AFTER_SECONDS", "60"),
     ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent"),
     ("BIND", "8080"),

@@ -80,7 +80,8 @@ def server_blocks(conf: str) -> list[str]:
 
 
 # Statuses nginx itself answers that must come out as {"error": ...} JSON.
-NGINX_OWN_ERRORS = {"400", "404", "405", "408", "411", "413", "414", "429", "494", "500", "501", "502", "503", "504"}
+NGINX_OWN_ERRORS = {"400", "404", "405", "408", "411", "413", "414", "429", "494", "500", "501", "502", "503", "504",
+                    "505"}
 
 
 def assert_hardened_like_the_edge(conf: str, servers: list[str]) -> None:
@@ -97,6 +98,8 @@ def assert_hardened_like_the_edge(conf: str, servers: list[str]) -> None:
         handled = {code for page in directives(server, "error_page") for code in page.split()[:-1] if code.isdigit()}
         assert NGINX_OWN_ERRORS <= handled, NGINX_OWN_ERRORS - handled
         assert "=503 /_ingestion_error" in " ".join(directives(server, "error_page"))  # 502/504 too: retried
+        # A transfer coding nginx does not decode is refused for good (4xx), never "retry" (5xx).
+        assert "501 =400 /_ingestion_error" in directives(server, "error_page")
         assert directives(server, "default_type") == ["application/json"]
         assert re.search(r"location = /_ingestion_error \{\s*internal;", server)
     assert directives(conf, "limit_conn_zone") == ["$binary_remote_addr zone=ingestion_per_ip:10m"]
@@ -210,6 +213,13 @@ def test_the_kubernetes_sidecar_is_hardened_like_the_edge_nginx():
     assert error_map(conf).split() == error_map(edge).split()  # the same JSON messages
     # /metrics only on the port the Service does not expose.
     assert "location = /metrics { proxy_pass" in metrics and "location = /metrics { return 404; }" in public
-    # The client is the entry the ingress appended; realip only keys limit_conn and the log.
-    assert directives(conf, "real_ip_header") == ["X-Forwarded-For"]
+    # The client is the entry the ingress appended; realip only keys limit_conn and the log,
+    # and only on the public port: on the metrics port nobody's header is believed.
+    assert directives(public, "real_ip_header") == ["X-Forwarded-For"]
+    assert not directives(metrics, "real_ip_header") and not directives(metrics, "set_real_ip_from")
     assert not directives(conf, "real_ip_recursive")
+    # The scraper's own address reaches the app as the client (METRICS_ALLOWED_NETWORKS),
+    # never an X-Forwarded-For it sent: the header is replaced, in both entries the app reads.
+    assert directives(metrics, "proxy_set_header") == ['X-Forwarded-For "$remote_addr, $remote_addr"',
+                                                       "X-Request-ID $ingestion_request_id"]
+    assert "$proxy_add_x_forwarded_for" not in metrics and "$http_x_forwarded_for" not in metrics

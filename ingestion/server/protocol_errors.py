@@ -6,9 +6,10 @@ limits, a broken chunked body) is answered by gunicorn's worker with an HTML pag
 other error of the service is `{"error": "..."}`, and vendors' delivery logs show the
 body, so `install()` replaces gunicorn's writer of those pages (`gunicorn.util.write_error`,
 which the workers call through the module) with one writing the same status and reason
-with a JSON body. Statuses are gunicorn's own, chosen by the HTTP RFCs (400, 414, 417,
-431; 501 for a transfer coding it does not implement). Called from gunicorn.conf.py, so
-the master and every worker it forks use it.
+with a JSON body. Statuses are gunicorn's own (400, 414, 417, 431), except its 501 for a
+transfer coding it does not decode, which becomes 400: a 5xx invites a retry of a
+request that can never succeed (nginx in front answers the same). Called from
+gunicorn.conf.py, so the master and every worker it forks use it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from gunicorn import util
 
 
 def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    if status_int == 501:
+        status_int, reason = 400, "Bad Request"
     body = json.dumps({"error": mesg or reason}).encode("utf-8") + b"\n"
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")

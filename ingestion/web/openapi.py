@@ -29,11 +29,9 @@ RESPONSES = """\
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
-        "408": {$ref: "#/components/responses/Error"}
         "413": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}
         "429": {$ref: "#/components/responses/RateLimited"}
-        "501": {$ref: "#/components/responses/Error"}
         "503": {$ref: "#/components/responses/Unavailable"}"""
 
 

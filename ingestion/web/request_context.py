@@ -16,8 +16,9 @@ import uuid
 from flask import Flask, current_app, g, request
 from flask.wrappers import Response
 from gunicorn.http.errors import NoMoreData, ParseException
+from werkzeug.exceptions import NotFound
 
-from ..errors import ApiError, BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedTransferCoding
+from ..errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedTransferCoding
 from ..metrics import HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS, child
 
 HEADER = "X-Request-ID"
@@ -38,9 +39,8 @@ def raw_body() -> bytes:
     Past MAX_BODY_BYTES the answer is 413 however the body is framed: Werkzeug checks a
     Content-Length itself, but it cut a chunked body at the limit and handed the first
     MiB on as if it were all (an HMAC over it passed). So the body is read here, up to one
-    byte past the limit. Reading can also fail on the wire: a broken
-    chunk or a client gone mid-body (400), a client too slow for REQUEST_READ_TIMEOUT
-    (408): the client's request is unusable, not a fault of the service.
+    byte past the limit. Reading can also fail on the wire (a broken chunk, a client gone
+    mid-body): 400, the client's request is unusable, not a fault of the service.
     """
     environ = request.environ
     if BODY_KEY in environ:
@@ -66,10 +66,8 @@ def _read_body() -> bytes:
         raise PayloadTooLarge()  # before reading a byte of it
     try:
         # The server's input stream ends where the body does (Content-Length or the last
-        # chunk); Werkzeug's wrappers are skipped so a timeout stays a timeout.
+        # chunk); Werkzeug's wrappers are skipped so a broken chunk stays a 400.
         body = _read_at_most(request.environ["wsgi.input"], limit + 1)
-    except TimeoutError:
-        raise RequestTimeout() from None
     except (ParseException, NoMoreData, OSError) as error:
         raise BadRequest(f"Request body could not be read: {error}") from None
     if len(body) > limit:
@@ -100,6 +98,10 @@ def _begin() -> None:
     if request.path not in NOT_OBSERVED:
         g.started = time.perf_counter()
         HTTP_IN_FLIGHT.inc()
+    if "//" in request.environ.get("PATH_INFO", ""):
+        # Not one of our paths: Werkzeug's router would drop leading slashes and match
+        # (`//health`), and redirect inner ones with an HTML 308 (merge_slashes is off).
+        raise NotFound()
 
 
 def _finish(response: Response) -> Response:
