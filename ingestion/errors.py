@@ -87,6 +87,16 @@ class InvalidField(ApiError):
         self.field = field
 
 
+class TooDeeplyNested(ApiError):
+    """JSON nested past json_body.MAX_NESTING levels: authentic perhaps, but no helpdesk
+    sends that, and deeper structures crash recursive readers (the JSON libraries, the
+    database's JSON functions). Refused before anything parses it, and quarantined."""
+
+    status = 422
+    quarantined = True
+    reason = "too_deep"
+
+
 class UnstorablePayload(ApiError):
     """PostgreSQL refused a value in the payload (for example a \\u0000 escape in JSONB)."""
 

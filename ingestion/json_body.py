@@ -1,14 +1,47 @@
-"""A webhook body as a JSON object: the one reading the live path and replay share."""
+"""A webhook body as a JSON object: the one reading the live path and replay share.
+
+Nesting is bounded (MAX_NESTING) on the raw text, before anything parses it: Python's
+JSON reader and writer recurse, so a body nested about 950 deep was parsed, then failed
+to be written back (a 500, the delivery lost), and one stored a little shallower made
+every later read of its history fail. Real webhook bodies nest a handful of levels.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from itertools import accumulate
 from typing import Any
 
-from .errors import UnreadableBody
+from .errors import TooDeeplyNested, UnreadableBody
+
+#: Arrays and objects inside each other, at most. The deepest vendor body in
+#: tests/vendors/ nests 6 levels; 64 leaves room for any relay's envelopes.
+MAX_NESTING = 64
 
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
                bool: "a boolean", type(None): "null"}
+#: A JSON string (the unrolled form: linear time, no backtracking), to blank out brackets
+#: that are text, not structure.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def nesting(text: str) -> int:
+    """How deep arrays and objects nest in JSON text (brackets inside strings do not
+    count). Linear in the text: two regular-expression passes, then a running sum."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub('""', text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def _too_deep(text: str) -> int | None:
+    """The nesting when it is past MAX_NESTING, else None. Fewer brackets than the limit
+    cannot nest past it, which settles ordinary bodies with two counts."""
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return None
+    depth = nesting(text)
+    return depth if depth > MAX_NESTING else None
 
 
 def _reject_constant(name: str) -> None:
@@ -25,10 +58,13 @@ def parse_json_object(raw: bytes) -> tuple[dict[str, Any], str]:
         text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         raise UnreadableBody("Request body is not valid UTF-8", "not_utf8") from None
+    depth = _too_deep(text)
+    if depth is not None:
+        raise TooDeeplyNested(f"JSON body nests {depth} levels deep; at most {MAX_NESTING} are accepted")
     try:
         payload = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise UnreadableBody("Request body is not usable JSON: nested too deeply", "not_json") from None
+    except RecursionError:  # unreachable past the nesting check; kept as the last guard
+        raise TooDeeplyNested(f"JSON body nests more than {MAX_NESTING} levels deep") from None
     except json.JSONDecodeError as error:
         raise UnreadableBody(f"Request body is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})",
                              "not_json") from None

@@ -74,7 +74,7 @@ PRUNED = Counter(
 QUARANTINED = Counter(
     "ingestion_quarantined_total",
     "Authentic deliveries the normalizer could not read, kept in quarantine, by reason "
-    "(not_utf8, not_json, not_object, invalid_field, unstorable).", ["vendor", "reason"])
+    "(not_utf8, not_json, not_object, too_deep, invalid_field, unstorable).", ["vendor", "reason"])
 QUARANTINE_REMOVED = Counter(
     "ingestion_quarantine_removed_total",
     "Quarantined deliveries removed unreplayed: evicted past QUARANTINE_MAX_ENTRIES (bound) or "

@@ -9,6 +9,7 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from ingestion.errors import Unauthorized
+from ingestion.json_body import MAX_NESTING
 from ingestion.vendors import VENDORS, vendor_names
 from ingestion.web.guard import Guard
 from signing import (
@@ -103,7 +104,10 @@ BAD_BODIES = {
     "form encoded": (b"id=1&subject=x", 400),
     "NaN": (b'{"id": NaN}', 400),
     "Infinity": (b'{"id": 1, "x": -Infinity}', 400),
-    "nested far too deep": (deep(100_000), 400),
+    "nested far too deep": (deep(100_000), 422),
+    "nested one level past the limit": (deep(MAX_NESTING), 422),
+    # The review's case: parsed, then a 500 writing it back, and the delivery lost.
+    "custom fields nested 955 deep": (b'{"id": 5, "custom_fields": {"x": ' + b"[" * 955 + b"]" * 955 + b"}}", 422),
     "huge integer": (b'{"id": 1, "x": ' + b"9" * 5000 + b"}", 400),
     "missing id": (b'{"subject": "no id"}', 422),
     "null id": (b'{"id": null}', 422),
@@ -140,8 +144,22 @@ def test_a_422_names_the_field(client, db):
     assert "ticket.subject" in response.json["error"]
 
 
-def test_moderately_nested_json_is_accepted(client, db):
-    body, headers = signed("freshdesk", deep(500))
+def test_json_nested_exactly_to_the_limit_is_accepted(client, db):
+    body, headers = signed("freshdesk", deep(MAX_NESTING - 1))  # the object, then 63 arrays
+    assert client.post(FRESHDESK_URL, data=body, headers=headers).status_code == 201
+
+
+def test_json_nested_past_the_limit_is_quarantined_with_its_reason(client, db):
+    body, headers = signed("zendesk", deep(MAX_NESTING))
+    response = client.post(ZENDESK_URL, data=body, headers=headers)
+    assert response.status_code == 422
+    assert response.json["error"] == "JSON body nests 65 levels deep; at most 64 are accepted"
+    entry = db.execute("SELECT reason, status, body FROM quarantine").fetchone()
+    assert (entry["reason"], entry["status"], bytes(entry["body"])) == ("too_deep", 422, body)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client, db):
+    body, headers = signed("freshdesk", {"id": "brackets", "subject": "[" * 500 + "{" * 500})
     assert client.post(FRESHDESK_URL, data=body, headers=headers).status_code == 201
 
 
