@@ -127,6 +127,19 @@ def test_the_read_api_lists_filters_pages_and_shows_entries(make_app, db):
     assert client.get("/api/v1/quarantine?vendor=nobody", headers=BEARER).status_code == 400
 
 
+def test_a_page_of_large_entries_stops_at_the_byte_budget(make_app, db):
+    """Six refused bodies of 900 KB (not UTF-8, so shown as base64): the first page stops
+    once they pass PAGE_BUDGET_BYTES instead of holding up to 200 of them at once."""
+    client = make_app(API_TOKENS=TOKEN).test_client()
+    ids = [post(client, "freshdesk", b"\xff" + bytes([n]) * 900_000).json["quarantine_id"] for n in range(6)]
+    first = client.get("/api/v1/quarantine", headers=BEARER).json
+    shown = [entry["quarantine_id"] for entry in first["entries"]]
+    assert 1 <= len(shown) < 6 and shown == ids[:len(shown)]
+    assert first["next_cursor"] == str(shown[-1])
+    rest = client.get(f"/api/v1/quarantine?cursor={first['next_cursor']}", headers=BEARER).json
+    assert [entry["quarantine_id"] for entry in rest["entries"]] == ids[len(shown):]
+
+
 def test_a_scrape_reports_the_entries_waiting_and_the_oldest_age(client, db):
     post(client, "freshdesk", b"[]")
     db.execute("UPDATE quarantine SET received_at = now() - interval '2 hours'")

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from ingestion.storage.operations import PAGE_BUDGET_BYTES
 from signing import fixture, post
 
 TOKEN = "read-api-token-0123456789"
@@ -124,3 +125,55 @@ def test_reads_are_rate_limited_per_client_apart_from_webhooks(make_app, db):
     statuses = [client.get("/api/v1/tickets/freshdesk/1", headers=AUTH).status_code for _ in range(11)]
     assert statuses == [404] * 10 + [429]
     assert post(client, "freshdesk", {"id": 1}).status_code == 201  # the webhooks' budget is untouched
+
+
+def test_a_page_of_large_events_stops_at_the_byte_budget_and_says_where_to_go_on(client):
+    """Six deliveries of 900 KB: a page of up to 100 events stops once its payloads pass
+    PAGE_BUDGET_BYTES (it was read whole into the worker's memory), and the cursor leads
+    through the rest."""
+    pad = "x" * 900_000
+    for n in range(6):
+        assert post(client, "freshdesk", {"id": 12, "comment": f"big {n}", "pad": pad}).status_code in (200, 201)
+    seen, cursor, pages = [], None, 0
+    while True:
+        response = client.get("/api/v1/tickets/freshdesk/12/events", headers=AUTH,
+                              query_string={"cursor": cursor} if cursor else {})
+        assert response.status_code == 200
+        events = response.json["events"]
+        assert len(response.get_data()) <= PAGE_BUDGET_BYTES + 1_000_000  # one event may cross the line
+        seen += [event["payload"]["comment"] for event in events]
+        pages += 1
+        cursor = response.json["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"big {n}" for n in range(6)]
+    assert pages == 2
+
+
+def test_a_payload_stored_deeper_than_the_limit_reads_back_without_a_500(client, db):
+    """Stored before MAX_NESTING existed: the events of that ticket answered 500 on every
+    read (Python's JSON reader recursed). Both reads now answer 200 with it as stored."""
+    created = post(client, "freshdesk", {"id": 13, "subject": "deep history"})
+    deep = '{"id": 13, "x": ' + "[" * 965 + "]" * 965 + "}"
+    db.execute("INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, payload) "
+               "VALUES (%s, 'recorded', 1, 'ticket.snapshot', 'body:deep', %s::jsonb)",
+               (created.json["ticket_id"], deep))
+    db.execute("UPDATE tickets SET custom_fields = jsonb_build_object('deep', %s::jsonb) WHERE id = %s",
+               ("[" * 900 + "]" * 900, created.json["ticket_id"]))
+
+    ticket = client.get("/api/v1/tickets/freshdesk/13", headers=AUTH)
+    events = client.get("/api/v1/tickets/freshdesk/13/events", headers=AUTH)
+    assert (ticket.status_code, events.status_code) == (200, 200)
+    assert events.headers["Content-Type"] == "application/json"
+    text = events.get_data(as_text=True)
+    assert ("[" * 965) in text and text.count('"event_id"') == 2
+    assert '"subject":"deep history"' in ticket.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tickets/freshdesk/a%00b", "/api/v1/tickets/freshdesk/a%00b/events",
+                                  "/api/v1/tickets/freshdesk/1?account=a%00b"])
+def test_an_id_no_ticket_can_have_is_a_400_with_the_reason(client, path):
+    """A NUL was answered 422 "the database refused a value in the payload", for a GET."""
+    response = client.get(path, headers=AUTH)
+    assert response.status_code == 400
+    assert "NUL" in response.json["error"]

@@ -3,6 +3,7 @@ through the pool (pool.py), which counts it and translates its errors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,15 @@ from ..errors import DatabaseUnavailable
 from ..tickets import Outcome, StoredDelivery, TicketEvent
 from . import queries
 from .pool import Database
+
+
+#: What one page of the read API may hold in payloads, bodies, comments and changes (a
+#: page always shows at least one row, whatever its size), so a page of large deliveries
+#: (each up to MAX_BODY_BYTES) is never read whole into a worker's memory.
+PAGE_BUDGET_BYTES = 4 * 1024 * 1024
+#: Rows fetched per round trip of a page's server-side cursor.
+PAGE_FETCH = 8
+
 
 
 class Storage:
@@ -60,10 +70,14 @@ class Storage:
         params = {"vendor": vendor, "account": account, "external_id": external_id}
         return self.database.run("read_ticket", lambda conn: _dicts(conn, queries.TICKET, params).fetchone())
 
-    def ticket_events(self, ticket_id: str, after: int, limit: int) -> list[dict[str, Any]]:
-        """A ticket's events with ids above `after`, oldest first (the read API)."""
-        params = {"ticket_id": ticket_id, "after": after, "limit": limit}
-        return self.database.run("read_events", lambda conn: _dicts(conn, queries.TICKET_EVENTS, params).fetchall())
+    def ticket_events(self, ticket_id: str, after: int, limit: int,
+                      budget: int = PAGE_BUDGET_BYTES) -> tuple[list[dict[str, Any]], bool]:
+        """A ticket's events with ids above `after`, oldest first (the read API): at most
+        `limit`, fewer when their payloads, comments and changes pass `budget` bytes.
+        Returns (rows, whether more follow). JSON columns come as text."""
+        params = {"ticket_id": ticket_id, "after": after, "limit": limit + 1}
+        return self.database.run("read_events", lambda conn: bounded_page(
+            conn, queries.TICKET_EVENTS, params, limit, budget, _event_bytes))
 
     def quarantine(self, *, vendor: str, account: str, status: int, reason: str, error: str, body: bytes,
                    headers: dict[str, str], auth_method: str, request_id: str | None,
@@ -74,11 +88,13 @@ class Storage:
                   "max_entries": max_entries}
         return self.database.run("quarantine", lambda conn: tuple(conn.execute(queries.QUARANTINE, params).fetchone()))
 
-    def quarantine_entries(self, vendor: str | None, after: int, limit: int) -> list[dict[str, Any]]:
-        """Quarantined deliveries with ids above `after`, oldest first (the read API)."""
-        params = {"vendor": vendor, "after": after, "limit": limit}
-        return self.database.run("read_quarantine",
-                                 lambda conn: _dicts(conn, queries.QUARANTINE_LIST, params).fetchall())
+    def quarantine_entries(self, vendor: str | None, after: int, limit: int,
+                           budget: int = PAGE_BUDGET_BYTES) -> tuple[list[dict[str, Any]], bool]:
+        """Quarantined deliveries with ids above `after`, oldest first (the read API): at
+        most `limit`, fewer when their bodies pass `budget` bytes. Returns (rows, more)."""
+        params = {"vendor": vendor, "after": after, "limit": limit + 1}
+        return self.database.run("read_quarantine", lambda conn: bounded_page(
+            conn, queries.QUARANTINE_LIST, params, limit, budget, _entry_bytes))
 
     def quarantine_entry(self, entry_id: int) -> dict[str, Any] | None:
         return self.database.run("read_quarantine",
@@ -143,3 +159,31 @@ def ingest_params(event: TicketEvent, dedup_key: str, window_seconds: int | None
 
 def _dicts(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> psycopg.Cursor:
     return conn.cursor(row_factory=dict_row).execute(query, params)
+
+
+def bounded_page(conn: psycopg.Connection, query: str, params: dict[str, Any], limit: int, budget: int,
+                 size: Callable[[dict[str, Any]], int]) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` rows of `query` (which selects one more, to tell whether more
+    follow), stopping early once the rows shown hold `budget` bytes. Rows come from a
+    server-side cursor PAGE_FETCH at a time, so the rows past the budget are never read.
+    Returns (rows, whether more follow)."""
+    rows: list[dict[str, Any]] = []
+    used = 0
+    with conn.transaction(), conn.cursor(name="page", row_factory=dict_row) as cursor:
+        cursor.itersize = PAGE_FETCH
+        cursor.execute(query, params)
+        for row in cursor:
+            cost = size(row)
+            if len(rows) == limit or (rows and used + cost > budget):
+                return rows, True
+            rows.append(row)
+            used += cost
+    return rows, False
+
+
+def _event_bytes(row: dict[str, Any]) -> int:
+    return sum(len(row[name] or "") for name in ("payload", "changes", "comment_body", "comment_author")) + 256
+
+
+def _entry_bytes(row: dict[str, Any]) -> int:
+    return len(row["body"]) * 4 // 3 + 512  # shown as base64 when it is not text

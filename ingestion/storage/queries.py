@@ -70,19 +70,21 @@ UPDATE events SET payload = NULL, comment_body = NULL, comment_author = NULL, co
      LIMIT %(batch)s)
 """
 
-#: The read API: one ticket by its vendor key.
+#: The read API: one ticket by its vendor key. Custom fields as JSON text: the answer
+#: carries them as stored (web/stored_json.py).
 TICKET = """
 SELECT id, vendor, account, external_id, subject, description, status, priority, type,
        requester_name, requester_email, requester_id, assignee_name, assignee_email, assignee_id,
-       group_name, organization, tags, custom_fields, vendor_created_at, vendor_updated_at,
+       group_name, organization, tags, custom_fields::text AS custom_fields, vendor_created_at, vendor_updated_at,
        deleted_at, purged_at, revision, created_at, updated_at
   FROM tickets WHERE vendor = %(vendor)s AND account = %(account)s AND external_id = %(external_id)s
 """
 
 #: The read API: a ticket's events after a cursor, oldest first (by id: commit order).
+#: Changes and payload as JSON text; read a few rows at a time (storage: byte-bounded pages).
 TICKET_EVENTS = """
 SELECT id, event_type, vendor_event_id, received_at, outcome, comment_body, comment_author, comment_public,
-       changes, payload
+       changes::text AS changes, payload::text AS payload
   FROM events WHERE ticket_id = %(ticket_id)s AND id > %(after)s
  ORDER BY id LIMIT %(limit)s
 """

@@ -4,9 +4,9 @@
     GET /api/v1/quarantine/<id>
 
 The same bearer tokens as the ticket read API (web/read_api.py). Entries come oldest
-first; `next_cursor` is null on the last page. The body is shown as text when it is
-UTF-8 (`body`), as base64 otherwise (`body_base64`): quarantine keeps bytes that are not
-text too.
+first; `next_cursor` is null on the last page, and a page stops early once its bodies
+reach storage.PAGE_BUDGET_BYTES. The body is shown as text when it is UTF-8 (`body`), as
+base64 otherwise (`body_base64`): quarantine keeps bytes that are not text too.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from flask.wrappers import Response
 from ..config import Settings
 from ..errors import ApiError, BadRequest
 from ..services import services
-from .read_api import ViewDecorator, _int_arg, _iso, bearer_token, page
+from .read_api import ViewDecorator, _int_arg, _iso, bearer_token, next_cursor
 
 PREFIX = "/api/v1/quarantine"
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -61,8 +61,8 @@ def quarantine_blueprint(settings: Settings, vendors: Collection[str], rate_limi
             raise BadRequest(f"Query parameter 'vendor' must be one of: {', '.join(vendors)}")
         limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         after = _int_arg("cursor", 0, 0, 2**63 - 1)
-        rows, cursor = page(services().storage.quarantine_entries(vendor, after, limit + 1), limit)
-        return jsonify(entries=[entry_json(r) for r in rows], next_cursor=cursor)
+        rows, more = services().storage.quarantine_entries(vendor, after, limit)
+        return jsonify(entries=[entry_json(r) for r in rows], next_cursor=next_cursor(rows, more))
 
     @blueprint.get(f"{PREFIX}/<entry_id>")
     @rate_limited

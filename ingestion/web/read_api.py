@@ -8,7 +8,9 @@ Authentication: `Authorization: Bearer <token>` with one of API_TOKENS. Producti
 no token configured answers 401 to every call (stored conversations are personal data);
 development is open, with a warning at start. Rate limited per client like the webhooks,
 counted separately. Events come oldest first (by id, which is commit order per ticket);
-`next_cursor` is null on the last page.
+`next_cursor` is null on the last page. A page also stops early once its payloads reach
+storage.PAGE_BUDGET_BYTES (it then has a `next_cursor`); stored JSON goes into the answer
+as stored text (web/stored_json.py).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, request
 from flask.wrappers import Response
 
 from ..config import Settings
 from ..errors import ApiError, BadRequest
+from ..normalize.values import storable
 from ..services import services
+from .stored_json import json_response, object_text, page_text
 
 log = logging.getLogger(__name__)
 
@@ -75,36 +79,39 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def ticket_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {
+def ticket_text(row: dict[str, Any]) -> str:
+    """The ticket as JSON text; custom fields as stored (JSON text from the query)."""
+    return object_text({
         "ticket_id": str(row["id"]), "vendor": row["vendor"], "account": row["account"],
         "external_id": row["external_id"], "subject": row["subject"], "description": row["description"],
         "status": row["status"], "priority": row["priority"], "type": row["type"],
         "requester": {"name": row["requester_name"], "email": row["requester_email"], "id": row["requester_id"]},
         "assignee": {"name": row["assignee_name"], "email": row["assignee_email"], "id": row["assignee_id"]},
         "group": row["group_name"], "organization": row["organization"], "tags": list(row["tags"]),
-        "custom_fields": row["custom_fields"], "vendor_created_at": _iso(row["vendor_created_at"]),
+        "vendor_created_at": _iso(row["vendor_created_at"]),
         "vendor_updated_at": _iso(row["vendor_updated_at"]), "deleted_at": _iso(row["deleted_at"]),
         "purged_at": _iso(row["purged_at"]), "revision": row["revision"],
         "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
-    }
+    }, {"custom_fields": row["custom_fields"]})
 
 
-def event_json(row: dict[str, Any]) -> dict[str, Any]:
+def event_text(row: dict[str, Any]) -> str:
+    """One event as JSON text; changes and payload as stored (JSON text from the query)."""
     comment = None
     if row["comment_body"] is not None:
         comment = {"body": row["comment_body"], "author": row["comment_author"], "public": row["comment_public"]}
-    return {
+    return object_text({
         "event_id": str(row["id"]), "event_type": row["event_type"], "vendor_event_id": row["vendor_event_id"],
         "received_at": _iso(row["received_at"]), "outcome": row["outcome"], "comment": comment,
-        "changes": row["changes"], "payload": row["payload"],
-    }
+    }, {"changes": row["changes"], "payload": row["payload"]})
 
 
 def _account() -> str:
     account = request.args.get("account", "")
-    if len(account) > 100 or "\x00" in account:
+    if len(account) > 100:
         raise BadRequest("Query parameter 'account' must be at most 100 characters")
+    if not storable(account):
+        raise BadRequest("Query parameter 'account' holds a character no account has (NUL or an unpaired surrogate)")
     return account
 
 
@@ -117,17 +124,16 @@ def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
     return int(raw)
 
 
-def page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    """A page from `limit + 1` rows read after a cursor: the rows to show, and the next
-    cursor (the last shown id) when there are more, else None."""
-    if len(rows) > limit:
-        return rows[:limit], str(rows[limit - 1]["id"])
-    return rows, None
+def next_cursor(rows: list[dict[str, Any]], more: bool) -> str | None:
+    """The cursor of the page after these rows (the last shown id), None on the last page."""
+    return str(rows[-1]["id"]) if more and rows else None
 
 
 def _find(vendors: Collection[str], vendor: str, external_id: str) -> dict[str, Any]:
     if vendor not in vendors:
         raise TicketNotFound()
+    if not storable(external_id):  # PostgreSQL text cannot even be asked for one
+        raise BadRequest("The ticket id holds a character no ticket id has (NUL or an unpaired surrogate)")
     row = services().storage.ticket(vendor, _account(), external_id)
     if row is None:
         raise TicketNotFound()
@@ -143,7 +149,7 @@ def read_api_blueprint(settings: Settings, vendors: Collection[str], rate_limite
     @rate_limited
     @authenticated
     def ticket(vendor: str, external_id: str) -> Response:
-        return jsonify(ticket_json(_find(vendors, vendor, external_id)))
+        return json_response(ticket_text(_find(vendors, vendor, external_id)))
 
     @blueprint.get(f"{PREFIX}/<vendor>/<external_id>/events")
     @rate_limited
@@ -152,8 +158,8 @@ def read_api_blueprint(settings: Settings, vendors: Collection[str], rate_limite
         limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         after = _int_arg("cursor", 0, 0, 2**63 - 1)
         row = _find(vendors, vendor, external_id)
-        rows, cursor = page(services().storage.ticket_events(str(row["id"]), after, limit + 1), limit)
-        return jsonify(events=[event_json(r) for r in rows], next_cursor=cursor)
+        rows, more = services().storage.ticket_events(str(row["id"]), after, limit)
+        return json_response(page_text("events", map(event_text, rows), next_cursor(rows, more)))
 
     return blueprint
 
