@@ -12,8 +12,9 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import credentials
 
@@ -102,8 +103,26 @@ def _vendor_apis(env: Mapping[str, str], warnings: list[str], production: bool) 
             warnings.append(f"{error.variable} {error.problem}; {vendor.name} is not reconciled")
             continue
         if access is not None:
+            _judge_api_url(vendor.export.url_variable, access.base_url, warnings, production)
             found[vendor.name] = access
     return found
+
+
+def _judge_api_url(variable: str, url: str, warnings: list[str], production: bool) -> None:
+    """A vendor API called over plain HTTP sends its key in clear: production takes https
+    only, or http to a loopback address (an egress proxy on the same host, a test server)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or parts.hostname == "localhost":
+        return
+    try:
+        if ip_address(parts.hostname or "").is_loopback:
+            return
+    except ValueError:
+        pass
+    problem = "must be an https:// URL: over http the API key would travel in clear"
+    if production:
+        raise credentials.CredentialError(variable, problem)
+    warnings.append(f"{variable} {problem}")
 
 
 def _status_names(env: Mapping[str, str], name: str) -> dict[int, str]:

@@ -7,9 +7,11 @@ part of it: a comma or a space inside a secret never splits it into two keys. A 
 pair is `user:password`, split at the first colon (RFC 7617 forbids a colon in the
 user, and passwords may hold colons).
 
-Strength. Production refuses to start with a placeholder shipped in the examples
-(`.env.example`, `deploy/k8s/secret.example.yaml`), an HMAC or signing secret shorter
-than 16 characters, or a Basic password shorter than 12; development starts with a
+Strength (strength.py): production refuses to start with a guessable value: a placeholder
+shipped in the examples (`.env.example`, `deploy/k8s/secret.example.yaml`), an HMAC or
+signing secret or a token shorter than 16 characters, a Basic password shorter than 12 or
+equal to its user, a value of a few distinct characters, a short piece repeated, a
+keyboard or alphabet run, or one built on a common password. Development starts with a
 warning. Refusals name the variable and never echo its value.
 """
 
@@ -18,13 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-#: Values the examples ship with, and their usual variants. Each is public, so accepting
-#: one means accepting anybody.
-PLACEHOLDERS = frozenset({"change-me", "change-me-too", "changeme", "change_me", "replace-me", "secret",
-                          "password", "xxx", "todo"})
+from .strength import MIN_PASSWORD_LENGTH, MIN_SECRET_LENGTH, common, weakness
 
-MIN_SECRET_LENGTH = 16
-MIN_PASSWORD_LENGTH = 12
 PREVIOUS_SUFFIX = "_PREVIOUS"
 
 
@@ -47,10 +44,6 @@ def _values(env: Mapping[str, str], name: str) -> list[tuple[str, str]]:
     return found
 
 
-def _is_placeholder(value: str) -> bool:
-    return value.lower() in PLACEHOLDERS
-
-
 def _judge(variable: str, problem: str | None, warnings: list[str], production: bool) -> None:
     """A weak value: production refuses it, development starts with a warning."""
     if problem:
@@ -65,12 +58,7 @@ def secrets(env: Mapping[str, str], name: str, warnings: list[str], production: 
     `refused`: public test secrets of the vendor (anyone can sign with them)."""
     keys = []
     for variable, value in _values(env, name):
-        problem = None
-        if _is_placeholder(value) or value in refused:
-            problem = "is a public placeholder or test value; use a random secret"
-        elif len(value) < MIN_SECRET_LENGTH:
-            problem = f"is shorter than {MIN_SECRET_LENGTH} characters; use a random secret"
-        _judge(variable, problem, warnings, production)
+        _judge(variable, weakness(value, MIN_SECRET_LENGTH, refused), warnings, production)
         keys.append(value)
     return tuple(keys)
 
@@ -83,24 +71,29 @@ def basic_pairs(env: Mapping[str, str], name: str, warnings: list[str],
         user, colon, password = value.partition(":")
         if not colon or not user or not password:
             raise CredentialError(variable, "must look like user:password")
-        problem = None
-        if _is_placeholder(password) or _is_placeholder(value):
-            problem = "has a public placeholder password; use a random one"
-        elif len(password) < MIN_PASSWORD_LENGTH:
-            problem = f"has a password shorter than {MIN_PASSWORD_LENGTH} characters; use a random one"
-        _judge(variable, problem, warnings, production)
+        problem = weakness(password, MIN_PASSWORD_LENGTH)
+        if problem is None and password.lower() == user.lower():
+            problem = "is the user name"
+        _judge(variable, f"has a password that {problem}" if problem else None, warnings, production)
         pairs.append((user, password))
     return tuple(pairs)
 
 
 def check_url_password(variable: str, url: str | None, warnings: list[str], production: bool) -> None:
-    """A database or Redis URL whose password is an example placeholder."""
+    """A database or Redis URL whose password is among the first guesses (`ingestion`,
+    `postgres`, `change-me`, the user name). Nothing more: the server's own policy governs
+    length, and a URL without a password (peer or certificate authentication) is fine."""
     try:
-        password = urlsplit(url).password if url else None
+        parts = urlsplit(url) if url else None
+        password, user = (parts.password, parts.username) if parts else (None, None)
     except ValueError:
-        password = None
-    if password and _is_placeholder(password):
-        _judge(variable, "has a public placeholder password; use the real one", warnings, production)
+        password = user = None
+    if not password:
+        return
+    problem = common(password)
+    if problem is None and user and password.lower() == user.lower():
+        problem = "is the user name"
+    _judge(variable, f"has a password that {problem}" if problem else None, warnings, production)
 
 
 def token_list(env: Mapping[str, str], name: str, warnings: list[str], production: bool) -> tuple[str, ...]:
@@ -109,10 +102,6 @@ def token_list(env: Mapping[str, str], name: str, warnings: list[str], productio
     that cannot occur in them is fine: generate them with `openssl rand -hex 32`."""
     tokens = tuple(dict.fromkeys(env.get(name, "").replace(",", " ").split()))
     for token in tokens:
-        problem = None
-        if _is_placeholder(token):
-            problem = "holds a public placeholder; generate random tokens"
-        elif len(token) < MIN_SECRET_LENGTH:
-            problem = f"holds a token shorter than {MIN_SECRET_LENGTH} characters"
-        _judge(name, problem, warnings, production)
+        problem = weakness(token, MIN_SECRET_LENGTH)
+        _judge(name, f"holds a token that {problem}" if problem else None, warnings, production)
     return tokens

@@ -110,6 +110,9 @@ class TicketExport:
     #: The variable holding the API secret (a token, a key): vetted like webhook secrets
     #: (no shipped placeholder, at least 16 characters in production).
     secret_variable: str
+    #: The variable that overrides the API's base URL (tests, proxies, sandboxes): named
+    #: when production refuses a URL that would carry the secret in clear.
+    url_variable: str
     #: since -> (path, query) of the first request.
     start: Callable[[datetime], tuple[str, dict[str, str]]]
     #: stored cursor -> (path, query) of the next request.

@@ -128,14 +128,27 @@ def test_production_refuses_every_placeholder_the_examples_ship(variable, value)
 
 
 @pytest.mark.parametrize("variable, weak, strong", [
-    ("FRESHDESK_WEBHOOK_SECRET", "x" * 15, "x" * 16),
-    ("FRESHDESK_WEBHOOK_SECRET_PREVIOUS", "k", "k" * 16),
+    ("FRESHDESK_WEBHOOK_SECRET", "c3f9a1d7e2b84f6", "c3f9a1d7e2b84f60"),
+    ("FRESHDESK_WEBHOOK_SECRET_PREVIOUS", "k", "9b1e7c4a0d2f8e35"),
     ("ZENDESK_SIGNING_SECRET", "short-secret", "sixteen-chars-ok"),
-    ("FRESHDESK_WEBHOOK_AUTH", "a:b", "a:" + "b" * 12),
+    ("FRESHDESK_WEBHOOK_AUTH", "a:b", "a:q7Lm2Xp9Rt4w"),
     ("ZENDESK_WEBHOOK_SECRET", "zendesk:elevenchars", "zendesk:twelve-chars"),
     ("METRICS_TOKEN", "token", "a-long-metrics-token"),
+    # Long enough, and guessable all the same (the review's cases first).
+    ("FRESHDESK_WEBHOOK_SECRET", "change-me-change-me", "c3f9a1d7e2b84f60"),
+    ("ZENDESK_SIGNING_SECRET", "x" * 16, "sixteen-chars-ok"),
+    ("FRESHDESK_WEBHOOK_AUTH", "freshdesk:password1234", "freshdesk:q7Lm2Xp9Rt4w"),
+    ("ZENDESK_WEBHOOK_SECRET", "zendesk:P@ssw0rd!2024", "zendesk:twelve-chars"),
+    ("FRESHDESK_WEBHOOK_AUTH", "freshdesk-agent:freshdesk-agent", "freshdesk-agent:q7Lm2Xp9Rt4w"),
+    ("HELPSCOUT_WEBHOOK_SECRET", "abababababababababab", "9b1e7c4a0d2f8e35"),
+    ("HELPSCOUT_WEBHOOK_SECRET", "abcdefghijklmnopqrst", "9b1e7c4a0d2f8e35"),
+    ("METRICS_TOKEN", "qwertyuiopasdfghjkl", "a-long-metrics-token"),
+    ("API_TOKENS", "9b1e7c4a0d2f8e35 letmein-letmein-letmein", "9b1e7c4a0d2f8e35 a-long-metrics-token"),
+    ("DATABASE_URL", "postgresql://ingestion:ingestion@db/ingestion", "postgresql://ingestion:Xq7r2Lm9Pw4k@db/ingestion"),
+    ("DATABASE_URL", "postgresql://app:postgres@db/ingestion", "postgresql://app@db/ingestion"),
+    ("REDIS_URL", "redis://:redis123@cache:6379/0", "redis://:Xq7r2Lm9Pw4k@cache:6379/0"),
 ])
-def test_production_refuses_short_secrets_and_development_only_warns(variable, weak, strong):
+def test_production_refuses_guessable_secrets_and_development_only_warns(variable, weak, strong):
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({**BASE, variable: weak})
     assert caught.value.variable == variable and weak not in str(caught.value)
@@ -147,7 +160,7 @@ def test_production_refuses_short_secrets_and_development_only_warns(variable, w
 def test_repr_never_shows_secrets_or_urls_with_passwords():
     s = Settings.from_env({**BASE, "FRESHDESK_WEBHOOK_SECRET": "hmac-key-0123456789", "FRESHDESK_WEBHOOK_AUTH":
                            "u:pw-123456789", "METRICS_TOKEN": "metrics-token-0123456789",
-                           "REDIS_URL": "redis://:redispw@127.0.0.1/0"})
+                           "REDIS_URL": "redis://:rdpw-7Xq2Lm9P@127.0.0.1/0"})
     text = repr(s)
-    for secret in ("hmac-key", "pw-123", "redispw", "u:p@", "metrics-token"):
+    for secret in ("hmac-key", "pw-123", "rdpw-7Xq2Lm9P", "u:p@", "metrics-token"):
         assert secret not in text

@@ -69,6 +69,31 @@ def test_the_compose_stack_has_every_piece_with_health_checks_and_order():
     assert "./deploy/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
 
 
+def test_compose_publishes_only_nginx_and_keeps_prometheus_on_loopback():
+    """gunicorn is never published (a sync worker is held by a slow client as long as it
+    sends; nginx reads whole requests), and Prometheus, which has no authentication,
+    answers on the host's loopback only."""
+    services = load_yaml(DEPLOY.parent / "docker-compose.yml")["services"]
+    published = {name: service["ports"] for name, service in services.items() if "ports" in service}
+    assert published == {"nginx": ["80:80", "443:443"], "prometheus": ["127.0.0.1:9090:9090"]}
+
+
+def test_compose_refuses_to_start_without_a_database_password():
+    """It defaulted to `ingestion`: `${VAR:?message}` makes compose stop with the message."""
+    text = (DEPLOY.parent / "docker-compose.yml").read_text()
+    uses = re.findall(r"\$\{POSTGRES_PASSWORD([^}]*)\}", text)
+    assert len(uses) >= 5 and all(use.startswith(":?") and len(use) > 10 for use in uses), uses
+
+
+def test_the_documented_docker_run_never_publishes_gunicorn():
+    """The Dockerfile's and the README's `docker run` recipes publish nginx only."""
+    for path in ("Dockerfile", "README.md"):
+        runs = [line for line in (DEPLOY.parent / path).read_text().splitlines()
+                if "docker run" in line and "helpdesk-ingestion" in line]
+        assert runs, path
+        assert not [run for run in runs if re.search(r"(-p|--publish)[ =]\S*8080", run)], (path, runs)
+
+
 def directives(conf: str, name: str) -> list[str]:
     """The arguments of every `name ...;` in an nginx config (comments skipped)."""
     return re.findall(rf"^[ \t]*{name}[ \t]+([^;{{}}]*);", conf, re.MULTILINE)

@@ -97,4 +97,5 @@ def snapshot(ticket: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None, 
     return {"ticket": ticket}, exports.snapshot_time(ticket), ticket.get("deleted") is True
 
 
-EXPORT = TicketExport(access=access, secret_variable="FRESHDESK_API_KEY", start=start, resume=resume, read=read, snapshot=snapshot)
+EXPORT = TicketExport(access=access, secret_variable="FRESHDESK_API_KEY",
+                      url_variable="FRESHDESK_API_URL", start=start, resume=resume, read=read, snapshot=snapshot)

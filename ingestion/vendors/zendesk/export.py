@@ -75,4 +75,5 @@ def snapshot(ticket: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None, 
     return {"ticket": ticket}, exports.snapshot_time(ticket), ticket.get("status") == "deleted"
 
 
-EXPORT = TicketExport(access=access, secret_variable="ZENDESK_API_TOKEN", start=start, resume=resume, read=read, snapshot=snapshot)
+EXPORT = TicketExport(access=access, secret_variable="ZENDESK_API_TOKEN",
+                      url_variable="ZENDESK_API_URL", start=start, resume=resume, read=read, snapshot=snapshot)

@@ -1,0 +1,101 @@
+"""Is a secret guessable? The rules production applies to every credential it is given.
+
+Length alone let through what a review tried: `change-me-change-me` (a shipped
+placeholder, twice), sixteen identical characters, and the Basic password `password1234`.
+A value is refused when it
+- is a placeholder shipped in the examples, or a vendor's public test secret;
+- is shorter than the minimum for its kind (16 for keys and tokens, 12 for passwords);
+- uses fewer than MIN_DISTINCT different characters (`aaaa...`, `abababab...`);
+- repeats one short piece (`change-mechange-me`, `abc123abc123abc123`);
+- follows the alphabet, the digits or a keyboard row (`abcdefghijklmnop`, `qwertyuiop...`);
+- is built on a common password or a word of this service (`password1234`, `P@ssw0rd!2024`,
+  `freshdesk-2025`, `admin123456789`): such a word with fewer than WORD_PADDING other
+  characters around it.
+
+This is a short embedded list of the passwords at the top of every public breach list,
+not an estimator: the aim is to refuse what anyone would try first. Generated values
+(`openssl rand -hex 32`) do not trip it: 16 random hex characters hold 10 distinct on
+average, and the chance of fewer than 5 is about one in two and a half million (of 32: none).
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Values the examples ship with, and their usual variants. Each is public, so accepting
+#: one means accepting anybody.
+PLACEHOLDERS = frozenset({"change-me", "change-me-too", "changeme", "change_me", "replace-me", "secret",
+                          "password", "xxx", "todo"})
+
+MIN_SECRET_LENGTH = 16
+MIN_PASSWORD_LENGTH = 12
+MIN_DISTINCT = 5
+#: A common word with fewer other letters and digits than this around it is refused.
+WORD_PADDING = 10
+
+#: The top of public breach lists (as words: digits and symbols around them are stripped
+#: before comparing), and words of this service and its vendors an admin reaches for.
+COMMON_WORDS = frozenset({
+    "password", "passwd", "passw0rd", "qwerty", "letmein", "welcome", "admin", "administrator", "monkey",
+    "dragon", "football", "baseball", "iloveyou", "master", "sunshine", "princess", "trustno1", "shadow",
+    "superman", "batman", "starwars", "whatever", "freedom", "login", "access", "secret", "changeme",
+    "default", "guest", "root", "test", "testing", "example", "sample", "demo", "temp", "token", "apikey",
+    "ingestion", "webhook", "webhooks", "helpdesk", "support", "zendesk", "freshdesk", "helpscout", "postgres",
+    "redis", "nginx", "replaceme", "placeholder", "mysecret", "supersecret", "topsecret",
+})
+#: Runs a finger or a schoolchild follows.
+SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiopasdfghjklzxcvbnm", "1qaz2wsx3edc4rfv5tgb",
+             "qazwsxedcrfvtgbyhnujmikolp", "1234567890qwertyuiop")
+#: What leetspeak writes for letters, undone before words are compared.
+_LEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s", "7": "t"})
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_REPEATED = re.compile(r"(.{1,12}?)\1+", re.DOTALL)
+
+
+def _letters_and_digits(value: str) -> str:
+    return _NOT_ALNUM.sub("", value.lower())
+
+
+def _is_sequence(core: str) -> bool:
+    """`core` (four characters or more) runs along one of SEQUENCES, either way."""
+    if len(core) < 4:
+        return False
+    return any(core in run * 3 or core in (run * 3)[::-1] for run in SEQUENCES)
+
+
+def _built_on_word(value: str) -> str | None:
+    """The common word `value` is built on (leetspeak undone), when little else surrounds it."""
+    for candidate in {_letters_and_digits(value), _letters_and_digits(value.translate(_LEET))}:
+        for word in COMMON_WORDS:
+            if word in candidate and len(candidate) - len(word) < WORD_PADDING:
+                return word
+    return None
+
+
+def common(value: str, refused: frozenset[str] = frozenset()) -> str | None:
+    """Why `value` is among the first guesses (a placeholder, a test secret, a common
+    password), whatever its length; None when it is not."""
+    if value.lower() in PLACEHOLDERS or value in refused:
+        return "is a public placeholder or test value; use a random secret"
+    if _built_on_word(value):
+        return "is built on a common password or word; use a random value"
+    return None
+
+
+def weakness(value: str, minimum: int = MIN_SECRET_LENGTH, refused: frozenset[str] = frozenset()) -> str | None:
+    """Why `value` is guessable, in words that never quote it; None when it is not."""
+    if value.lower() in PLACEHOLDERS or value in refused:
+        return "is a public placeholder or test value; use a random secret"
+    if len(value) < minimum:
+        return f"is shorter than {minimum} characters; use a random value"
+    distinct = len(set(value))
+    if distinct < MIN_DISTINCT:
+        return f"uses only {distinct} different characters; use a random value"
+    core = _letters_and_digits(value)
+    if _REPEATED.fullmatch(value.lower()) or (len(core) >= 4 and _REPEATED.fullmatch(core)):
+        return "repeats one short piece; use a random value"
+    if _is_sequence(core):
+        return "follows the alphabet, the digits or a keyboard row; use a random value"
+    if _built_on_word(value):
+        return "is built on a common password or word; use a random value"
+    return None
