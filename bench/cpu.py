@@ -56,7 +56,7 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
     before = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
     recorder = None
     if spy:
-        fmt = "speedscope" if spy.endswith(".json") else "flamegraph"
+        fmt = "speedscope" if spy.endswith(".json") else "raw" if spy.endswith(".txt") else "flamegraph"
         spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         recorder = subprocess.Popen([spy_bin, "record", "--gil", "--nonblocking", "-r", "250", "-d", str(seconds), "-f", fmt,
                                      "-o", spy, "-p", str(worker)], stdout=subprocess.DEVNULL,
@@ -75,7 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--scenario", choices=["creates", "redeliveries"], default="creates")
-    parser.add_argument("--py-spy", dest="spy", help="record a py-spy profile of a worker here (.json: speedscope)")
+    parser.add_argument("--py-spy", dest="spy",
+                        help="record a py-spy profile of a worker here (.json: speedscope, .txt: collapsed stacks)")
     parser.add_argument("--profile", choices=["service", "reference", "plain"], default="service",
                         help="whose worker --py-spy records (default: service)")
     parser.add_argument("--only-service", action="store_true")
