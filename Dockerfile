@@ -40,7 +40,7 @@ COPY wsgi.py gunicorn.conf.py ./
 COPY ingestion ./ingestion
 USER 10001:10001
 EXPOSE 8080
-# Probes the address gunicorn binds (BIND, as gunicorn.conf.py reads it): ingestion/server/probe.py.
+# Probes the address gunicorn binds (BIND, as gunicorn.conf.py reads it): ingestion/web/probe.py.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["python", "-m", "ingestion.server.probe"]
+  CMD ["python", "-m", "ingestion.web.probe"]
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]

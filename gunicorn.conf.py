@@ -20,7 +20,8 @@ _OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _OWN_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ingestion-metrics-")
 
-from ingestion.config import ConfigError, Settings  # noqa: E402
+from ingestion.errors import ConfigError  # noqa: E402
+from ingestion.vendors import load_settings  # noqa: E402
 
 
 def _env_int(name: str, default: int, minimum: int, maximum: int) -> int:
@@ -35,7 +36,7 @@ def _env_int(name: str, default: int, minimum: int, maximum: int) -> int:
 
 
 try:
-    settings = Settings.from_env()
+    settings = load_settings()
 except ConfigError as error:
     sys.exit(f"configuration error: {error}")
 
@@ -69,11 +70,11 @@ control_socket_disable = True
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 # Requests gunicorn itself refuses (unparseable HTTP) get a JSON body like every other error.
-from ingestion.server import protocol_errors  # noqa: E402
+from ingestion.web import gunicorn_errors  # noqa: E402
 
-protocol_errors.install()
+gunicorn_errors.install()
 
-logger_class = "ingestion.logs.GunicornLogger"
+logger_class = "ingestion.web.access_log.GunicornLogger"
 accesslog = "-"
 errorlog = "-"
 loglevel = settings.log_level.lower()
@@ -114,5 +115,7 @@ def on_starting(server):
         Guard(vendor.name, vendor.verifiers(settings), settings.development).log_posture()
     for warning in settings.warnings:  # development only: production refuses to start
         server.log.warning("weak credential accepted in development: %s", warning)
+    for deprecation in settings.deprecations:
+        server.log.warning("deprecated variable: %s", deprecation)
     operator_access.log_posture(settings)
     read_api.log_posture(settings)

@@ -65,7 +65,7 @@ def main() -> int:
         service = Server("service", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], {
             "APP_ENV": "production", "DATABASE_URL": url, "REDIS_URL": redis.url(), "GUNICORN_WORKERS": "2",
             "RATE_LIMIT_PER_MINUTE": "1000000000", "FRESHDESK_WEBHOOK_AUTH": f"{USER}:{PASSWORD}",
-            "ZENDESK_WEBHOOK_SECRET": f"{USER}:{PASSWORD}", "API_TOKENS": API_TOKEN,
+            "ZENDESK_WEBHOOK_AUTH": f"{USER}:{PASSWORD}", "API_TOKENS": API_TOKEN,
         }, ROOT, work / "service.log")
         # Tickets for the read API's documented example ids, so its fuzzing reaches stored data.
         for vendor in ("freshdesk", "zendesk"):

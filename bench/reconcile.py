@@ -31,9 +31,10 @@ import psycopg  # noqa: E402
 
 from devserver import PostgresServer  # noqa: E402
 from fake_vendor_api import ZENDESK_TOKEN, FakeVendorAPI  # noqa: E402
-from ingestion.config import Settings  # noqa: E402
-from ingestion.reconcile.engine import reconcilers  # noqa: E402
-from ingestion.reconcile.settings import ReconcileSettings  # noqa: E402
+from ingestion.vendors import load_settings  # noqa: E402
+from ingestion.jobs.reconcile.engine import reconcilers  # noqa: E402
+from ingestion.jobs.reconcile.settings import ReconcileSettings  # noqa: E402
+from ingestion.storage import Storage  # noqa: E402
 from ingestion.storage.migrate import migrate  # noqa: E402
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -72,8 +73,9 @@ def main() -> None:
             env = {"APP_ENV": "production", "DATABASE_URL": url, "ZENDESK_API_URL": api.url,
                    "ZENDESK_API_EMAIL": "agent@example.com", "ZENDESK_API_TOKEN": ZENDESK_TOKEN,
                    "ZENDESK_API_ACCOUNT": "42", "RECONCILE_REQUESTS_PER_MINUTE": "6000"}
-            settings, options = Settings.from_env(env), ReconcileSettings.from_env(env)
-            [reconciler] = reconcilers(settings, options)
+            settings, options = load_settings(env), ReconcileSettings.from_env(env)
+            storage = Storage(settings)
+            [reconciler] = reconcilers(settings, options, storage)
             n = args.tickets
             api.zendesk = [ticket(i, START + timedelta(seconds=i), "First version") for i in range(1, n + 1)]
             print(f"PostgreSQL {pg.bindir}, durable; fake Zendesk export over HTTP; {n} tickets, pages of 1000")

@@ -6,7 +6,7 @@ imported:
 - an empty PROMETHEUS_MULTIPROC_DIR (compose and Kubernetes write `""` for "none") is
   removed from the environment: prometheus_client switches to multiprocess mode whenever
   the variable exists, even empty, and then writes its files into the working directory;
-- `create_app` validates the settings, then imports the app (ingestion.app).
+- `create_app` validates the settings, then imports the app (ingestion.web.app).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
 def create_app(settings: "Settings | None" = None) -> "Flask":
     """The WSGI app; settings from the environment unless given (a bad value raises ConfigError)."""
-    from .config import Settings
+    from .vendors import load_settings
 
-    settings = settings or Settings.from_env()
-    from .app import build_app
+    settings = settings or load_settings()
+    from .web.app import build_app
 
     return build_app(settings)

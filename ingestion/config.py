@@ -1,7 +1,9 @@
 """Settings: read once from the environment, validated, then handed around as a value.
 
 Every process (gunicorn master and workers, the relay, the CLI) builds one
-`Settings` with `Settings.from_env()`. A bad or missing value raises `ConfigError`
+`Settings` with `ingestion.vendors.load_settings()` (`Settings.from_env()` with the
+registered vendors' variables: this module imports nothing of the vendors, or of anything
+above it). A bad or missing value raises `ConfigError`
 naming the variable; the entry points print that one line and exit, so an operator
 never has to read a traceback to find a typo.
 """
@@ -10,23 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 from typing import Any
-from urllib.parse import urlsplit
 
 from . import credentials
+from .errors import ConfigError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(ValueError):
-    """A configuration variable is missing or malformed."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
 
 
 def _bounded(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float,
@@ -66,63 +60,6 @@ def _networks(env: Mapping[str, str], name: str) -> tuple:
             except ValueError:
                 raise ConfigError(name, f"must be comma-separated addresses or networks (CIDR), got {part.strip()!r}") from None
     return tuple(found)
-
-
-def _webhook_credentials(env: Mapping[str, str], warnings: list[str], production: bool) -> dict[str, tuple]:
-    """Every credential variable the vendors declare, read and vetted (credentials.py)."""
-    from .vendors import VENDORS  # the registry: what each vendor's calls may carry
-
-    found: dict[str, tuple] = {}
-    for vendor in VENDORS:
-        for credential in vendor.credentials:
-            if credential.kind == "basic":
-                found[credential.variable] = credentials.basic_pairs(env, credential.variable, warnings, production)
-            else:
-                found[credential.variable] = credentials.secrets(env, credential.variable, warnings, production,
-                                                                 refused=vendor.public_test_secrets)
-    return found
-
-
-def _vendor_apis(env: Mapping[str, str], warnings: list[str], production: bool) -> dict[str, Any]:
-    """Each vendor's REST API access for the reconciler (its export.py reads its own
-    variables), the secret vetted like a webhook secret. Read by every process, so a
-    shipped placeholder stops the whole deployment, not only the reconciler; development
-    starts with a warning and leaves a half-configured vendor unreconciled."""
-    from .vendors import VENDORS
-
-    found: dict[str, Any] = {}
-    for vendor in VENDORS:
-        if vendor.export is None:
-            continue
-        credentials.secrets(env, vendor.export.secret_variable, warnings, production)
-        try:
-            access = vendor.export.access(env)
-        except credentials.CredentialError as error:
-            if production:
-                raise
-            warnings.append(f"{error.variable} {error.problem}; {vendor.name} is not reconciled")
-            continue
-        if access is not None:
-            _judge_api_url(vendor.export.url_variable, access.base_url, warnings, production)
-            found[vendor.name] = access
-    return found
-
-
-def _judge_api_url(variable: str, url: str, warnings: list[str], production: bool) -> None:
-    """A vendor API called over plain HTTP sends its key in clear: production takes https
-    only, or http to a loopback address (an egress proxy on the same host, a test server)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" or parts.hostname == "localhost":
-        return
-    try:
-        if ip_address(parts.hostname or "").is_loopback:
-            return
-    except ValueError:
-        pass
-    problem = "must be an https:// URL: over http the API key would travel in clear"
-    if production:
-        raise credentials.CredentialError(variable, problem)
-    warnings.append(f"{variable} {problem}")
 
 
 def _status_names(env: Mapping[str, str], name: str) -> dict[int, str]:
@@ -215,6 +152,8 @@ class Settings:
 
     #: Weak credentials tolerated in development, said once at start (never the values).
     warnings: tuple[str, ...] = ()
+    #: Variables read under an old name, said once at start.
+    deprecations: tuple[str, ...] = ()
 
     @property
     def development(self) -> bool:
@@ -225,9 +164,13 @@ class Settings:
         return self.webhook_credentials.get(variable, ())
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        """Build and validate settings; raises ConfigError naming the first bad variable."""
+    def from_env(cls, env: Mapping[str, str] | None = None,
+                 vendors: Iterable[credentials.DeclaresVariables] = ()) -> "Settings":
+        """Build and validate settings, with the variables `vendors` declare (the entry
+        points pass the registry: ingestion.vendors.load_settings); raises ConfigError
+        naming the first bad variable."""
         env = os.environ if env is None else env
+        vendors = tuple(vendors)
         app_env = env.get("APP_ENV", "production").strip() or "production"
         if app_env not in ("production", "development"):
             raise ConfigError("APP_ENV", f"must be 'production' or 'development', got {app_env!r}")
@@ -236,18 +179,16 @@ class Settings:
         if log_level not in LOG_LEVELS:
             raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
 
-        warnings: list[str] = []
-        try:
-            database_url = _url(env, "DATABASE_URL", ("postgresql", "postgres"), required=True) or ""
-            redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"), required=False)
-            credentials.check_url_password("DATABASE_URL", database_url, warnings, production)
-            credentials.check_url_password("REDIS_URL", redis_url, warnings, production)
-            webhook_credentials = _webhook_credentials(env, warnings, production)
-            metrics_tokens = credentials.secrets(env, "METRICS_TOKEN", warnings, production)
-            api_tokens = credentials.token_list(env, "API_TOKENS", warnings, production)
-            vendor_apis = _vendor_apis(env, warnings, production)
-        except credentials.CredentialError as error:
-            raise ConfigError(error.variable, error.problem) from None
+        warnings: list[str] = []  # (a CredentialError is a ConfigError: it names its variable)
+        database_url = _url(env, "DATABASE_URL", ("postgresql", "postgres"), required=True) or ""
+        redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"), required=False)
+        credentials.check_url_password("DATABASE_URL", database_url, warnings, production)
+        credentials.check_url_password("REDIS_URL", redis_url, warnings, production)
+        deprecations: list[str] = []
+        webhook_credentials = credentials.webhook_credentials(env, vendors, warnings, production, deprecations)
+        metrics_tokens = credentials.secrets(env, "METRICS_TOKEN", warnings, production)
+        api_tokens = credentials.token_list(env, "API_TOKENS", warnings, production)
+        vendor_apis = credentials.vendor_apis(env, vendors, warnings, production)
 
         return cls(
             app_env=app_env,
@@ -287,6 +228,7 @@ class Settings:
             api_tokens=api_tokens,
             vendor_apis=vendor_apis,
             warnings=tuple(warnings),
+            deprecations=tuple(deprecations),
         )
 
     def replace(self, **changes: object) -> "Settings":

@@ -7,6 +7,10 @@ part of it: a comma or a space inside a secret never splits it into two keys. A 
 pair is `user:password`, split at the first colon (RFC 7617 forbids a colon in the
 user, and passwords may hold colons).
 
+What the vendors declare (their credential variables, their REST API's access) is read
+here too, for `config.Settings.from_env(env, vendors)`: the vendors are handed in, never
+imported, so configuration stays below them.
+
 Strength (strength.py): production refuses to start with a guessable value: a placeholder
 shipped in the examples (`.env.example`, `deploy/k8s/secret.example.yaml`), an HMAC or
 signing secret or a token shorter than 16 characters, a Basic password shorter than 12 or
@@ -17,21 +21,15 @@ warning. Refusals name the variable and never echo its value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from ipaddress import ip_address
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from .errors import CredentialError
 from .strength import MIN_PASSWORD_LENGTH, MIN_SECRET_LENGTH, common, weakness
 
 PREVIOUS_SUFFIX = "_PREVIOUS"
-
-
-class CredentialError(ValueError):
-    """A credential variable is malformed or too weak; carries the variable's name."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(problem)
-        self.variable = variable
-        self.problem = problem
 
 
 def _values(env: Mapping[str, str], name: str) -> list[tuple[str, str]]:
@@ -105,3 +103,76 @@ def token_list(env: Mapping[str, str], name: str, warnings: list[str], productio
         problem = weakness(token, MIN_SECRET_LENGTH)
         _judge(name, f"holds a token that {problem}" if problem else None, warnings, production)
     return tokens
+
+
+class DeclaresVariables(Protocol):
+    """What a vendor declares that the settings read (ingestion/vendor.py's Vendor is
+    one). Declared here, never imported: configuration sits below the vendors, which the
+    entry points hand in (ingestion.vendors.load_settings)."""
+
+    name: str
+    #: Each with `.variable` and `.kind` ("secret" or "basic").
+    credentials: tuple[Any, ...]
+    public_test_secrets: frozenset[str]
+    #: None, or with `.access(env)`, `.secret_variable` and `.url_variable`.
+    export: Any
+
+
+def webhook_credentials(env: Mapping[str, str], vendors: Iterable[DeclaresVariables], warnings: list[str],
+                         production: bool, deprecations: list[str]) -> dict[str, tuple]:
+    """Every credential variable the vendors declare, read and vetted (credentials.py)."""
+    found: dict[str, tuple] = {}
+    for vendor in vendors:
+        for credential in vendor.credentials:
+            source = credential.variable
+            old = getattr(credential, "old_variable", None)
+            if old and env.get(old, "").strip() and not env.get(source, "").strip():
+                deprecations.append(f"{old} is read as {source}, its new name: rename it")
+                source = old  # (refusals name the variable the operator set)
+            if credential.kind == "basic":
+                found[credential.variable] = basic_pairs(env, source, warnings, production)
+            else:
+                found[credential.variable] = secrets(env, source, warnings, production,
+                                                                 refused=vendor.public_test_secrets)
+    return found
+
+
+def vendor_apis(env: Mapping[str, str], vendors: Iterable[DeclaresVariables], warnings: list[str],
+                 production: bool) -> dict[str, Any]:
+    """Each vendor's REST API access for the reconciler (its export.py reads its own
+    variables), the secret vetted like a webhook secret. Read by every process, so a
+    shipped placeholder stops the whole deployment, not only the reconciler; development
+    starts with a warning and leaves a half-configured vendor unreconciled."""
+    found: dict[str, Any] = {}
+    for vendor in vendors:
+        if vendor.export is None:
+            continue
+        secrets(env, vendor.export.secret_variable, warnings, production)
+        try:
+            access = vendor.export.access(env)
+        except CredentialError as error:
+            if production:
+                raise
+            warnings.append(f"{error.variable} {error.problem}; {vendor.name} is not reconciled")
+            continue
+        if access is not None:
+            _judge_api_url(vendor.export.url_variable, access.base_url, warnings, production)
+            found[vendor.name] = access
+    return found
+
+
+def _judge_api_url(variable: str, url: str, warnings: list[str], production: bool) -> None:
+    """A vendor API called over plain HTTP sends its key in clear: production takes https
+    only, or http to a loopback address (an egress proxy on the same host, a test server)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or parts.hostname == "localhost":
+        return
+    try:
+        if ip_address(parts.hostname or "").is_loopback:
+            return
+    except ValueError:
+        pass
+    problem = "must be an https:// URL: over http the API key would travel in clear"
+    if production:
+        raise CredentialError(variable, problem)
+    warnings.append(f"{variable} {problem}")

@@ -1,9 +1,15 @@
-"""One error shape for the whole service: `{"error": "..."}` with the right status.
+"""Every error the service raises, and one shape for those a client sees.
 
-Every status is a promise to the vendor (README: HTTP interface): 4xx means "this request will never
-succeed, do not retry", 503 with Retry-After means "try again soon". Typed errors carry
-their status; `init_app` installs the handlers that render them, Werkzeug's HTTP errors
-(404, 405, 413, ...) and anything unexpected in the same JSON envelope.
+The catalogue, by what the error is about:
+- answers (ApiError and its kinds): each carries its HTTP status. Every status is a
+  promise to the vendor (README: HTTP interface): 4xx means "this request will never
+  succeed, do not retry", 503 with Retry-After means "try again soon";
+- configuration (ConfigError, CredentialError): a variable is missing, malformed or weak;
+  the entry points print one line naming it and stop;
+- dependencies (DatabaseUnavailable, RedisUnavailable, MigrationError);
+- vendor APIs, for the reconciler (VendorAPIError and its kinds).
+`init_app` installs the handlers that render ApiErrors, Werkzeug's HTTP errors (404, 405,
+413, ...) and anything unexpected in the same JSON envelope, `{"error": "..."}`.
 """
 
 from __future__ import annotations
@@ -105,6 +111,48 @@ class UnstorablePayload(ApiError):
     reason = "unstorable"
 
 
+class TokenRequired(ApiError):
+    """A call to the read API (or the quarantine API) without one of API_TOKENS."""
+
+    status = 401
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="api"'})
+
+
+class OperatorUnauthorized(ApiError):
+    """/metrics or /openapi.yaml without METRICS_TOKEN, when one is configured."""
+
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__("A bearer token is required", headers={"WWW-Authenticate": 'Bearer realm="operator"'})
+
+
+class OperatorForbidden(ApiError):
+    """/metrics or /openapi.yaml from outside METRICS_ALLOWED_NETWORKS."""
+
+    status = 403
+    default_message = "Not allowed from this address"
+
+
+class TicketNotFound(ApiError):
+    status = 404
+    default_message = "Ticket not found"
+
+
+class EntryNotFound(ApiError):
+    status = 404
+    default_message = "Quarantine entry not found"
+
+
+class RateLimited(ApiError):
+    """Past RATE_LIMIT_PER_MINUTE for this client: Retry-After says when to come back."""
+
+    status = 429
+    default_message = "Rate limit exceeded. Please try again later."
+
+
 class ServiceUnavailable(ApiError):
     """A dependency we cannot work without (the database) is down: retry soon.
 
@@ -124,6 +172,63 @@ class DatabaseUnavailable(ServiceUnavailable):
         super().__init__("Database unavailable, please retry later", retry_after)
 
 
+# --- configuration ---------------------------------------------------------------------
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed; carries the variable's name."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class CredentialError(ConfigError):
+    """A credential variable is malformed or too weak (never quoting its value)."""
+
+
+# --- dependencies ------------------------------------------------------------------------
+class RedisUnavailable(Exception):
+    """Redis could not be used for this call (down, hung, or the breaker is open)."""
+
+
+class MigrationError(RuntimeError):
+    """A migration could not be applied (its lock was not granted in time, or it failed)."""
+
+
+# --- vendor APIs (the reconciler) ---------------------------------------------------------
+class VendorAPIError(Exception):
+    """The vendor's API could not give this page now; `status` says why (for metrics)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TransientError(VendorAPIError):
+    """Worth retrying: 5xx, timeout, connection, a body that is not JSON."""
+
+
+class RefusedError(VendorAPIError):
+    """Not worth retrying: the vendor refuses the request as configured (401, 403, 404...)."""
+
+
+class Stopped(VendorAPIError):
+    """The process is stopping (SIGTERM): a wait was cut short; the run ends where it is."""
+
+
+class BreakerOpen(VendorAPIError):
+    """The breaker is open: no call is made until it half-opens."""
+
+
+class Throttled(Exception):
+    """A 429 from a vendor API: wait `seconds`. Not a failure for the breaker."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds} s")
+        self.seconds = seconds
+
+
+# --- rendering ---------------------------------------------------------------------------
 def error_response(status: int, message: str, headers: dict[str, str] | None = None,
                    extra: dict[str, object] | None = None) -> Response:
     response = jsonify(error=message, **(extra or {}))
@@ -143,6 +248,7 @@ def _render_http_exception(error: HTTPException) -> Response:
         404: "Not found",
         405: "Method not allowed",
         413: "Request body too large",
+        429: RateLimited.default_message,
     }.get(code, error.description or error.name)
     response = error_response(code, message)
     # Keep the headers Werkzeug computed for the client (Allow on 405).

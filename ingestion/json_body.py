@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -42,6 +43,15 @@ def _too_deep(text: str) -> int | None:
         return None
     depth = nesting(text)
     return depth if depth > MAX_NESTING else None
+
+
+def object_text(fields: Mapping[str, Any], stored: Mapping[str, str | None]) -> str:
+    """A JSON object: `fields` serialized, then `stored` members whose values are JSON
+    text already (None: null), put in as they are: stored JSON is never parsed again
+    (web/stored_json.py says why)."""
+    members = [json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1]]
+    members += [f"{json.dumps(name)}:{text if text is not None else 'null'}" for name, text in stored.items()]
+    return "{" + ",".join(member for member in members if member) + "}"
 
 
 def _reject_constant(name: str) -> None:

@@ -31,6 +31,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from .config import Settings
+from .errors import RedisUnavailable
 from .metrics import BREAKER_STATE, REDIS_DURATION, REDIS_OPERATIONS, child
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,6 @@ T = TypeVar("T")
 #: ingestion_circuit_breaker_state's values: 0 closed, 1 open, 2 half-open.
 BREAKER_STATES = {STATE_CLOSED: 0, STATE_OPEN: 1, STATE_HALF_OPEN: 2}
 OUTAGE_ERRORS = (redis.RedisError, OSError)
-
-
-class RedisUnavailable(Exception):
-    """Redis could not be used for this call (down, hung, or the breaker is open)."""
 
 
 def _is_outage(exc_type: type[BaseException], _exc: BaseException) -> bool:

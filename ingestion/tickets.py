@@ -14,6 +14,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+#: The event type of what the reconciler stores (jobs/reconcile/): a ticket as the
+#: vendor's API exported it.
+RECONCILIATION = "reconciliation"
+
 #: The normalized ticket fields, in the order the read API shows them.
 TICKET_FIELDS = (
     "subject", "description", "status", "priority", "type",

@@ -48,6 +48,9 @@ class Credential:
     variable: str
     kind: str
     scheme: tuple[str, ...]
+    #: The variable's former name, still read (with a deprecation warning) when the new
+    #: one is unset.
+    old_variable: str | None = None
 
     def verifier(self, values: tuple, settings: VendorSettings) -> Verifier:
         name, *parameters = self.scheme
@@ -68,8 +71,8 @@ def timestamped_signature(variable: str, header: str, timestamp_header: str) -> 
     return Credential(variable, "secret", ("timestamped", header, timestamp_header))
 
 
-def basic_auth(variable: str) -> Credential:
-    return Credential(variable, "basic", ("basic",))
+def basic_auth(variable: str, old_variable: str | None = None) -> Credential:
+    return Credential(variable, "basic", ("basic",), old_variable)
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class TicketExport:
     retries and storage are the reconciler's (ingestion/reconcile/)."""
 
     #: environment -> the API access, or None when the vendor's API is not configured.
-    #: Raises credentials.CredentialError naming a malformed variable.
+    #: Raises errors.CredentialError naming a malformed variable.
     access: Callable[[Mapping[str, str]], APIAccess | None]
     #: The variable holding the API secret (a token, a key): vetted like webhook secrets
     #: (no shipped placeholder, at least 16 characters in production).
@@ -130,6 +133,9 @@ class TicketExport:
 @dataclass(frozen=True)
 class Vendor:
     name: str
+    #: How people write the vendor's name ("Help Scout"): the prose that lists vendors
+    #: (the OpenAPI description) is written from it.
+    title: str
     #: One line for the OpenAPI description and logs.
     summary: str
     #: The vendor's payloads to events.

@@ -18,7 +18,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from ingestion import create_app
-from ingestion.config import Settings
+from ingestion.vendors import load_settings
 from devserver import PostgresServer, RedisServer
 from ingestion.storage.migrate import migrate
 from signing import AUTH_ENV
@@ -99,7 +99,7 @@ def make_app(database_url: str):
     apps = []
 
     def build(**overrides: str):
-        app = create_app(Settings.from_env(make_env(database_url, **overrides)))
+        app = create_app(load_settings(make_env(database_url, **overrides)))
         app.testing = False  # keep the real error handlers: a bug must surface as our JSON 500
         apps.append(app)
         return app

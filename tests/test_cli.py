@@ -6,11 +6,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ingestion._version import __version__
 from ingestion.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_production_command_offers_only_production_commands():
@@ -32,3 +36,57 @@ def test_importing_the_whole_package_never_imports_the_dev_tooling():
             "print(sorted(n for n in sys.modules if n.split('.')[0] in ('devserver', 'tests', 'bench')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
+
+
+#: Every one-shot command, as an operator would type it.
+ONE_SHOT = [["migrate"], ["prune"], ["replay"], ["replay", "--dry-run"], ["rebuild"],
+            ["rebuild", "--ticket", "zendesk/1"], ["redact", "--email", "ana@example.com"],
+            ["redact", "--ticket", "zendesk/1"], ["reconcile", "--once"], ["backfill", "zendesk", "--since", "2025-01-01"]]
+
+
+def unreachable_database() -> str:
+    """A database URL nothing answers on: a port bound and never listened on."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    unreachable_database.held = sock  # kept bound for the test session: nobody else takes it
+    return f"postgresql://nobody@127.0.0.1:{port}/ingestion"
+
+
+@pytest.fixture(scope="module")
+def outage_env():
+    import os
+
+    return {**os.environ, "APP_ENV": "production", "DATABASE_URL": unreachable_database(), "DB_POOL_TIMEOUT": "0.5",
+            "ZENDESK_API_EMAIL": "agent@example.com", "ZENDESK_API_TOKEN": "zd-api-7Hq2Lx9PwK4m",
+            "ZENDESK_API_URL": "http://127.0.0.1:9/", "ZENDESK_API_ACCOUNT": "1"}
+
+
+@pytest.mark.parametrize("command", ONE_SHOT, ids=[" ".join(c) for c in ONE_SHOT])
+def test_every_command_meets_a_database_outage_with_one_line_and_status_1(outage_env, command):
+    """Before, replay said so in a line while rebuild and redact printed a traceback."""
+    result = subprocess.run([sys.executable, "-m", "ingestion", *command], env=outage_env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # JSON log lines aside
+    assert errors == ["Error: database unavailable (DATABASE_URL): what this step had not finished is unchanged; "
+                      "run the command again once it answers"], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_relay_waits_out_a_database_outage_without_a_traceback(outage_env):
+    """A daemon does not exit on an outage: it logs one JSON line per attempt and retries."""
+    import signal
+    import time
+
+    relay = subprocess.Popen([sys.executable, "-m", "ingestion", "relay"], cwd=ROOT, stderr=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True,
+                             env={**outage_env, "REDIS_URL": "redis://127.0.0.1:9/0"})
+    time.sleep(4)
+    relay.send_signal(signal.SIGTERM)
+    _, stderr = relay.communicate(timeout=30)
+    assert relay.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert any('"message": "database unavailable for the relay; retrying"' in line for line in stderr.splitlines())

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from ingestion.config import ConfigError, Settings
+from ingestion.errors import ConfigError
+from ingestion.vendors import load_settings
 from ingestion.vendors.zendesk import PUBLIC_TEST_SECRET as ZENDESK_PUBLIC_TEST_SECRET
 
 BASE = {"DATABASE_URL": "postgresql://u:p@127.0.0.1/db"}
@@ -18,7 +19,7 @@ STRONG = "a-random-secret-of-some-length"
 
 
 def test_defaults_follow_the_specification():
-    s = Settings.from_env(BASE)
+    s = load_settings(BASE)
     assert (s.app_env, s.rate_limit_per_minute, s.trusted_proxy_count, s.circuit_breaker_threshold,
             s.circuit_breaker_timeout, s.max_body_bytes, s.webhook_timestamp_tolerance, s.log_level) == (
         "production", 100, 0, 5, 30, 1024 * 1024, 300, "INFO")
@@ -28,9 +29,9 @@ def test_defaults_follow_the_specification():
 def test_development_listens_on_loopback_unless_bind_says_otherwise():
     """Development takes webhooks without credentials and opens the read API: nobody else
     on the network may reach it by default. Production (the image) listens everywhere."""
-    assert Settings.from_env({**BASE, "APP_ENV": "development"}).bind == "127.0.0.1:8080"
-    assert Settings.from_env(BASE).bind == "0.0.0.0:8080"
-    assert Settings.from_env({**BASE, "APP_ENV": "development", "BIND": "0.0.0.0:9000"}).bind == "0.0.0.0:9000"
+    assert load_settings({**BASE, "APP_ENV": "development"}).bind == "127.0.0.1:8080"
+    assert load_settings(BASE).bind == "0.0.0.0:8080"
+    assert load_settings({**BASE, "APP_ENV": "development", "BIND": "0.0.0.0:9000"}).bind == "0.0.0.0:9000"
 
 
 @pytest.mark.parametrize("variable, value", [
@@ -59,36 +60,37 @@ def test_development_listens_on_loopback_unless_bind_says_otherwise():
     ("BIND", "0.0.0.0:99999"),
     ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8, not-a-network"),
     ("FRESHDESK_WEBHOOK_AUTH", "user-without-password"),
-    ("ZENDESK_WEBHOOK_SECRET", ":password-without-user"),
-    ("ZENDESK_WEBHOOK_SECRET_PREVIOUS", "no-colon-in-the-previous-one"),
+    ("ZENDESK_WEBHOOK_AUTH", ":password-without-user"),
+    ("ZENDESK_WEBHOOK_AUTH_PREVIOUS", "no-colon-in-the-previous-one"),
+    ("ZENDESK_WEBHOOK_SECRET", ":password-without-user"),  # its old name
 ])
 def test_a_bad_value_is_refused_naming_the_variable(variable, value):
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({**BASE, variable: value})
+        load_settings({**BASE, variable: value})
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"{variable}: ")
 
 
 def test_a_refused_credential_is_not_echoed():
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({**BASE, "FRESHDESK_WEBHOOK_AUTH": "s3cr3t-without-colon"})
+        load_settings({**BASE, "FRESHDESK_WEBHOOK_AUTH": "s3cr3t-without-colon"})
     assert "s3cr3t" not in str(caught.value)
 
 
 def test_a_secret_is_read_whole_and_rotation_uses_the_previous_variable():
     """A comma once split 'Tr0ub4dor&3-long-random,x' into two keys, making `x` valid."""
-    s = Settings.from_env({**BASE, "FRESHDESK_WEBHOOK_SECRET": " Tr0ub4dor&3-long-random,x ",
+    s = load_settings({**BASE, "FRESHDESK_WEBHOOK_SECRET": " Tr0ub4dor&3-long-random,x ",
                            "FRESHDESK_WEBHOOK_SECRET_PREVIOUS": "the one being retired",
-                           "ZENDESK_WEBHOOK_SECRET": "agent:pass:word, with spaces"})
+                           "ZENDESK_WEBHOOK_AUTH": "agent:pass:word, with spaces"})
     assert s.credential("FRESHDESK_WEBHOOK_SECRET") == ("Tr0ub4dor&3-long-random,x", "the one being retired")
-    assert s.credential("ZENDESK_WEBHOOK_SECRET") == (("agent", "pass:word, with spaces"),)
+    assert s.credential("ZENDESK_WEBHOOK_AUTH") == (("agent", "pass:word, with spaces"),)
 
 
 def test_production_refuses_zendesks_public_test_secret_and_development_warns():
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({**BASE, "ZENDESK_SIGNING_SECRET": ZENDESK_PUBLIC_TEST_SECRET})
+        load_settings({**BASE, "ZENDESK_SIGNING_SECRET": ZENDESK_PUBLIC_TEST_SECRET})
     assert caught.value.variable == "ZENDESK_SIGNING_SECRET"
-    dev = Settings.from_env({**BASE, "APP_ENV": "development", "ZENDESK_SIGNING_SECRET": ZENDESK_PUBLIC_TEST_SECRET})
+    dev = load_settings({**BASE, "APP_ENV": "development", "ZENDESK_SIGNING_SECRET": ZENDESK_PUBLIC_TEST_SECRET})
     assert dev.credential("ZENDESK_SIGNING_SECRET") == (ZENDESK_PUBLIC_TEST_SECRET,)
     assert [w.split()[0] for w in dev.warnings] == ["ZENDESK_SIGNING_SECRET"]
 
@@ -121,10 +123,10 @@ def test_the_examples_ship_placeholders_for_every_credential():
 def test_production_refuses_every_placeholder_the_examples_ship(variable, value):
     env = {**BASE, variable: value}
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env(env)
+        load_settings(env)
     assert caught.value.variable == variable
     assert value not in str(caught.value)
-    assert Settings.from_env({**env, "APP_ENV": "development"}).warnings
+    assert load_settings({**env, "APP_ENV": "development"}).warnings
 
 
 @pytest.mark.parametrize("variable, weak, strong", [
@@ -132,13 +134,13 @@ def test_production_refuses_every_placeholder_the_examples_ship(variable, value)
     ("FRESHDESK_WEBHOOK_SECRET_PREVIOUS", "k", "9b1e7c4a0d2f8e35"),
     ("ZENDESK_SIGNING_SECRET", "short-secret", "sixteen-chars-ok"),
     ("FRESHDESK_WEBHOOK_AUTH", "a:b", "a:q7Lm2Xp9Rt4w"),
-    ("ZENDESK_WEBHOOK_SECRET", "zendesk:elevenchars", "zendesk:twelve-chars"),
+    ("ZENDESK_WEBHOOK_AUTH", "zendesk:elevenchars", "zendesk:twelve-chars"),
     ("METRICS_TOKEN", "token", "a-long-metrics-token"),
     # Long enough, and guessable all the same (the review's cases first).
     ("FRESHDESK_WEBHOOK_SECRET", "change-me-change-me", "c3f9a1d7e2b84f60"),
     ("ZENDESK_SIGNING_SECRET", "x" * 16, "sixteen-chars-ok"),
     ("FRESHDESK_WEBHOOK_AUTH", "freshdesk:password1234", "freshdesk:q7Lm2Xp9Rt4w"),
-    ("ZENDESK_WEBHOOK_SECRET", "zendesk:P@ssw0rd!2024", "zendesk:twelve-chars"),
+    ("ZENDESK_WEBHOOK_SECRET", "zendesk:P@ssw0rd!2024", "zendesk:twelve-chars"),  # the old name, vetted too
     ("FRESHDESK_WEBHOOK_AUTH", "freshdesk-agent:freshdesk-agent", "freshdesk-agent:q7Lm2Xp9Rt4w"),
     ("HELPSCOUT_WEBHOOK_SECRET", "abababababababababab", "9b1e7c4a0d2f8e35"),
     ("HELPSCOUT_WEBHOOK_SECRET", "abcdefghijklmnopqrst", "9b1e7c4a0d2f8e35"),
@@ -150,17 +152,28 @@ def test_production_refuses_every_placeholder_the_examples_ship(variable, value)
 ])
 def test_production_refuses_guessable_secrets_and_development_only_warns(variable, weak, strong):
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({**BASE, variable: weak})
+        load_settings({**BASE, variable: weak})
     assert caught.value.variable == variable and weak not in str(caught.value)
-    assert Settings.from_env({**BASE, variable: strong}).warnings == ()
-    dev = Settings.from_env({**BASE, "APP_ENV": "development", variable: weak})
+    assert load_settings({**BASE, variable: strong}).warnings == ()
+    dev = load_settings({**BASE, "APP_ENV": "development", variable: weak})
     assert [w.split()[0] for w in dev.warnings] == [variable] and weak not in dev.warnings[0]
 
 
 def test_repr_never_shows_secrets_or_urls_with_passwords():
-    s = Settings.from_env({**BASE, "FRESHDESK_WEBHOOK_SECRET": "hmac-key-0123456789", "FRESHDESK_WEBHOOK_AUTH":
+    s = load_settings({**BASE, "FRESHDESK_WEBHOOK_SECRET": "hmac-key-0123456789", "FRESHDESK_WEBHOOK_AUTH":
                            "u:pw-123456789", "METRICS_TOKEN": "metrics-token-0123456789",
                            "REDIS_URL": "redis://:rdpw-7Xq2Lm9P@127.0.0.1/0"})
     text = repr(s)
     for secret in ("hmac-key", "pw-123", "rdpw-7Xq2Lm9P", "u:p@", "metrics-token"):
         assert secret not in text
+
+
+def test_zendesk_basic_credentials_are_read_under_their_old_name_with_a_deprecation():
+    """ZENDESK_WEBHOOK_SECRET held a Basic user:password, where every other
+    *_WEBHOOK_SECRET is an HMAC key: its name is now ZENDESK_WEBHOOK_AUTH."""
+    old = load_settings({**BASE, "ZENDESK_WEBHOOK_SECRET": "agent:q7Lm2Xp9Rt4w-pass"})
+    assert old.credential("ZENDESK_WEBHOOK_AUTH") == (("agent", "q7Lm2Xp9Rt4w-pass"),)
+    assert old.deprecations == ("ZENDESK_WEBHOOK_SECRET is read as ZENDESK_WEBHOOK_AUTH, its new name: rename it",)
+    both = load_settings({**BASE, "ZENDESK_WEBHOOK_SECRET": "old:q7Lm2Xp9Rt4w-pass",
+                          "ZENDESK_WEBHOOK_AUTH": "new:Zr8Kp3Vq6Wn2-pass"})
+    assert both.credential("ZENDESK_WEBHOOK_AUTH") == (("new", "Zr8Kp3Vq6Wn2-pass"),) and both.deprecations == ()

@@ -103,9 +103,9 @@ def test_a_frozen_database_never_hangs_the_health_probe(own_postgres):
     url = own_postgres.create_database("frozen")
     migrate(url)
     from ingestion import create_app
-    from ingestion.config import Settings
+    from ingestion.vendors import load_settings
 
-    app = create_app(Settings.from_env(make_env(url)))
+    app = create_app(load_settings(make_env(url)))
     client = app.test_client()
     assert client.get("/health").status_code == 200
     own_postgres.pause()

@@ -115,8 +115,12 @@ def test_a_permanent_delete_leaves_nothing_personal_of_the_ticket_in_any_column(
     assert (ticket["subject"], ticket["requester_email"], ticket["tags"], ticket["custom_fields"]) == (None, None, [], {})
     history = db.execute("SELECT outcome, event_type, received_at, revision, payload, comment_body, changes "
                          "FROM events WHERE ticket_id = %s ORDER BY id", (ticket["id"],)).fetchall()
-    assert history[-1]["outcome"] == "deleted" and all(e["received_at"] and e["event_type"] for e in history)
-    assert all(e["payload"] is None and e["comment_body"] is None and e["changes"] is None for e in history)
+    *earlier, deletion, forget = history
+    assert all(e["received_at"] and e["event_type"] for e in history)
+    # The deletion, then the record that tells the stream's consumers to forget (field names only).
+    assert (deletion["outcome"], forget["outcome"], forget["event_type"]) == ("deleted", "forget", "ticket.forgotten")
+    assert forget["changes"]["forgotten"] == "ticket" and forget["payload"] is None
+    assert all(e["payload"] is None and e["comment_body"] is None and e["changes"] is None for e in [*earlier, deletion])
     # The other ticket is untouched.
     kept = db.execute("SELECT subject, requester_email FROM tickets WHERE id = %s", (other.json["ticket_id"],))
     assert kept.fetchone() == {"subject": "keep", "requester_email": "kept@x.org"}

@@ -103,7 +103,7 @@ def credentials() -> dict[str, str]:
         "FRESHDESK_WEBHOOK_SECRET": secrets.token_hex(24),
         "FRESHDESK_WEBHOOK_AUTH": f"freshdesk:{secrets.token_urlsafe(18)}",
         "ZENDESK_SIGNING_SECRET": secrets.token_urlsafe(24),
-        "ZENDESK_WEBHOOK_SECRET": f"zendesk:{secrets.token_urlsafe(18)}",
+        "ZENDESK_WEBHOOK_AUTH": f"zendesk:{secrets.token_urlsafe(18)}",
     }
 
 

@@ -51,7 +51,7 @@ def exec_form(text: str) -> list[str]:
 def test_the_image_runs_as_a_non_root_user_with_gunicorn_and_a_healthcheck():
     assert instruction("USER").split(":")[0] not in ("root", "0")
     assert exec_form(instruction("CMD")) == ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
-    assert exec_form(instruction("HEALTHCHECK").split("CMD", 1)[1]) == ["python", "-m", "ingestion.server.probe"]
+    assert exec_form(instruction("HEALTHCHECK").split("CMD", 1)[1]) == ["python", "-m", "ingestion.web.probe"]
     # Not set by the image: one-shot commands run on a read-only root without a metrics mount.
     assert "PROMETHEUS_MULTIPROC_DIR" not in image_env()
 

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingestion.storage.migrate import DIRECTORY, MigrationError, applied_versions, latest_version, migrate
+from ingestion.errors import MigrationError
+from ingestion.storage.migrate import DIRECTORY, applied_versions, latest_version, migrate
 from signing import FRESHDESK_URL, ZENDESK_URL, signed
 
 FIRST_RELEASE = (DIRECTORY / "0001_baseline.sql").read_text()
@@ -38,8 +39,10 @@ def v1_ingest(conn, source, external_id, subject, updated_at, payload, delivery_
 
 def test_a_fresh_database_gets_every_migration_once(fresh_url):
     applied = migrate(fresh_url)
-    assert [m.version for m in applied] == list(range(1, latest_version() + 1))
-    assert migrate(fresh_url) == []
+    assert [m.version for m in applied.migrations] == list(range(1, latest_version() + 1))
+    assert applied.functions
+    again = migrate(fresh_url)
+    assert (again.migrations, again.functions) == ([], False)
     with connect(fresh_url) as conn:
         assert applied_versions(conn) == list(range(1, latest_version() + 1))
 
@@ -61,7 +64,7 @@ def test_a_first_release_database_upgrades_in_place_with_nothing_lost(fresh_url,
         before = conn.execute("SELECT id, external_source, external_id, subject, revision, requester_name, tags"
                               " FROM tickets ORDER BY external_id").fetchall()
 
-    assert [m.version for m in migrate(fresh_url)] == list(range(1, latest_version() + 1))
+    assert [m.version for m in migrate(fresh_url).migrations] == list(range(1, latest_version() + 1))
 
     with connect(fresh_url) as conn:
         after = conn.execute("SELECT id, vendor, account, external_id, subject, revision, requester_name, tags"
@@ -88,9 +91,9 @@ def test_a_first_release_database_upgrades_in_place_with_nothing_lost(fresh_url,
     # first release is still one, and new events land on the migrated tickets.
     from conftest import make_env  # noqa: PLC0415
     from ingestion import create_app
-    from ingestion.config import Settings
+    from ingestion.vendors import load_settings
 
-    app = create_app(Settings.from_env(make_env(fresh_url)))
+    app = create_app(load_settings(make_env(fresh_url)))
     client = app.test_client()
     try:
         body, headers = signed("zendesk", {"type": "zen:event-type:ticket.created", "id": "zd-event-1",
@@ -118,7 +121,7 @@ def test_a_migration_that_cannot_get_its_lock_gives_up_and_changes_nothing(fresh
     with connect(fresh_url) as conn:
         assert applied_versions(conn) == [1]  # the baseline needed no strong lock; 2 waits for a retry
         assert conn.execute("SELECT to_regclass('events')").fetchone()["to_regclass"] is None
-    assert [m.version for m in migrate(fresh_url)] == [2, 3, 4, 5, 6, 7]
+    assert [m.version for m in migrate(fresh_url).migrations] == list(range(2, latest_version() + 1))
 
 
 def test_two_migrators_at_once_apply_each_migration_once(fresh_url):
@@ -126,7 +129,7 @@ def test_two_migrators_at_once_apply_each_migration_once(fresh_url):
 
     def run():
         try:
-            results.append([m.version for m in migrate(fresh_url)])
+            results.append([m.version for m in migrate(fresh_url).migrations])
         except Exception as error:  # pragma: no cover - shown by the assertion below
             errors.append(error)
 
@@ -144,9 +147,9 @@ def test_starting_the_service_changes_no_schema(fresh_url, make_app):
     with 503 (try again once the operator migrated) and no table appears."""
     from conftest import make_env  # noqa: PLC0415
     from ingestion import create_app
-    from ingestion.config import Settings
+    from ingestion.vendors import load_settings
 
-    app = create_app(Settings.from_env(make_env(fresh_url)))
+    app = create_app(load_settings(make_env(fresh_url)))
     try:
         body, headers = signed("freshdesk", {"id": 1})
         response = app.test_client().post(FRESHDESK_URL, data=body, headers=headers)

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from ingestion.vendors import load_settings
 from ingestion.config import Settings
 from ingestion.errors import InvalidField
 from ingestion.vendors import freshdesk, zendesk
@@ -83,7 +84,7 @@ def test_an_accounts_own_status_names_override_the_defaults():
     assert normalize({"ticket": {"id": 1, "status": 6}}, {}, None).fields["status"] == "with the client"
     assert normalize({"ticket": {"id": 1, "status": 8}}, {}, None).fields["status"] == "monthly"
     assert normalize({"ticket": {"id": 1, "status": 7}}, {}, None).fields["status"] == "waiting on third party"
-    assert Settings.from_env({"DATABASE_URL": "postgresql://x@h/d", "FRESHDESK_STATUS_NAMES": "6=With The Client, 8=monthly"}
+    assert load_settings({"DATABASE_URL": "postgresql://x@h/d", "FRESHDESK_STATUS_NAMES": "6=With The Client, 8=monthly"}
                              ).freshdesk_status_names == {6: "with the client", 8: "monthly"}
 
 

@@ -14,10 +14,12 @@ import redis as redis_py
 from prometheus_client import REGISTRY
 
 from conftest import make_env
-from ingestion import replay as replaying
+from ingestion.jobs import replay as replaying
+from ingestion.vendors import load_settings
 from ingestion.config import Settings
 from ingestion.normalize import ticket_fields
-from ingestion.outbox import STREAM, Relay, prune
+from ingestion.jobs.relay import STREAM, Relay
+from ingestion.jobs.retention import prune
 from ingestion.redis_guard import GuardedRedis
 from ingestion.vendors import VENDORS
 from signing import AUTH_ENV, SECRET_VALUES, post, signed, url_for, zendesk_signature
@@ -176,7 +178,7 @@ def test_replay_ingests_what_the_normalizer_now_reads_once_with_its_stream_event
     assert event["outcome"] == "created" and event["request_id"] == f"replay-{refused.json['quarantine_id']}"
     assert db.execute("SELECT count(*) AS n FROM quarantine").fetchone()["n"] == 0
 
-    relay = Relay(Settings.from_env(make_env(database_url, REDIS_URL=redis_url)), services.storage,
+    relay = Relay(load_settings(make_env(database_url, REDIS_URL=redis_url)), services.storage,
                   GuardedRedis(services.settings))
     relay.publish_batch()
     mine = [fields for _, fields in redis_py.Redis.from_url(redis_url).xrange(STREAM)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from ingestion.storage.operations import PAGE_BUDGET_BYTES
+from ingestion.storage.tickets import PAGE_BUDGET_BYTES
 from signing import fixture, post
 
 TOKEN = "read-api-token-0123456789"

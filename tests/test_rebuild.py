@@ -1,6 +1,7 @@
 """`python -m ingestion rebuild` against the real PostgreSQL: tickets recomputed from
-their events with the current normalizer, only where something changed, in vendor
-order, resumable, and safe next to live deliveries of the same ticket."""
+their history with the current normalizer and the live merge rule, only where something
+changed, never rolling back or resurrecting, resumable, and safe next to live deliveries
+of the same ticket (tests/test_history_replay.py holds the property over random histories)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import threading
 import pytest
 
 from conftest import make_env
-from ingestion import rebuild as rebuilding
+from ingestion.jobs import rebuild as rebuilding
+from ingestion.jobs.redact import redact_email
 from ingestion.normalize import ticket_fields
 from ingestion.vendors import VENDORS
 from signing import post
@@ -69,32 +71,118 @@ def test_a_normalizer_change_updates_the_tickets_it_concerns_and_only_those(app,
     assert run(app, rebuilding.Scope("freshdesk", "", "r-2")).tickets == 1
 
 
-def test_events_merge_in_vendor_order_so_a_late_full_snapshot_fills_what_a_partial_left(client, app, db):
-    # A partial update (t2) arrives first and creates the ticket; the full snapshot (t1)
-    # arrives late and is stale: live, its subject and requester are never applied.
+def test_a_late_stale_snapshot_stays_stale_in_a_rebuild(client, app, db):
+    """Live, an older full snapshot arriving after a newer partial update changes nothing;
+    the old rebuild merged it ("vendor order") and so changed the ticket with no normalizer
+    change at all."""
     post(client, "freshdesk", {"ticket": {"id": "late", "status": "pending", "updated_at": "2026-01-02T10:00:00Z"}})
     answer = post(client, "freshdesk", {"ticket": {"id": "late", "subject": "Printer on fire", "status": "open",
                                                    "requester_email": "ana@example.com",
                                                    "updated_at": "2026-01-02T09:00:00Z"}})
     assert answer.json["status"] == "stale"
-    assert tickets(db)["late"]["subject"] is None
+    before = tickets(db)["late"]
     summary = run(app)
-    ticket = tickets(db)["late"]
-    assert (ticket["subject"], ticket["status"], ticket["requester_email"]) == (
-        "Printer on fire", "pending", "ana@example.com")
-    assert ticket["vendor_updated_at"].isoformat() == "2026-01-02T10:00:00+00:00"
-    assert summary.changed == 1
+    assert tickets(db)["late"] == before and before["subject"] is None
+    assert summary.changed == 0
 
 
-def test_a_ticket_with_events_lacking_payloads_is_refined_not_recomputed_from_nothing(app, client, db, learns_kind):
-    post(client, "freshdesk", {"ticket": {"id": "old", "subject": "From the first release"}})
-    post(client, "freshdesk", {"ticket": {"id": "old", "kind": "incident", "updated_at": "2026-01-02T10:00:00Z"}})
-    db.execute("UPDATE events SET payload = NULL WHERE id = (SELECT min(id) FROM events)")
+def test_an_event_without_a_vendor_time_is_replayed_where_it_arrived(client, app, db):
+    """Live, an event without updated_at counts as newest when it arrives; the old
+    rebuild ordered it by its arrival time, after every event with a vendor time."""
+    post(client, "zendesk", {"ticket": {"id": "untimed", "status": "open", "updated_at": "2026-01-02T09:00:00Z"}})
+    post(client, "zendesk", {"ticket": {"id": "untimed", "status": "pending"}})  # no vendor time
+    post(client, "zendesk", {"ticket": {"id": "untimed", "status": "solved", "updated_at": "2026-01-02T10:00:00Z"}})
+    assert tickets(db)["untimed"]["status"] == "solved"
+    assert run(app).changed == 0
+    assert tickets(db)["untimed"]["status"] == "solved"
+
+
+def test_retention_then_rebuild_never_rolls_a_ticket_back(client, app, db):
+    """The review's case: retention emptied the old payloads, and the old rebuild started
+    from the stored ticket and merged a remaining stale event on top: closed, urgent, new
+    subject went back to open, low, old subject."""
+    storage = app.extensions["ingestion"].storage
+    post(client, "freshdesk", {"ticket": {"id": "kept", "subject": "Old subject", "status": 2, "priority": 1,
+                                          "updated_at": "2026-01-01T09:00:00Z"}})
+    post(client, "freshdesk", {"ticket": {"id": "kept", "subject": "New subject", "status": 5, "priority": 4,
+                                          "updated_at": "2026-01-03T09:00:00Z"}})
+    db.execute("UPDATE events SET received_at = now() - interval '100 days'")
+    late = post(client, "freshdesk", {"ticket": {"id": "kept", "subject": "Old subject", "status": 2, "priority": 1,
+                                                 "updated_at": "2026-01-01T09:00:00Z", "retry": 3}})
+    assert late.json["status"] == "stale"
+    assert storage.prune_event_payloads(90) == 2
+    before = tickets(db)["kept"]
+    summary = run(app)
+    assert tickets(db)["kept"] == before
+    assert (before["subject"], before["status"], before["priority"]) == ("New subject", "closed", "urgent")
+    assert (summary.changed, summary.partial) == (0, 0)
+
+
+def test_retention_keeps_what_later_events_do_not_say_and_a_new_normalizer_still_refines(
+        client, app, db, learns_kind):
+    """An emptied event still takes part with the keys it set: its values stay the
+    ticket's where no later event says otherwise, and today's normalizer refines from
+    what later payloads still hold."""
+    storage = app.extensions["ingestion"].storage
+    post(client, "freshdesk", {"ticket": {"id": "ret", "subject": "From an emptied event", "kind": "incident",
+                                          "updated_at": "2026-01-01T09:00:00Z"}})
+    db.execute("UPDATE events SET received_at = now() - interval '100 days'")
+    post(client, "freshdesk", {"ticket": {"id": "ret", "status": "pending", "kind": "problem",
+                                          "updated_at": "2026-01-02T09:00:00Z"}})
+    storage.prune_event_payloads(90)
     learns_kind()
     summary = run(app)
-    ticket = tickets(db)["old"]
-    assert (ticket["subject"], ticket["type"]) == ("From the first release", "incident")
-    assert (summary.partial, summary.changed) == (1, 1)
+    ticket = tickets(db)["ret"]
+    assert (ticket["subject"], ticket["status"], ticket["type"]) == ("From an emptied event", "pending", "problem")
+    assert (summary.changed, summary.fields_changed) == (1, {"type": 1})
+
+
+def test_a_redaction_is_a_fact_a_rebuild_honours(client, app, db):
+    """The review's case: after `redact --email`, the old rebuild put the person's name
+    and vendor id back on the ticket (and published them to the stream)."""
+    storage = app.extensions["ingestion"].storage
+    post(client, "zendesk", {"ticket": {"id": "gdpr", "subject": "Refund", "requester_name": "Ana Perez",
+                                        "requester_email": "ana.perez@example.com", "requester_id": "90210"}})
+    redact_email(storage, "ana.perez@example.com")
+    before = tickets(db)["gdpr"]
+    assert (before["requester_name"], before["requester_email"], before["requester_id"]) == (None, None, None)
+    summary = run(app)
+    assert tickets(db)["gdpr"] == before and summary.changed == 0
+    assert db.execute("SELECT count(*) AS n FROM events WHERE event_type = 'ticket.rebuilt'").fetchone()["n"] == 0
+
+
+def test_a_helpscout_conversation_sent_without_its_event_header_keeps_its_fields(client, app, db):
+    """A relay that drops X-HelpScout-Event: the delivery is stored as a snapshot. The old
+    rebuild handed back 'ticket.snapshot' as the header, which is no convo event: the
+    normalizer ignored it, and the ticket lost its subject, group and tags."""
+    post(client, "helpscout", {"id": 4242, "number": 12, "subject": "Where is my order?", "status": "active",
+                               "mailboxId": 85, "tags": [{"tag": "orders"}]})
+    before = tickets(db)["4242"]
+    assert (before["subject"], before["group_name"], list(before["tags"])) == ("Where is my order?", "85", ["orders"])
+    assert run(app).changed == 0
+    assert tickets(db)["4242"] == before
+
+
+def test_a_payload_stored_too_deep_to_read_again_takes_part_with_its_stored_fields(client, app, db):
+    created = post(client, "freshdesk", {"ticket": {"id": "deep", "subject": "Kept"}})
+    db.execute("UPDATE events SET payload = %s::jsonb WHERE ticket_id = %s",
+               ('{"ticket": {"id": "deep", "x": ' + "[" * 965 + "]" * 965 + "}}", created.json["ticket_id"]))
+    summary = run(app)
+    assert (summary.changed, summary.skipped_events) == (0, 1)
+    assert tickets(db)["deep"]["subject"] == "Kept"
+
+
+def test_a_history_from_before_events_kept_their_fields_is_left_as_it_is(app, client, db, learns_kind):
+    """The first release kept only the latest payload: an event with neither payload nor
+    stored fields cannot be replayed, so the ticket is not recomputed (partial)."""
+    post(client, "freshdesk", {"ticket": {"id": "old", "subject": "From the first release"}})
+    post(client, "freshdesk", {"ticket": {"id": "old", "kind": "incident", "updated_at": "2026-01-02T10:00:00Z"}})
+    db.execute("UPDATE events SET payload = NULL, fields = NULL WHERE id = (SELECT min(id) FROM events)")
+    before = tickets(db)["old"]
+    learns_kind()
+    summary = run(app)
+    assert tickets(db)["old"] == before
+    assert (summary.partial, summary.changed) == (1, 0)
 
 
 def test_a_live_delivery_during_a_rebuild_of_its_ticket_ends_in_the_right_state(make_app, db, learns_kind):

@@ -21,10 +21,12 @@ from prometheus_client import REGISTRY
 
 from conftest import make_env
 from fake_vendor_api import FRESHDESK_KEY, ZENDESK_TOKEN, ZENDESK_USER, FakeVendorAPI
-from ingestion.config import ConfigError, Settings
-from ingestion.reconcile.client import VendorAPI
-from ingestion.reconcile.engine import Reconciler
-from ingestion.reconcile.settings import ReconcileSettings
+from ingestion.errors import ConfigError
+from ingestion.vendors import load_settings
+from ingestion.jobs.reconcile.client import VendorAPI
+from ingestion.jobs.reconcile.engine import Reconciler
+from ingestion.jobs.reconcile.settings import ReconcileSettings
+from ingestion.storage import Storage
 from ingestion.vendors import VENDORS
 from processes import ROOT
 from signing import post
@@ -74,19 +76,24 @@ def environment(database_url, fake):
 @pytest.fixture
 def reconciler_for(environment):
     sleeps: list[float] = []
+    opened: list[Storage] = []
 
     def build(vendor: str, **overrides) -> Reconciler:
         env = {**environment, **overrides}
-        settings, options = Settings.from_env(env), ReconcileSettings.from_env(env)
+        settings, options = load_settings(env), ReconcileSettings.from_env(env)
+        storage = Storage(settings)
+        opened.append(storage)
         access = settings.vendor_apis[vendor]
         client = VendorAPI(vendor, access, requests_per_minute=options.requests_per_minute,
                            timeout=options.timeout, max_attempts=options.max_attempts,
                            breaker_threshold=settings.circuit_breaker_threshold,
                            breaker_timeout=settings.circuit_breaker_timeout, sleep=sleeps.append)
-        return Reconciler(settings, options, {v.name: v for v in VENDORS}[vendor], access, client=client)
+        return Reconciler(settings, options, {v.name: v for v in VENDORS}[vendor], access, storage, client=client)
 
     build.sleeps = sleeps
-    return build
+    yield build
+    for storage in opened:
+        storage.close()
 
 
 def events(db, kind: str = "reconciliation") -> list[dict]:
@@ -230,7 +237,7 @@ def test_wrong_credentials_stop_the_run_without_retrying_and_never_reach_a_log(d
     ({"RECONCILE_INTERVAL": "0"}, "RECONCILE_INTERVAL")])
 def test_a_bad_api_setting_is_refused_naming_its_variable(database_url, env, variable):
     with pytest.raises(ConfigError) as refused:
-        Settings.from_env({"DATABASE_URL": database_url, **env})
+        load_settings({"DATABASE_URL": database_url, **env})
         ReconcileSettings.from_env(env)
     assert refused.value.variable == variable
     secrets = [value for name, value in env.items() if name.endswith(("_TOKEN", "_KEY"))]
@@ -250,7 +257,7 @@ def test_a_redirect_is_not_followed_with_the_credentials(db, fake, reconciler_fo
 
 
 def test_the_vendors_own_hosts_are_the_default_base_urls(database_url):
-    settings = Settings.from_env({"DATABASE_URL": database_url, "ZENDESK_API_EMAIL": "a@b.c",
+    settings = load_settings({"DATABASE_URL": database_url, "ZENDESK_API_EMAIL": "a@b.c",
                                   "ZENDESK_API_TOKEN": API_TOKEN, "ZENDESK_SUBDOMAIN": "acme",
                                   "FRESHDESK_API_KEY": API_KEY, "FRESHDESK_DOMAIN": "acme.freshdesk.com"})
     apis = settings.vendor_apis
@@ -344,7 +351,7 @@ def test_requests_are_paced_under_the_configured_rate(db, fake, reconciler_for):
 def test_the_backfill_progress_line_shows_how_far_and_an_eta(db, fake, reconciler_for):
     import io
 
-    from ingestion.reconcile.runner import ProgressLine
+    from ingestion.jobs.reconcile.runner import ProgressLine
 
     fake.zendesk = [zendesk_ticket(n, f"2025-0{n}-01T00:00:00Z") for n in range(1, 5)]
     fake.zendesk_page = 2

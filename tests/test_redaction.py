@@ -12,7 +12,7 @@ import sys
 import threading
 
 from conftest import make_env
-from ingestion.redact import redact_email, redact_ticket
+from ingestion.jobs.redact import redact_email, redact_ticket
 from signing import post
 from stored_text import mentions
 

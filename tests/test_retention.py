@@ -11,8 +11,8 @@ import sys
 from prometheus_client import REGISTRY
 
 from conftest import make_env
-from ingestion.config import Settings
-from ingestion.outbox import prune
+from ingestion.vendors import load_settings
+from ingestion.jobs.retention import prune
 from signing import post
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,9 +35,9 @@ def test_event_retention_empties_old_events_personal_data_and_keeps_the_rows(app
     storage = app.extensions["ingestion"].storage
     before = pruned("event_payloads")
 
-    kept = prune(storage, Settings.from_env(make_env(app.extensions["ingestion"].settings.database_url)))
+    kept = prune(storage, load_settings(make_env(app.extensions["ingestion"].settings.database_url)))
     assert kept["event_payloads"] == 0  # EVENT_RETENTION_DAYS unset: events keep everything
-    settings = Settings.from_env(make_env(app.extensions["ingestion"].settings.database_url,
+    settings = load_settings(make_env(app.extensions["ingestion"].settings.database_url,
                                           EVENT_RETENTION_DAYS="90"))
     assert prune(storage, settings)["event_payloads"] == 2
     assert pruned("event_payloads") == before + 2

@@ -14,9 +14,10 @@ import pytest
 import redis as redis_py
 
 from conftest import make_env
-from ingestion.config import Settings
-from ingestion.outbox import STREAM, Relay
-from ingestion.redis_guard import GuardedRedis, RedisUnavailable
+from ingestion.vendors import load_settings
+from ingestion.jobs.relay import STREAM, Relay
+from ingestion.errors import RedisUnavailable
+from ingestion.redis_guard import GuardedRedis
 from ingestion.storage import Storage
 from processes import ROOT
 from signing import post
@@ -32,7 +33,7 @@ def relay_for(database_url):
     made = []
 
     def build(redis_url, guarded_class=GuardedRedis, **env):
-        settings = Settings.from_env(make_env(database_url, REDIS_URL=redis_url, **env))
+        settings = load_settings(make_env(database_url, REDIS_URL=redis_url, **env))
         storage = Storage(settings)
         made.append(storage)
         return Relay(settings, storage, guarded_class(settings))
@@ -80,10 +81,10 @@ def test_a_vendor_deletion_reaches_the_stream_as_a_deleted_change_saying_which(m
     post(client, "zendesk", {"type": "zen:event-type:ticket.undeleted", "id": "back-1", "detail": {"id": "1"}})
     post(client, "zendesk", {"type": "zen:event-type:ticket.permanently_deleted", "id": "gone-2",
                              "detail": {"id": "2"}})
-    assert relay_for(redis_url).publish_batch() == 5
+    assert relay_for(redis_url).publish_batch() == 6
     assert [(e["external_id"], e["change"], e.get("deletion")) for e in entries(redis_url)] == [
         ("1", "created", None), ("2", "created", None), ("1", "deleted", "soft"), ("1", "updated", "restored"),
-        ("2", "deleted", "permanent")]
+        ("2", "deleted", "permanent"), ("2", "forget", None)]
 
 
 def test_events_wait_in_the_outbox_while_redis_is_away_and_none_is_lost(make_app, db, own_redis, relay_for):
@@ -108,13 +109,15 @@ def test_events_wait_in_the_outbox_while_redis_is_away_and_none_is_lost(make_app
 
 class InterruptedAfterAppend(GuardedRedis):
     """A real fault at the worst moment: the stream took the batch, then the relay's
-    database connection is killed before it could mark the rows published."""
+    database connection is killed before it could mark the rows published (once)."""
 
     database_url = ""
+    killed = False
 
     def call(self, operation, work):
         result = super().call(operation, work)
-        if operation == "stream_publish":
+        if operation == "stream_publish" and not InterruptedAfterAppend.killed:
+            InterruptedAfterAppend.killed = True
             with psycopg.connect(self.database_url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                               "WHERE application_name = 'ingestion' AND pid <> pg_backend_pid()")
@@ -125,10 +128,11 @@ def test_an_interrupted_publish_is_repeated_not_lost(make_app, db, redis_url, re
     client = make_app(REDIS_URL=redis_url).test_client()
     for n in range(3):
         post(client, "freshdesk", {"id": f"int-{n}"})
-    InterruptedAfterAppend.database_url = database_url
-    with pytest.raises(psycopg.OperationalError):
-        relay_for(redis_url, guarded_class=InterruptedAfterAppend).publish_batch()
-    assert relay_for(redis_url).publish_batch() == 3
+    InterruptedAfterAppend.database_url, InterruptedAfterAppend.killed = database_url, False
+    # The batch is read again on a fresh connection and published again (storage retries
+    # a connection that broke), then marked: nothing is lost, nothing left pending.
+    assert relay_for(redis_url, guarded_class=InterruptedAfterAppend).publish_batch() == 3
+    assert InterruptedAfterAppend.killed and relay_for(redis_url).publish_batch() == 0
     ids = [e["external_id"] for e in entries(redis_url)]
     assert ids == ["int-0", "int-1", "int-2"] * 2  # at least once: the batch came twice, in order
 
@@ -217,3 +221,35 @@ def _get(requests, url: str) -> str:
         return requests.get(url, timeout=2).text
     except requests.ConnectionError:
         return ""
+
+
+def test_a_redaction_tells_consumers_to_forget_and_never_says_the_address(make_app, db, redis_url, relay_for):
+    """Redactions never reached the stream: downstream copies kept the data. A forget
+    entry names the ticket and the fields to drop (and how many events were masked)."""
+    from ingestion.jobs.redact import redact_email
+
+    app = make_app(REDIS_URL=redis_url)
+    client = app.test_client()
+    post(client, "freshdesk", {"ticket": {"id": "f1", "subject": "Refund", "requester": "Ana Perez <ana@example.com>",
+                                          "latest_comment": "Thanks, Ana Perez"}})
+    relay = relay_for(redis_url)
+    relay.publish_batch()
+    redact_email(app.extensions["ingestion"].storage, "ana@example.com")
+    assert relay.publish_batch() == 1
+    forget = entries(redis_url)[-1]
+    assert (forget["change"], forget["forgotten"], forget["external_id"], forget["events"]) == (
+        "forget", "person", "f1", "1")
+    assert set(forget["fields"].split(",")) == {"requester_name", "requester_email"}
+    assert forget["event_type"] == "ticket.redacted"
+    assert not any("ana" in value.lower() for entry in entries(redis_url) for value in entry.values()
+                   if entry["change"] == "forget")
+
+
+def test_a_permanent_deletion_is_deleted_then_forget_on_the_stream(make_app, db, redis_url, relay_for):
+    client = make_app(REDIS_URL=redis_url).test_client()
+    post(client, "zendesk", {"ticket": {"id": "77", "subject": "Gone soon"}}, **{"X-Zendesk-Account-Id": "5"})
+    post(client, "zendesk", {"type": "zen:event-type:ticket.permanently_deleted", "id": "perm-77", "account_id": 5,
+                             "detail": {"id": "77"}, "event": {}})
+    relay_for(redis_url).publish_batch()
+    stream = [(e["change"], e.get("deletion"), e.get("forgotten")) for e in entries(redis_url)]
+    assert stream == [("created", None, None), ("deleted", "permanent", None), ("forget", None, "ticket")]

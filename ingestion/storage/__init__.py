@@ -1,6 +1,39 @@
-"""PostgreSQL: the pool and its error translation (pool.py), the operations (operations.py)
-as named queries (queries.py), and the versioned schema (migrate.py, migrations/)."""
+"""PostgreSQL: every query the service runs, and the one place its errors become ours.
 
-from .operations import Storage
+- pool.py: the connection pool, and `Database.run`, through which every operation goes,
+  on the request path and in the offline jobs alike (metrics, a retry when a pooled
+  connection broke while idle, database errors translated into the service's);
+- one module per concern, each with its named queries and the operations that run them:
+  tickets.py (the webhook path, the read API), quarantine.py, outbox.py (the relay,
+  delivery retention), history.py (rebuild, redaction, event retention), reconcile.py;
+- functions.sql: the ticket logic in SQL, each function defined once; migrate.py and
+  migrations/: the versioned schema.
+Nothing outside this package writes SQL.
+"""
 
-__all__ = ["Storage"]
+from __future__ import annotations
+
+from ..config import Settings
+from .history import HistoryStore
+from .outbox import OutboxStore
+from .pool import Database
+from .quarantine import QuarantineStore
+from .reconcile import ReconcileStore
+from .tickets import TicketStore
+
+
+class Storage(TicketStore, QuarantineStore, OutboxStore, HistoryStore, ReconcileStore):
+    """Every operation on PostgreSQL, by concern (the mixins' modules), over one pool."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.database = Database(settings)
+
+    def open(self) -> None:
+        """Open the pool in this process (gunicorn calls it after the fork)."""
+        self.database.open()
+
+    def close(self) -> None:
+        self.database.close()
+
+
+__all__ = ["Database", "Storage"]

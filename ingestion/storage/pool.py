@@ -1,13 +1,18 @@
 """The connection pool's lifecycle, and the one place database errors become domain errors.
 
+Every query of the service, on the request path and in the offline jobs alike, runs
+inside `Database.run`, which borrows a connection, counts and times the operation, and
+translates what went wrong:
+
 - PostgreSQL refuses a value the client sent (a \\u0000 escape in JSONB, nesting past
   its stack limit, text that is not UTF-8) -> `UnstorablePayload` (422: retrying will
   not help);
 - anything else (cannot connect in time, connection lost, statement timeout, a standby
   refusing writes) -> `DatabaseUnavailable` (503 + Retry-After: nothing was half-stored,
   and the vendor retries, where a 500 would make Zendesk drop the ticket).
-Every operation of the request path goes through `Database.run`, which also counts and
-times it (ingestion_db_operations_total, ingestion_db_operation_duration_seconds).
+The metrics are ingestion_db_operations_total and ingestion_db_operation_duration_seconds.
+A job therefore meets an outage as one `DatabaseUnavailable`, whatever the query: the
+command line says so in one line and exits 1, the relay and the reconciler wait and retry.
 """
 
 from __future__ import annotations
@@ -16,8 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
-from typing import Iterator, TypeVar
+from typing import TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -96,7 +100,11 @@ class Database:
             self._pid = None
 
     def run(self, operation: str, work: Callable[[psycopg.Connection], T], timeout: float | None = None) -> T:
-        """Every database operation of the request path: metrics, retries, error translation."""
+        """Every database operation: metrics, a retry when a pooled connection turns out
+        broken, error translation. `work` gets an autocommit connection (it opens a
+        transaction when it needs several statements in one) and may run again, from the
+        start, on a fresh connection: it must be safe to repeat (every operation here is:
+        a rolled-back transaction left nothing behind)."""
         started = time.perf_counter()
         status = "error"
         if timeout is None:
@@ -154,11 +162,12 @@ class Database:
             return False
         return True
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection for maintenance work (the relay, pruning), errors untranslated."""
-        self.open()
-        with self._pool.connection() as conn:
-            yield conn
-
-
+    def in_batches(self, operation: str, query: str, days: int, batch: int) -> int:
+        """A retention statement (`%(days)s`, `%(batch)s`) run batch after batch, each its
+        own short transaction, so pruning never holds locks for long. Returns the rows."""
+        total = 0
+        while True:
+            count = self.run(operation, lambda conn: conn.execute(query, {"days": days, "batch": batch}).rowcount)
+            total += count
+            if count < batch:
+                return total

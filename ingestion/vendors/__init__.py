@@ -9,8 +9,10 @@ reads VENDORS.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import import_module
 
+from ..config import Settings
 from ..vendor import Vendor
 
 #: The vendor folders, in the order the service lists them.
@@ -21,3 +23,9 @@ VENDORS: tuple[Vendor, ...] = tuple(import_module(f"{__name__}.{name}").VENDOR f
 
 def vendor_names() -> tuple[str, ...]:
     return tuple(vendor.name for vendor in VENDORS)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The service's settings from the environment, with every registered vendor's
+    variables: what every entry point builds (raises ConfigError naming a bad variable)."""
+    return Settings.from_env(env, VENDORS)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..credentials import CredentialError
+from ..errors import CredentialError
 from ..errors import InvalidField
 from ..normalize.values import timestamp
 

@@ -96,7 +96,11 @@ def document(vendors: Iterable[Vendor], base: str | None = None) -> str:
         marker = next((m for m in replacements if line.startswith(m)), None)
         lines.append(replacements[marker].rstrip("\n") if marker else line)
     names = "[" + ", ".join(vendor.name for vendor in vendors) + "]"
-    return "\n".join(lines).replace("__VENDOR_NAMES__", names) + "\n"
+    titles = [vendor.title for vendor in vendors]
+    spoken = ", ".join(titles[:-1]) + f" and {titles[-1]}" if len(titles) > 1 else "".join(titles)
+    basic = " / ".join(c.variable for vendor in vendors for c in vendor.credentials if c.kind == "basic")
+    text = "\n".join(lines).replace("__VENDOR_NAMES__", names).replace("__VENDOR_TITLES__", spoken)
+    return text.replace("__BASIC_VARIABLES__", basic) + "\n"
 
 
 def openapi_blueprint(settings: Settings, vendors: Iterable[Vendor]) -> Blueprint:

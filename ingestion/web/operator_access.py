@@ -11,7 +11,6 @@ TRUSTED_PROXY_COUNT-th proxy appended to X-Forwarded-For).
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
 from collections.abc import Callable
 from ipaddress import ip_address
@@ -20,28 +19,10 @@ from typing import Any
 from flask import request
 
 from ..config import Settings
-from ..errors import ApiError
+from ..errors import OperatorForbidden, OperatorUnauthorized
+from ..verifiers import any_equal
 
 log = logging.getLogger(__name__)
-
-
-class OperatorUnauthorized(ApiError):
-    status = 401
-
-    def __init__(self) -> None:
-        super().__init__("A bearer token is required", headers={"WWW-Authenticate": 'Bearer realm="operator"'})
-
-
-class OperatorForbidden(ApiError):
-    status = 403
-    default_message = "Not allowed from this address"
-
-
-def _token_matches(provided: str, tokens: tuple[str, ...]) -> bool:
-    matched = False
-    for token in tokens:  # every entry, so timing does not tell which one matched
-        matched |= hmac.compare_digest(provided.encode("utf-8", "surrogatepass"), token.encode("utf-8"))
-    return matched
 
 
 def _address_allowed(networks: tuple) -> bool:
@@ -62,7 +43,7 @@ def operator_only(settings: Settings) -> Callable[[Callable[..., Any]], Callable
                 raise OperatorForbidden()
             if settings.metrics_tokens:
                 scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
-                if scheme.lower() != "bearer" or not _token_matches(provided.strip(), settings.metrics_tokens):
+                if scheme.lower() != "bearer" or not any_equal(provided.strip(), settings.metrics_tokens):
                     raise OperatorUnauthorized()
             return view(*args, **kwargs)
 

@@ -19,17 +19,12 @@ from flask import Blueprint, jsonify, request
 from flask.wrappers import Response
 
 from ..config import Settings
-from ..errors import ApiError, BadRequest
+from ..errors import BadRequest, EntryNotFound
 from ..services import services
 from .read_api import ViewDecorator, _int_arg, _iso, bearer_token, next_cursor
 
 PREFIX = "/api/v1/quarantine"
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
-
-
-class EntryNotFound(ApiError):
-    status = 404
-    default_message = "Quarantine entry not found"
 
 
 def entry_json(row: dict[str, Any]) -> dict[str, Any]:

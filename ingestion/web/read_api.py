@@ -16,7 +16,6 @@ as stored text (web/stored_json.py).
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
 from collections.abc import Callable, Collection
 from datetime import datetime
@@ -26,9 +25,10 @@ from flask import Blueprint, request
 from flask.wrappers import Response
 
 from ..config import Settings
-from ..errors import ApiError, BadRequest
+from ..errors import BadRequest, TicketNotFound, TokenRequired
 from ..normalize.values import storable
 from ..services import services
+from ..verifiers import any_equal
 from .stored_json import json_response, object_text, page_text
 
 log = logging.getLogger(__name__)
@@ -38,21 +38,9 @@ DEFAULT_LIMIT, MAX_LIMIT = 100, 500
 ViewDecorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-class TokenRequired(ApiError):
-    status = 401
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="api"'})
-
-
-class TicketNotFound(ApiError):
-    status = 404
-    default_message = "Ticket not found"
-
-
 def bearer_token(settings: Settings) -> ViewDecorator:
     """View decorator: the request must carry one of API_TOKENS (see the module docstring)."""
-    tokens = tuple(t.encode("utf-8") for t in settings.api_tokens)
+    tokens = settings.api_tokens
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -62,10 +50,7 @@ def bearer_token(settings: Settings) -> ViewDecorator:
                     return view(*args, **kwargs)
                 raise TokenRequired("The read API is closed: no API_TOKENS are configured")
             scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
-            matched = False
-            for token in tokens:  # every entry, so timing does not tell which one matched
-                matched |= hmac.compare_digest(provided.strip().encode("utf-8", "surrogatepass"), token)
-            if scheme.lower() != "bearer" or not matched:
+            if scheme.lower() != "bearer" or not any_equal(provided.strip(), tokens):
                 raise TokenRequired("A valid bearer token is required")
             return view(*args, **kwargs)
 

@@ -11,18 +11,13 @@ of that ticket's history answered 500.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from flask import Response
 
+from ..json_body import object_text
 
-def object_text(fields: Mapping[str, Any], stored: Mapping[str, str | None]) -> str:
-    """A JSON object: `fields` serialized, then `stored` members whose values are JSON
-    text already (None: null)."""
-    members = [json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1]]
-    members += [f"{json.dumps(name)}:{text if text is not None else 'null'}" for name, text in stored.items()]
-    return "{" + ",".join(member for member in members if member) + "}"
+__all__ = ["json_response", "object_text", "page_text"]
 
 
 def json_response(text: str | Iterable[str], status: int = 200) -> Response:

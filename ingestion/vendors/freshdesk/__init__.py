@@ -172,6 +172,7 @@ def normalizer(settings: FreshdeskSettings):
 
 VENDOR = Vendor(
     name=NAME,
+    title="Freshdesk",
     summary="A Freshdesk automation-rule webhook, or a Freshworks app event a signing app relays",
     normalize=normalize,
     tuned=normalizer,

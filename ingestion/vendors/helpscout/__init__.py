@@ -165,6 +165,7 @@ def _kind(thread: Mapping[str, Any]) -> str:
 
 VENDOR = Vendor(
     name=NAME,
+    title="Help Scout",
     summary="A Help Scout Mailbox webhook (the event named in X-HelpScout-Event)",
     normalize=normalize,
     credentials=(

@@ -138,12 +138,15 @@ PUBLIC_TEST_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 
 VENDOR = Vendor(
     name=NAME,
+    title="Zendesk",
     summary="A Zendesk event-subscription or trigger webhook",
     normalize=normalize,
     credentials=(
         timestamped_signature("ZENDESK_SIGNING_SECRET", "X-Zendesk-Webhook-Signature",
                               "X-Zendesk-Webhook-Signature-Timestamp"),  # every Zendesk webhook is signed
-        basic_auth("ZENDESK_WEBHOOK_SECRET"),
+        # Basic (Zendesk's auth type basic_auth). Its first name, ZENDESK_WEBHOOK_SECRET,
+        # read like every other vendor's *_WEBHOOK_SECRET as an HMAC key: still read.
+        basic_auth("ZENDESK_WEBHOOK_AUTH", old_variable="ZENDESK_WEBHOOK_SECRET"),
     ),
     folder=Path(__file__).parent,
     export=EXPORT,

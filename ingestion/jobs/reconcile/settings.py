@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..config import _bounded
+from ...config import _bounded
 
 
 @dataclass(frozen=True)

@@ -29,25 +29,23 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import psycopg
-
-from ..config import Settings
-from ..errors import ApiError
-from ..ingest import identity
-from ..normalize.values import storable
-from ..metrics import RECONCILE_LAST_SUCCESS, RECONCILE_PAGES, RECONCILE_TICKETS, child
-from ..storage import queries
-from ..storage.operations import ingest_params
-from ..tickets import Deletion, Outcome
-from ..vendor import APIAccess, Vendor
-from .client import APIError, Stopped, VendorAPI
+from ...config import Settings
+from ...errors import ApiError, Stopped, UnstorablePayload, VendorAPIError
+from ...ingest import identity
+from ...metrics import RECONCILE_LAST_SUCCESS, RECONCILE_PAGES, RECONCILE_TICKETS, child
+from ...normalize.values import storable
+from ...storage import Storage
+from ...storage.reconcile import KEPT, ReconcileRun
+from ...storage.tickets import ingest_params
+from ...tickets import RECONCILIATION, Deletion, Outcome
+from ...vendor import APIAccess, Vendor
+from .client import VendorAPI
 from .settings import ReconcileSettings
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPE = "reconciliation"
+EVENT_TYPE = RECONCILIATION
 MODES = ("reconcile", "backfill")
-KEPT = {Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED}
 
 
 @dataclass
@@ -79,10 +77,11 @@ class Reconciler:
     """Runs of one vendor's export, for one account."""
 
     def __init__(self, settings: Settings, options: ReconcileSettings, vendor: Vendor, access: APIAccess,
-                 client: VendorAPI | None = None, clock: Callable[[], datetime] | None = None,
+                 storage: Storage, client: VendorAPI | None = None, clock: Callable[[], datetime] | None = None,
                  stop: threading.Event | None = None) -> None:
         assert vendor.export is not None
         self.settings, self.options, self.vendor, self.access = settings, options, vendor, access
+        self.storage = storage
         self.export = vendor.export
         self.normalize = vendor.normalizer(settings)
         self.client = client or VendorAPI(
@@ -107,37 +106,35 @@ class Reconciler:
         API error (saved in the cursor row; the next run resumes)."""
         assert mode in MODES
         result = RunResult(self.vendor.name, self.account, mode)
-        key = {"key": f"{self.vendor.name}/{self.account}/{mode}"}
         where = {"vendor": self.vendor.name, "account": self.account, "mode": mode}
-        with psycopg.connect(self.settings.database_url, autocommit=True,
-                             connect_timeout=self.settings.db_connect_timeout) as conn:
-            if not conn.execute(queries.RECONCILE_LOCK, key).fetchone()[0]:
+
+        def locked(run: ReconcileRun | None) -> RunResult:
+            if run is None:
                 log.info("another reconciler is running for this account", extra=where)
                 result.skipped = True
-                return result
-            try:
-                self._run(conn, result, where, since, restart, progress, should_stop)
-            finally:
-                conn.execute(queries.RECONCILE_UNLOCK, key)
-        return result
+            else:
+                self._run(run, result, since, restart, progress, should_stop)
+            return result
 
-    def _run(self, conn: psycopg.Connection, result: RunResult, where: dict[str, str], since: datetime | None,
+        return self.storage.reconcile_run(f"{self.vendor.name}/{self.account}/{mode}", where, locked)
+
+    def _run(self, run: ReconcileRun, result: RunResult, since: datetime | None,
              restart: bool, progress: Progress | None, should_stop: Callable[[], bool]) -> None:
-        stored = conn.execute(queries.RECONCILE_CURSOR, where).fetchone()
+        stored = run.cursor()
         begin = stored is None or restart or (result.mode == "backfill" and since is not None and stored[0] != since)
         if result.mode == "reconcile" and stored is not None and stored[1] is None and not restart:
             begin = True  # a first pass that never got a page
         self._accounts = None  # the stored accounts, looked up once per run when needed
         if begin:
             since = since or self.clock() - timedelta(seconds=self.options.lookback)
-            conn.execute(queries.RECONCILE_BEGIN, {**where, "since": since})
+            run.begin(since)
             cursor, reached = None, None
         else:
             since, cursor, reached, _ = stored
         result.since, result.reached = since, reached
         while not should_stop():
             try:
-                account_problem = self._check_accounts(conn)
+                account_problem = self._check_accounts(run)
                 if account_problem:
                     raise ValueError(account_problem)
                 path, query = self.export.start(since) if cursor is None else self.export.resume(cursor)
@@ -145,21 +142,20 @@ class Reconciler:
                 page = self.export.read(body, headers, cursor, reached or since, self.options.overlap)
             except Stopped:
                 return  # SIGTERM during a wait: the cursor is where the last page left it
-            except (APIError, ValueError) as error:
+            except (VendorAPIError, ValueError) as error:
                 message = str(error)
                 result.error = message
-                conn.execute(queries.RECONCILE_FAILED, {**where, "error": message[:500]})
-                log.warning("reconcile run stopped; the next one resumes here", extra={**where, "error": message})
+                run.failed(message)
+                log.warning("reconcile run stopped; the next one resumes here", extra={**run.where, "error": message})
                 return
             for ticket in page.tickets:
-                outcome = self._store(conn, ticket)
+                outcome = self._store(run, ticket)
                 result.outcomes[outcome] += 1
                 child(RECONCILE_TICKETS, self.vendor.name, outcome).inc()
             if page.position is not None and (reached is None or page.position > reached):
                 reached = page.position
             cursor = page.cursor
-            conn.execute(queries.RECONCILE_ADVANCE, {**where, "cursor": cursor, "position": reached,
-                                                     "done": page.done})
+            run.advance(cursor, reached, page.done)
             child(RECONCILE_PAGES, self.vendor.name).inc()
             result.pages += 1
             result.reached = reached
@@ -172,7 +168,7 @@ class Reconciler:
             if page.done:
                 return
 
-    def _store(self, conn: psycopg.Connection, ticket: dict[str, Any]) -> str:
+    def _store(self, run: ReconcileRun, ticket: dict[str, Any]) -> str:
         body, updated_at, deleted = self.export.snapshot(ticket)
         try:
             event = self.normalize(body, {}, self.access.account or None)
@@ -192,25 +188,20 @@ class Reconciler:
         key, _ = identity(event, raw.encode())
         params = ingest_params(event, key, None, raw, "reconcile")
         try:
-            with conn.transaction() as transaction:
-                before = conn.execute(queries.RECONCILE_STORED_VERSION, params).fetchone()
-                outcome = Outcome(conn.execute(queries.INGEST_EVENT, params).fetchone()[2])
-                if outcome not in KEPT:
-                    raise psycopg.Rollback(transaction)  # nothing to repair: keep no event
-        except (psycopg.DataError, UnicodeEncodeError) as error:  # a value PostgreSQL cannot store: skip, go on
-            return self._unreadable(ticket, type(error).__name__)
+            outcome, stored_version, existed = run.store(params)
+        except UnstorablePayload as error:  # a value PostgreSQL cannot store: skip, go on
+            return self._unreadable(ticket, str(error))
         if outcome is Outcome.STALE:
             return "stale"
         if outcome not in KEPT:
             return "unchanged"
-        stored_version = before[0] if before else None
         new_version = event.fields.get("vendor_updated_at")
-        if before is None or (stored_version is not None and new_version is not None and new_version > stored_version):
+        if not existed or (stored_version is not None and new_version is not None and new_version > stored_version):
             return "repaired"
         return "enriched"
 
 
-    def _check_accounts(self, conn: psycopg.Connection) -> str | None:
+    def _check_accounts(self, run: ReconcileRun) -> str | None:
         """Without a configured account, the one account the vendor's tickets are stored
         under ("" when none are yet). With several, which one an exported ticket belongs
         to cannot be told (ticket numbers are per account, so a number match would merge
@@ -218,8 +209,7 @@ class Reconciler:
         if self.access.account is not None or self._accounts:
             return None
         variable = f"{self.vendor.name.upper()}_API_ACCOUNT"
-        self._accounts = [row[0] for row in conn.execute(queries.RECONCILE_ACCOUNTS,
-                                                         {"vendor": self.vendor.name}).fetchall()]
+        self._accounts = run.accounts(self.vendor.name)
         if len(self._accounts) > 1:
             self._accounts = None
             return (f"{self.vendor.name} tickets are stored under several accounts: set {variable} to the "
@@ -244,19 +234,17 @@ class Reconciler:
         return "unreadable"
 
 
-def reconcilers(settings: Settings, options: ReconcileSettings,
+def reconcilers(settings: Settings, options: ReconcileSettings, storage: Storage,
                 stop: threading.Event | None = None) -> list[Reconciler]:
     """One per vendor whose API is configured. `stop`: set on SIGTERM, it cuts every wait short."""
-    from ..vendors import VENDORS
+    from ...vendors import VENDORS
 
-    return [Reconciler(settings, options, vendor, settings.vendor_apis[vendor.name], stop=stop)
+    return [Reconciler(settings, options, vendor, settings.vendor_apis[vendor.name], storage, stop=stop)
             for vendor in VENDORS if vendor.name in settings.vendor_apis]
 
 
-def restore_lag_gauges(settings: Settings) -> None:
+def restore_lag_gauges(storage: Storage) -> None:
     """After a restart, the lag gauge starts from the last pass that caught up, not from
     zero (which would look like an hour-long outage to the alert)."""
-    with psycopg.connect(settings.database_url, autocommit=True,
-                         connect_timeout=settings.db_connect_timeout) as conn:
-        for vendor, account, caught_up_at in conn.execute(queries.RECONCILE_CAUGHT_UP).fetchall():
-            RECONCILE_LAST_SUCCESS.labels(vendor, account).set(caught_up_at.timestamp())
+    for vendor, account, caught_up_at in storage.caught_up():
+        RECONCILE_LAST_SUCCESS.labels(vendor, account).set(caught_up_at.timestamp())

@@ -41,8 +41,9 @@ from urllib.parse import urlencode
 
 from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
 
-from ..metrics import BREAKER_STATE, RECONCILE_API_ERRORS, child
-from ..vendor import APIAccess
+from ...errors import BreakerOpen, RefusedError, Stopped, Throttled, TransientError
+from ...metrics import BREAKER_STATE, RECONCILE_API_ERRORS, child
+from ...vendor import APIAccess
 
 log = logging.getLogger(__name__)
 
@@ -51,30 +52,6 @@ MAX_RETRY_AFTER = 900.0
 DEFAULT_RETRY_AFTER = 60.0
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0
 MAX_BODY = 64 * 1024 * 1024
-
-
-class APIError(Exception):
-    """The vendor's API could not give this page now; `status` says why (for metrics)."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class TransientError(APIError):
-    """Worth retrying: 5xx, timeout, connection, a body that is not JSON."""
-
-
-class RefusedError(APIError):
-    """Not worth retrying: the vendor refuses the request as configured (401, 403, 404...)."""
-
-
-class Stopped(APIError):
-    """The process is stopping (SIGTERM): a wait was cut short; the run ends where it is."""
-
-
-class BreakerOpen(APIError):
-    """The breaker is open: no call is made until it half-opens."""
 
 
 def _is_failure(exc_type: type[BaseException], _exc: BaseException) -> bool:
@@ -125,7 +102,7 @@ class VendorAPI:
 
     def get(self, path: str, query: dict[str, str]) -> tuple[Any, Mapping[str, str]]:
         """(the JSON, the response headers) of `GET base_url + path ? query`, after as many
-        polite retries as it takes; APIError when the vendor cannot give it now."""
+        polite retries as it takes; VendorAPIError when the vendor cannot give it now."""
         url = f"{self.base_url}{path}?{urlencode(query)}"
         failures = 0
         throttled = 0
@@ -137,7 +114,7 @@ class VendorAPI:
             try:
                 with self.breaker:
                     return self._once(url, path)
-            except _Throttled as throttle:
+            except Throttled as throttle:
                 throttled += 1
                 if throttled > self.max_attempts * 4:
                     raise TransientError("429", f"{self.vendor} API kept answering 429") from None
@@ -181,7 +158,7 @@ class VendorAPI:
             status = str(error.code)
             child(RECONCILE_API_ERRORS, self.vendor, status).inc()
             if error.code == 429:
-                raise _Throttled(retry_after(error.headers.get("Retry-After"), time.time())) from None
+                raise Throttled(retry_after(error.headers.get("Retry-After"), time.time())) from None
             if error.code >= 500 or error.code == 408:
                 raise TransientError(status, f"{self.vendor} API answered {status} to {path}") from None
             raise RefusedError(status, f"{self.vendor} API answered {status} to {path}") from None
@@ -214,9 +191,3 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects())
 
 
-class _Throttled(Exception):
-    """A 429: wait `seconds`. Not a failure for the breaker."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"retry after {seconds} s")
-        self.seconds = seconds

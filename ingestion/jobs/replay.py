@@ -13,23 +13,25 @@ at most one delivery, which the idempotency rules then answer `already_exists`.
 
 from __future__ import annotations
 
+import json
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from psycopg.rows import dict_row
+import click
 from werkzeug.datastructures import Headers
 
-from .duplicates import request_key
-from .errors import ApiError
-from .json_body import parse_json_object
-from .quarantine import clean_text
-from .services import Services
-from .storage import queries
-from .tickets import Outcome
-from .vendor import Normalizer
+from ..cli import Context, job
+from ..duplicates import request_key
+from ..errors import ApiError
+from ..json_body import parse_json_object
+from ..quarantine import clean_text
+from ..services import Services
+from ..tickets import Outcome
+from ..vendor import Normalizer
 
 BATCH = 100
 
@@ -72,10 +74,8 @@ def selected(services: Services, selection: Selection) -> Iterator[dict[str, Any
     deleted while replaying do not shift the pages)."""
     after = 0
     while True:
-        params = {"after": after, "vendor": selection.vendor, "id": selection.entry_id,
-                  "since": selection.since, "until": selection.until, "limit": BATCH}
-        with services.storage.connection() as conn:
-            rows = conn.cursor(row_factory=dict_row).execute(queries.QUARANTINE_SELECT, params).fetchall()
+        rows = services.storage.replay_candidates(after, BATCH, selection.vendor, selection.entry_id,
+                                                  selection.since, selection.until)
         yield from rows
         if len(rows) < BATCH:
             return
@@ -108,13 +108,10 @@ def replay_one(services: Services, normalizers: dict[str, Normalizer], entry: di
         if error.status >= 500:
             raise  # the database: stop here, nothing was decided about this entry
         if not dry_run:
-            with services.storage.connection() as conn:
-                conn.execute(queries.QUARANTINE_FAILED_AGAIN, {
-                    "id": entry["id"], "error": clean_text(error.message), "reason": error.reason,
-                    "status": error.status})
+            services.storage.failed_again(entry["id"], error=clean_text(error.message), reason=error.reason,
+                                          status=error.status)
         return Result(entry["id"], vendor, "failed", error.message)
-    with services.storage.connection() as conn:
-        conn.execute(queries.QUARANTINE_RELEASE, {"id": entry["id"]})
+    services.storage.release(entry["id"])
     detail = "" if stored.outcome is Outcome.IGNORED else f"ticket {stored.ticket_id} event {stored.event_id}"
     return Result(entry["id"], vendor, stored.outcome.value, detail)
 
@@ -127,3 +124,46 @@ def replay(services: Services, normalizers: dict[str, Normalizer], selection: Se
         summary.add(result)
         on_result(result)
     return summary
+
+
+_MOMENT = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
+
+@click.command("replay")
+@click.option("--vendor", help="Only this vendor's entries.")
+@click.option("--id", "entry_id", type=click.IntRange(min=1), help="Only this quarantine entry.")
+@click.option("--since", type=_MOMENT, help="Only entries received at or after this moment (UTC).")
+@click.option("--until", type=_MOMENT, help="Only entries received before this moment (UTC).")
+@click.option("--dry-run", is_flag=True, help="Normalize only: print what would happen, change nothing.")
+@job
+def command(context: Context, vendor: str | None, entry_id: int | None, since: datetime | None,
+            until: datetime | None, dry_run: bool) -> None:
+    """Ingest quarantined deliveries with today's normalizer; what still fails stays.
+
+    A progress bar on a terminal; one JSON summary line at the end (and one JSON line per
+    entry with --dry-run). Exit status 1 when some entry still fails.
+    """
+    from ..vendors import VENDORS
+
+    normalizers = {v.name: v.normalizer(context.settings) for v in VENDORS}
+    if vendor is not None and vendor not in normalizers:
+        raise click.ClickException(f"unknown vendor {vendor!r} (one of: {', '.join(normalizers)})")
+    utc = [moment.replace(tzinfo=timezone.utc) if moment is not None else None for moment in (since, until)]
+    selection = Selection(vendor, entry_id, *utc)
+    services = context.services
+    services.storage.open()
+
+    def show(result: Result) -> None:
+        if dry_run:
+            click.echo(json.dumps({"quarantine_id": result.entry_id, "vendor": result.vendor,
+                                   "outcome": result.outcome, "detail": result.detail}))
+
+    if sys.stderr.isatty() and not dry_run:
+        with click.progressbar(length=count(services, selection), label="replaying", show_eta=True,
+                               show_pos=True, file=sys.stderr) as bar:
+            summary = replay(services, normalizers, selection, dry_run, lambda result: bar.update(1))
+    else:
+        summary = replay(services, normalizers, selection, dry_run, show)
+    click.echo(json.dumps(summary.as_json()))
+    if summary.outcomes.get("failed"):
+        sys.exit(1)

@@ -1,4 +1,4 @@
-"""`python -m ingestion.server.probe`: exit 0 when this container's gunicorn answers
+"""`python -m ingestion.web.probe`: exit 0 when this container's gunicorn answers
 GET /health with 200 on the address it binds (BIND, default 0.0.0.0:8080; a wildcard or
 empty host is asked on 127.0.0.1). The image's HEALTHCHECK; standard library only."""
 

@@ -8,7 +8,7 @@ and marks them published. Guarantees:
 - at least once: if the relay dies between XADD and the commit that marks the rows, the
   batch is published again; consumers deduplicate on `event_id` if they must;
 - in commit order per ticket: one relay publishes at a time (advisory lock) and reads in
-  id order, which per ticket is commit order (see queries.PENDING_EVENTS).
+  id order, which per ticket is commit order (storage/outbox.py).
 """
 
 from __future__ import annotations
@@ -16,13 +16,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
-import psycopg
+import click
 
-from .config import Settings
-from .metrics import EVENTS_PUBLISHED, PRUNED, QUARANTINE_REMOVED, child
-from .redis_guard import GuardedRedis, RedisUnavailable
-from .storage import Storage, queries
+from ..cli import Context, job, serve_metrics, stop_on_signals
+from ..config import Settings
+from ..errors import DatabaseUnavailable, RedisUnavailable
+from ..metrics import EVENTS_PUBLISHED
+from ..redis_guard import GuardedRedis
+from ..storage import Storage
+from .retention import prune
 
 log = logging.getLogger(__name__)
 
@@ -30,41 +34,27 @@ STREAM = "ingestion:tickets"
 BATCH = 500
 
 
-def stream_fields(row: tuple) -> dict[str, str]:
-    event_id, ticket_id, vendor, account, external_id, outcome, revision, event_type, received_at, deletion = row
+def stream_fields(row: dict[str, Any]) -> dict[str, str]:
+    """One event as a stream entry (README: Event stream)."""
     fields = {
-        "ticket_id": str(ticket_id),
-        "source": vendor,
-        "account": account,
-        "external_id": external_id,
-        "event_id": str(event_id),
-        "event_type": event_type,
-        "change": outcome,  # created | updated | recorded | deleted
-        "revision": str(revision),
-        "occurred_at": received_at.isoformat(),
+        "ticket_id": str(row["ticket_id"]),
+        "source": row["vendor"],
+        "account": row["account"],
+        "external_id": row["external_id"],
+        "event_id": str(row["id"]),
+        "event_type": row["event_type"],
+        "change": row["outcome"],  # created | updated | recorded | deleted | forget
+        "revision": str(row["revision"]),
+        "occurred_at": row["received_at"].isoformat(),
     }
-    if deletion:  # soft | permanent (the content is gone: drop your copy) | restored (on an updated change)
-        fields["deletion"] = deletion
+    if row["deletion"]:  # soft | permanent (the content is gone: drop your copy) | restored (on an updated change)
+        fields["deletion"] = row["deletion"]
+    forgotten = row["forgotten"]
+    if forgotten:  # what to forget: the ticket's content, or a person's (never the values)
+        fields["forgotten"] = str(forgotten.get("forgotten", "ticket"))
+        fields["fields"] = ",".join(forgotten.get("fields") or ())
+        fields["events"] = str(forgotten.get("events", 0))
     return fields
-
-
-def prune(storage: Storage, settings: Settings) -> dict[str, int]:
-    """Retention, in short batches that never hold long locks: delivery rows past
-    DELIVERY_RETENTION_DAYS (never an event), the personal data of events past
-    EVENT_RETENTION_DAYS (when set: the rows stay), quarantine entries past
-    QUARANTINE_RETENTION_DAYS. Returns the rows pruned of each kind."""
-    pruned = {"deliveries": storage.prune_deliveries(settings.delivery_retention_days),
-              "event_payloads": storage.prune_event_payloads(settings.event_retention_days)
-              if settings.event_retention_days else 0,
-              "quarantine": storage.prune_quarantine(settings.quarantine_retention_days)}
-    for kind, count in pruned.items():
-        if count:
-            child(PRUNED, kind).inc(count)
-    if pruned["quarantine"]:
-        child(QUARANTINE_REMOVED, "retention").inc(pruned["quarantine"])
-    if any(pruned.values()):
-        log.info("retention pruned old rows", extra=pruned)
-    return pruned
 
 
 class Relay:
@@ -76,26 +66,21 @@ class Relay:
 
     def publish_batch(self, limit: int = BATCH) -> int:
         """Publish up to `limit` pending events; returns how many (0: nothing to do).
+        Raises RedisUnavailable (nothing marked, all retried later) or DatabaseUnavailable."""
 
-        Raises RedisUnavailable (nothing marked, all retried later) or psycopg errors.
-        """
-        with self.storage.connection() as conn, conn.transaction():
-            if not conn.execute(queries.RELAY_LOCK).fetchone()[0]:
-                return 0  # another relay is publishing
-            rows = conn.execute(queries.PENDING_EVENTS, {"limit": limit}).fetchall()
-            if not rows:
-                return 0
-
-            def append_all(client) -> list:
+        def append_all(rows: list[dict[str, Any]]) -> None:
+            def pipeline(client: Any) -> list:
                 pipe = client.pipeline(transaction=False)
                 for row in rows:
                     pipe.xadd(STREAM, stream_fields(row), maxlen=self.maxlen, approximate=True)
                 return pipe.execute()
 
-            self.guarded.call("stream_publish", append_all)
-            conn.execute(queries.MARK_PUBLISHED, {"ids": [row[0] for row in rows]})
-        EVENTS_PUBLISHED.inc(len(rows))
-        return len(rows)
+            self.guarded.call("stream_publish", pipeline)
+
+        published = self.storage.publish_pending(limit, append_all)
+        if published:
+            EVENTS_PUBLISHED.inc(published)
+        return published
 
     def backlog(self) -> int | None:
         return self.storage.outbox_backlog()
@@ -118,10 +103,24 @@ class Relay:
             except RedisUnavailable as error:
                 log.warning("stream unavailable, events wait in the outbox", extra={"error": str(error)})
                 backoff = min(backoff * 2, 5.0)
-            except psycopg.Error as error:
-                log.warning("database unavailable for the relay", extra={"error": type(error).__name__})
+            except DatabaseUnavailable:
+                log.warning("database unavailable for the relay; retrying")
                 backoff = min(backoff * 2, 5.0)
             except Exception:  # a bug: log it, keep the relay alive, events stay in the outbox
                 log.exception("relay iteration failed")
                 backoff = min(backoff * 2, 5.0)
             time.sleep(backoff)
+
+
+@click.command("relay")
+@job
+def command(context: Context) -> None:
+    """Publish pending events to the stream `ingestion:tickets` until stopped."""
+    settings = context.settings
+    if not settings.redis_url:
+        raise click.ClickException("configuration error: REDIS_URL: is required for the relay")
+    serve_metrics(settings, settings.relay_metrics_port)
+    stop = stop_on_signals()
+    guarded = GuardedRedis(settings)
+    guarded.start_state_reporter()
+    Relay(settings, context.storage, guarded).run_forever(should_stop=stop.is_set)

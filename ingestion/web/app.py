@@ -11,18 +11,18 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
-from . import errors, logs
-from .config import Settings
+from .. import errors, logs
+from ..config import Settings
+from ..metrics import RATE_LIMITED
+from ..services import EXTENSION, Services
+from ..vendors import VENDORS
+from . import metrics_endpoint, rate_limit, request_context
+from .guard import Guard
 from .health import blueprint as health_blueprint
-from .metrics import RATE_LIMITED
-from .services import EXTENSION, Services
-from .vendors import VENDORS
-from .web import metrics_endpoint, rate_limit, request_context
-from .web.guard import Guard
-from .web.openapi import openapi_blueprint
-from .web.quarantine_api import quarantine_blueprint
-from .web.read_api import read_api_blueprint
-from .web.webhook import webhook_blueprint, webhook_path
+from .openapi import openapi_blueprint
+from .quarantine_api import quarantine_blueprint
+from .read_api import read_api_blueprint
+from .webhook import webhook_blueprint, webhook_path
 
 
 class RegexConverter(BaseConverter):

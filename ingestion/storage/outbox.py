@@ -1,0 +1,84 @@
+"""The outbox: events committed with their ticket, published to the stream by the relay
+(ingestion/jobs/relay.py), and the delivery rows' retention."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from ..errors import DatabaseUnavailable
+from .pool import Database
+
+#: Only one relay publishes at a time (across processes and hosts), which keeps the
+#: stream in commit order per ticket. Transaction-scoped: released at commit/rollback.
+RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('ingestion.relay'))"
+
+#: The oldest unpublished events, in id order. Per ticket, ids follow commit order: an
+#: event is inserted while its delivery holds the ticket's row lock, so a later event of
+#: the same ticket can only get its id after the earlier one committed. `deletion` says
+#: what a deleted (or restoring) event did; `forgotten` is a forget event's summary.
+PENDING_EVENTS = """
+SELECT e.id, e.ticket_id, t.vendor, t.account, t.external_id, e.outcome, e.revision, e.event_type, e.received_at,
+       CASE WHEN e.outcome = 'deleted' THEN CASE WHEN t.purged_at IS NULL THEN 'soft' ELSE 'permanent' END
+            WHEN e.changes->'deleted'->>'current' = 'false' THEN 'restored' END AS deletion,
+       CASE WHEN e.outcome = 'forget' THEN e.changes END AS forgotten
+  FROM events e JOIN tickets t ON t.id = e.ticket_id
+ WHERE e.published_at IS NULL AND e.outcome <> 'stale'
+ ORDER BY e.id
+ LIMIT %(limit)s
+"""
+
+#: Mark events published after the stream accepted them (same transaction as the read).
+MARK_PUBLISHED = "UPDATE events SET published_at = now() WHERE id = ANY(%(ids)s)"
+
+#: Events not yet published: the outbox backlog. Capped, so a huge backlog (Redis away
+#: for hours) cannot make every scrape count millions of rows.
+OUTBOX_BACKLOG = """
+SELECT count(*) FROM (
+    SELECT 1 FROM events WHERE published_at IS NULL AND outcome <> 'stale' LIMIT 100000
+) AS pending
+"""
+
+#: Retention: drop old delivery rows (redeliveries, ignored events), in batches.
+PRUNE_DELIVERIES = """
+DELETE FROM deliveries WHERE id IN (
+    SELECT id FROM deliveries WHERE received_at < now() - make_interval(days => %(days)s) LIMIT %(batch)s)
+"""
+
+
+class OutboxStore:
+    database: Database
+
+    def publish_pending(self, limit: int, publish: Callable[[list[dict[str, Any]]], None]) -> int:
+        """Hand up to `limit` pending events to `publish`, oldest first, and mark them
+        published once it returns, in one transaction holding the relay lock. When
+        `publish` raises (Redis away), nothing is marked and the events stay pending.
+        Returns how many were published (0: nothing pending, or another relay at work)."""
+
+        def work(conn: psycopg.Connection) -> int:
+            with conn.transaction():
+                if not conn.execute(RELAY_LOCK).fetchone()[0]:
+                    return 0
+                rows = conn.cursor(row_factory=dict_row).execute(
+                    PENDING_EVENTS, {"limit": limit}).fetchall()
+                if rows:
+                    publish(rows)
+                    conn.execute(MARK_PUBLISHED, {"ids": [row["id"] for row in rows]})
+                return len(rows)
+
+        return self.database.run("publish_pending", work)
+
+    def outbox_backlog(self, timeout: float = 1.0) -> int | None:
+        """Events not yet published (capped count); None when the database cannot say."""
+        try:
+            return self.database.run("outbox_backlog", lambda conn: conn.execute(OUTBOX_BACKLOG).fetchone()[0],
+                                     timeout=timeout)
+        except DatabaseUnavailable:
+            return None
+
+    def prune_deliveries(self, retention_days: int, batch: int = 5000) -> int:
+        """Delete delivery rows past retention, in batches (events are history: kept)."""
+        return self.database.in_batches("prune_deliveries", PRUNE_DELIVERIES, retention_days, batch)

@@ -1,0 +1,152 @@
+"""Tickets and their events: the webhook path (one statement) and the read API.
+
+Parameters only (`%(name)s`), never string building. The ticket logic itself is the SQL
+function ingest_event() (functions.sql), so the hot path is one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from ..tickets import Outcome, StoredDelivery, TicketEvent
+from .pool import Database
+
+#: Store one delivery about a ticket: returns (ticket_id, event_id, outcome, revision,
+#: seconds the delivery's identity still holds). One round trip and, on an autocommit
+#: connection, one transaction. Race safety: see ingest_event().
+INGEST_EVENT = """
+SELECT out_ticket_id, out_event_id, out_outcome, out_revision,
+       CASE WHEN %(horizon)s::interval IS NULL OR out_outcome <> 'already_exists' THEN NULL
+            ELSE greatest(0, extract(epoch FROM (SELECT e.received_at FROM events e WHERE e.id = out_event_id)
+                                               + %(horizon)s::interval - now()))::integer END
+  FROM ingest_event(%(vendor)s, %(account)s, %(external_id)s, %(fields)s, %(dedup_key)s, %(horizon)s::interval,
+                    %(event_type)s, %(vendor_event_id)s, %(comment_body)s, %(comment_author)s,
+                    %(comment_public)s, %(changes)s, %(payload)s::jsonb, %(request_id)s)
+"""
+
+#: Audit an authentic delivery that is not about a ticket. Plain insert: nothing to race.
+RECORD_IGNORED = """
+INSERT INTO deliveries (vendor, account, outcome, request_id)
+VALUES (%(vendor)s, %(account)s, 'ignored', %(request_id)s)
+"""
+
+#: The read API: one ticket by its vendor key. Custom fields as JSON text: the answer
+#: carries them as stored (web/stored_json.py).
+TICKET = """
+SELECT id, vendor, account, external_id, subject, description, status, priority, type,
+       requester_name, requester_email, requester_id, assignee_name, assignee_email, assignee_id,
+       group_name, organization, tags, custom_fields::text AS custom_fields, vendor_created_at, vendor_updated_at,
+       deleted_at, purged_at, revision, created_at, updated_at
+  FROM tickets WHERE vendor = %(vendor)s AND account = %(account)s AND external_id = %(external_id)s
+"""
+
+#: The read API: a ticket's events after a cursor, oldest first (by id: commit order).
+#: Changes and payload as JSON text; read a few rows at a time (bounded_page).
+TICKET_EVENTS = """
+SELECT id, event_type, vendor_event_id, received_at, outcome, comment_body, comment_author, comment_public,
+       changes::text AS changes, payload::text AS payload
+  FROM events WHERE ticket_id = %(ticket_id)s AND id > %(after)s
+ ORDER BY id LIMIT %(limit)s
+"""
+
+#: Health check: proves a connection can be borrowed and the server answers.
+PING = "SELECT 1"
+
+#: What one page of the read API may hold in payloads, bodies, comments and changes (a
+#: page always shows at least one row, whatever its size), so a page of large deliveries
+#: (each up to MAX_BODY_BYTES) is never read whole into a worker's memory.
+PAGE_BUDGET_BYTES = 4 * 1024 * 1024
+#: Rows fetched per round trip of a page's server-side cursor.
+PAGE_FETCH = 8
+
+
+class TicketStore:
+    """What the webhooks, the read API and the health check ask of PostgreSQL."""
+
+    database: Database
+
+    def check(self, timeout: float = 1.0) -> bool:
+        """True when a connection can be borrowed within `timeout` seconds and answers."""
+        return self.database.check(timeout)
+
+    def ingest(self, event: TicketEvent, dedup_key: str, window_seconds: int | None, raw_json: str,
+               request_id: str | None) -> tuple[StoredDelivery, int | None]:
+        """Store one delivery about a ticket. Returns the answer and, for a redelivery
+        known by its body, how many seconds more it counts as one (None: forever)."""
+        params = ingest_params(event, dedup_key, window_seconds, raw_json, request_id)
+
+        def work(conn: psycopg.Connection) -> tuple[StoredDelivery, int | None]:
+            ticket_id, event_id, outcome, revision, expires_in = conn.execute(INGEST_EVENT, params).fetchone()
+            return StoredDelivery(Outcome(outcome), str(ticket_id), str(event_id), revision), expires_in
+
+        return self.database.run("ingest_event", work)
+
+    def record_ignored(self, vendor: str, account: str, request_id: str | None) -> StoredDelivery:
+        """Audit an authentic delivery that is not about a ticket."""
+        params = {"vendor": vendor, "account": account, "request_id": request_id}
+        self.database.run("record_ignored", lambda conn: conn.execute(RECORD_IGNORED, params))
+        return StoredDelivery(Outcome.IGNORED)
+
+    def ticket(self, vendor: str, account: str, external_id: str) -> dict[str, Any] | None:
+        """One ticket as stored, or None (the read API)."""
+        params = {"vendor": vendor, "account": account, "external_id": external_id}
+        return self.database.run("read_ticket", lambda conn: dicts(conn, TICKET, params).fetchone())
+
+    def ticket_events(self, ticket_id: str, after: int, limit: int,
+                      budget: int = PAGE_BUDGET_BYTES) -> tuple[list[dict[str, Any]], bool]:
+        """A ticket's events with ids above `after`, oldest first (the read API): at most
+        `limit`, fewer when their payloads, comments and changes pass `budget` bytes.
+        Returns (rows, whether more follow). JSON columns come as text."""
+        params = {"ticket_id": ticket_id, "after": after, "limit": limit + 1}
+        return self.database.run("read_events", lambda conn: bounded_page(
+            conn, TICKET_EVENTS, params, limit, budget, _event_bytes))
+
+
+def ingest_params(event: TicketEvent, dedup_key: str, window_seconds: int | None, raw_json: str,
+                  request_id: str | None) -> dict[str, Any]:
+    """The parameters of INGEST_EVENT for one delivery (webhooks, the reconciler)."""
+    comment = event.comment
+    return {
+        "vendor": event.vendor, "account": event.account, "external_id": event.external_id,
+        "fields": Jsonb(event.fields_json()), "dedup_key": dedup_key,
+        "horizon": timedelta(seconds=window_seconds) if window_seconds is not None else None,
+        "event_type": event.event_type, "vendor_event_id": event.vendor_event_id,
+        "comment_body": comment.body if comment else None, "comment_author": comment.author if comment else None,
+        "comment_public": comment.public if comment else None,
+        "changes": Jsonb(event.changes) if event.changes is not None else None,
+        "payload": raw_json, "request_id": request_id,
+    }
+
+
+def dicts(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> psycopg.Cursor:
+    return conn.cursor(row_factory=dict_row).execute(query, params)
+
+
+def bounded_page(conn: psycopg.Connection, query: str, params: dict[str, Any], limit: int, budget: int,
+                 size: Callable[[dict[str, Any]], int]) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` rows of `query` (which selects one more, to tell whether more
+    follow), stopping early once the rows shown hold `budget` bytes. Rows come from a
+    server-side cursor PAGE_FETCH at a time, so the rows past the budget are never read.
+    Returns (rows, whether more follow)."""
+    rows: list[dict[str, Any]] = []
+    used = 0
+    with conn.transaction(), conn.cursor(name="page", row_factory=dict_row) as cursor:
+        cursor.itersize = PAGE_FETCH
+        cursor.execute(query, params)
+        for row in cursor:
+            cost = size(row)
+            if len(rows) == limit or (rows and used + cost > budget):
+                return rows, True
+            rows.append(row)
+            used += cost
+    return rows, False
+
+
+def _event_bytes(row: dict[str, Any]) -> int:
+    return sum(len(row[name] or "") for name in ("payload", "changes", "comment_body", "comment_author")) + 256

@@ -1,0 +1,163 @@
+-- The schema as it stands: every table, constraint and index the service uses, in one
+-- readable place. The functions are in ingestion/storage/functions.sql (each defined
+-- once), apart from the ids' default below, which the tables need first.
+--
+-- Databases get here through the versioned migrations (ingestion/storage/migrations/,
+-- `python -m ingestion migrate`), from empty or from any earlier release; this file is
+-- what they arrive at. tests/test_schema.py proves it: the migrations from an empty
+-- database give exactly this file plus functions.sql. A schema change is a new migration
+-- and the same change here.
+
+-- Time-ordered UUIDs (version 7: 48 bits of milliseconds, then random), so new rows land
+-- on the right edge of the primary key index instead of on random pages.
+CREATE FUNCTION ingestion_uuid_v7() RETURNS uuid LANGUAGE sql VOLATILE AS $$
+    SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+                  PLACING substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+                  FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid
+$$;
+
+-- One row per vendor ticket: its current normalized fields, merged from its events
+-- (functions.sql: ticket_merge). Same ticket = same vendor, account and vendor id.
+CREATE TABLE tickets (
+    id                uuid        PRIMARY KEY DEFAULT ingestion_uuid_v7(),
+    vendor            text        NOT NULL,
+    account           text        NOT NULL DEFAULT '',
+    external_id       text        NOT NULL,
+    subject           text,
+    description       text,
+    status            text,
+    priority          text,
+    type              text,
+    requester_name    text,
+    requester_email   text,
+    requester_id      text,
+    assignee_name     text,
+    assignee_email    text,
+    assignee_id       text,
+    group_name        text,
+    organization      text,
+    tags              text[]      NOT NULL DEFAULT '{}',
+    custom_fields     jsonb       NOT NULL DEFAULT '{}',
+    vendor_created_at timestamptz,
+    vendor_updated_at timestamptz,
+    -- deleted at the vendor (a soft delete: restorable there); purged: permanently
+    -- deleted, its content forgotten here too
+    deleted_at        timestamptz,
+    purged_at         timestamptz,
+    -- bumped on every change; lets caches tell an older answer from a newer one
+    revision          integer     NOT NULL DEFAULT 1,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tickets_external_key UNIQUE (vendor, account, external_id)
+);
+
+-- One row per distinct authentic delivery about a ticket: the history (with its raw
+-- payload and the fields it carried), the audit trail, and the outbox of the stream.
+CREATE TABLE events (
+    id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ticket_id         uuid        NOT NULL,
+    received_at       timestamptz NOT NULL DEFAULT now(),
+    -- created | updated | recorded (ticket fields unchanged) | stale (older than the
+    -- ticket: kept, ticket untouched) | deleted | forget (a redaction or a forgetting,
+    -- which tells the stream's consumers to drop their copies)
+    outcome           text        NOT NULL,
+    -- the ticket's revision once this event was applied
+    revision          integer     NOT NULL,
+    event_type        text        NOT NULL,
+    vendor_event_id   text,
+    -- what makes a redelivery the same delivery: 'id:' + the vendor's event or delivery
+    -- id, or 'body:' + a fingerprint of the body (the same within the retry horizon only)
+    dedup_key         text        NOT NULL,
+    -- the event's own vendor time, which orders it against the ticket
+    vendor_updated_at timestamptz,
+    comment_body      text,
+    comment_author    text,
+    comment_public    boolean,
+    changes           jsonb,
+    payload           jsonb,
+    request_id        text,
+    -- the outbox: NULL until the relay appended the event to the stream
+    published_at      timestamptz,
+    -- the normalized fields the event carried: what a rebuild replays when its payload
+    -- cannot be read again; retention empties their personal values (fields_retained)
+    fields            jsonb,
+    fields_retained   boolean     NOT NULL DEFAULT false,
+    -- a redaction masked the payload: a rebuild replays the stored fields instead
+    payload_redacted  boolean     NOT NULL DEFAULT false,
+    CONSTRAINT events_outcome_check
+        CHECK (outcome IN ('created', 'updated', 'recorded', 'stale', 'deleted', 'forget')),
+    -- a retry is never stored twice, across workers and instances
+    CONSTRAINT events_dedup_key UNIQUE (ticket_id, dedup_key)
+);
+-- The relay's work queue: small, because published rows leave it.
+CREATE INDEX events_unpublished ON events (id) WHERE published_at IS NULL AND outcome <> 'stale';
+-- Retention scans by time; BRIN costs almost nothing on the insert path.
+CREATE INDEX events_received_at ON events USING brin (received_at);
+
+-- The audit rows of requests that brought no new event: redeliveries, ignored events.
+CREATE TABLE deliveries (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    received_at     timestamptz NOT NULL DEFAULT now(),
+    vendor          text        NOT NULL,
+    account         text        NOT NULL DEFAULT '',
+    external_id     text,
+    ticket_id       uuid,
+    event_id        bigint,
+    outcome         text        NOT NULL,
+    vendor_event_id text,
+    request_id      text,
+    -- ('stale': rows of the first release, which audited stale deliveries here)
+    CONSTRAINT deliveries_outcome_check CHECK (outcome IN ('already_exists', 'ignored', 'stale'))
+);
+CREATE INDEX deliveries_received_at ON deliveries USING brin (received_at);
+CREATE INDEX deliveries_ticket_id ON deliveries (ticket_id);
+
+-- Authentic deliveries the normalizer could not read, kept with their raw bytes
+-- (ingestion/quarantine.py), replayed by `python -m ingestion replay`. Bounded.
+CREATE TABLE quarantine (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    vendor       text        NOT NULL,
+    account      text        NOT NULL DEFAULT '',
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    status       integer     NOT NULL,  -- the answer given: 400 or 422
+    reason       text        NOT NULL,  -- a short label (metrics): not_json, invalid_field, ...
+    error        text        NOT NULL,  -- the message the vendor was answered
+    body         bytea       NOT NULL,  -- the raw bytes, as they were authenticated
+    headers      jsonb       NOT NULL DEFAULT '{}',  -- identifying headers only, never credentials
+    auth_method  text,
+    request_id   text,
+    attempts     integer     NOT NULL DEFAULT 0,  -- replays that failed since
+    last_attempt timestamptz
+);
+CREATE INDEX quarantine_vendor ON quarantine (vendor, id);
+CREATE INDEX quarantine_received_at ON quarantine (received_at);
+
+-- Where `python -m ingestion rebuild` stands, per scope: an interrupted rebuild resumes.
+CREATE TABLE rebuild_progress (
+    scope       text        PRIMARY KEY,
+    last_ticket uuid,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- That a redaction happened, never what it removed: its kind and how many rows changed.
+CREATE TABLE redactions (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    kind         text        NOT NULL,  -- email | ticket
+    changed      jsonb       NOT NULL
+);
+
+-- Where each reconciler stopped, per vendor, account and mode, so a restart resumes there.
+CREATE TABLE reconcile_cursors (
+    vendor       text        NOT NULL,
+    account      text        NOT NULL,
+    mode         text        NOT NULL CHECK (mode IN ('reconcile', 'backfill')),
+    since        timestamptz NOT NULL,
+    cursor       text,
+    position     timestamptz,  -- how far the export has got in vendor time
+    caught_up_at timestamptz,  -- the last time a run reached the end of the export
+    last_error   text,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (vendor, account, mode)
+);
