@@ -13,14 +13,13 @@ import itertools
 import os
 import socket
 import time
-from collections.abc import Callable
-from typing import Any
 
 import redis
 from limits.storage import MemoryStorage, MovingWindowSupport, Storage
 
 from .duplicates import Prefetched
-from .redis_guard import GuardedRedis, RedisUnavailable
+from .errors import RedisUnavailable
+from .redis_guard import GuardedRedis
 
 # A moving window kept in a sorted set (score = arrival time): pruning, counting and
 # adding are O(log n), unlike a list, whatever the limit. One call acquires *and* reports
@@ -67,15 +66,9 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
     STORAGE_SCHEME = ["ingestion+redis"]
     PREFIX = "ingestion:limits:"
 
-    def __init__(self, uri: str = "ingestion+redis://", *, guarded: GuardedRedis,
-                 companion: Callable[[], str | None] = lambda: None,
-                 deliver: Callable[[Prefetched], None] = lambda fetched: None, **options: Any) -> None:
-        """Built by flask-limiter from its storage URI and options (web/rate_limit.py).
-        `companion()`: a key to read in the same Redis call as each hit (the duplicate
-        fast path's entry), handed to `deliver`."""
-        super().__init__(uri)
+    def __init__(self, guarded: GuardedRedis) -> None:
+        super().__init__("ingestion+redis://")
         self.guarded = guarded
-        self.companion, self.deliver = companion, deliver
         self.fallback = MemoryStorage()
         self._acquire = guarded.client.register_script(_ACQUIRE)
         self._window = guarded.client.register_script(_WINDOW)
@@ -94,11 +87,7 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
         return time.time() + float(leaves_in) - expiry
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        fetch = self.companion()
-        acquired, fetched = self.acquire_and_fetch(key, limit, expiry, fetch, amount)
-        if fetched is not None:
-            self.deliver(fetched)
-        return acquired
+        return self.acquire_and_fetch(key, limit, expiry, None, amount)[0]
 
     def acquire_and_fetch(self, key: str, limit: int, expiry: int, fetch: str | None,
                           amount: int = 1) -> tuple[bool, Prefetched | None]:

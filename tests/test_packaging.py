@@ -187,3 +187,33 @@ def test_requirements_in_and_pyproject_list_the_same_dependencies() -> None:
     for requirement in direct:
         name = canonicalize_name(requirement.name)
         assert name in locked and requirement.specifier.contains(locked[name]), (requirement, locked.get(name))
+
+
+#: Distributions whose import names differ from theirs.
+IMPORT_NAMES = {"psycopg": {"psycopg", "psycopg_pool"}, "python-json-logger": {"pythonjsonlogger"},
+                "prometheus-client": {"prometheus_client"},
+                "prometheus-flask-exporter": {"prometheus_flask_exporter"}}
+#: Declared, doing their job without being imported by name: redis-py parses replies with
+#: hiredis when it is installed; psycopg[binary] is the C build of psycopg.
+USED_INDIRECTLY = {"hiredis"}
+
+
+def test_every_runtime_dependency_is_imported_and_every_import_declared() -> None:
+    """A package declared and never imported (flask-limiter was) or imported without being
+    declared (limits was) says something false about the service."""
+    import ast
+
+    declared = {canonicalize_name(Requirement(line).name) for line in (ROOT / "requirements.in").read_text().splitlines()
+                if line.strip() and not line.startswith("#")}
+    imported = set()
+    for path in (ROOT / "ingestion").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "ingestion"}
+    names = {dist: IMPORT_NAMES.get(dist, {dist.replace("-", "_")}) for dist in declared}
+    unused = {dist for dist, modules in names.items() if not modules & third_party} - USED_INDIRECTLY
+    undeclared = third_party - set().union(*names.values())
+    assert (unused, undeclared) == (set(), set())
