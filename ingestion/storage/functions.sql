@@ -190,15 +190,8 @@ BEGIN
         -- stream's restored signal reads it); a vendor's own flag change says no more.
         p_changes := nullif(p_changes - 'deleted', '{}');
     END IF;
+    m := ticket_merge(blank_ticket(p_vendor, p_account, p_external_id), p_fields, now());
     LOOP
-        SELECT * INTO t FROM tickets x
-         WHERE x.vendor = p_vendor AND x.account = p_account AND x.external_id = p_external_id
-           FOR NO KEY UPDATE;
-        IF FOUND THEN
-            creating := false;
-            EXIT;
-        END IF;
-        m := ticket_merge(blank_ticket(p_vendor, p_account, p_external_id), p_fields, now());
         INSERT INTO tickets AS x (vendor, account, external_id, subject, description, status, priority, type,
                                   requester_name, requester_email, requester_id, assignee_name, assignee_email,
                                   assignee_id, group_name, organization, tags, custom_fields,
@@ -215,7 +208,14 @@ BEGIN
             out_outcome := CASE WHEN m.outcome = 'deleted' THEN 'deleted' ELSE 'created' END;
             out_revision := 1;
             EXIT;
-        END IF;  -- another delivery created it meanwhile: lock that one
+        END IF;
+        SELECT * INTO t FROM tickets x
+         WHERE x.vendor = p_vendor AND x.account = p_account AND x.external_id = p_external_id
+           FOR NO KEY UPDATE;
+        IF FOUND THEN
+            creating := false;
+            EXIT;
+        END IF;  -- otherwise the row vanished between the two statements: insert again
     END LOOP;
 
     IF NOT creating THEN
