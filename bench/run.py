@@ -161,14 +161,24 @@ class Bench:
     plain: Server | None = None
 
 
-def start_service(url: str, redis: RedisServer, workers: int, log: Path, name: str = "service") -> Server:
+def start_service(url: str, redis: RedisServer, workers: int, log: Path, name: str = "service",
+                  tree: Path = ROOT) -> Server:
     """The service under gunicorn.conf.py: production mode, real secrets, a rate limit too
-    high to refuse anything."""
+    high to refuse anything. `tree`: another checkout of the service to run instead."""
     return Server(name, [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], {
         "DATABASE_URL": url, "GUNICORN_WORKERS": str(workers), "APP_ENV": "production", "REDIS_URL": redis.url(),
-        "RATE_LIMIT_PER_MINUTE": "1000000000",
+        "RATE_LIMIT_PER_MINUTE": "1000000000", "PYTHONPATH": str(tree),
         "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET, "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,
-    }, ROOT, log)
+    }, tree, log)
+
+
+def start_other_tree(bench: "Bench", tree: Path, workers: int) -> Server:
+    """The service of another checkout (`git worktree add /tmp/before <commit>`), on a
+    database of its own that its own migrations made: what a change is measured against."""
+    url = bench.pg.create_database("bench_other")
+    subprocess.run([sys.executable, "-m", "ingestion", "migrate"], cwd=tree, check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": str(tree), "DATABASE_URL": url, "APP_ENV": "development"})
+    return start_service(url, bench.redis, workers, bench.work / "other.log", "other", tree)
 
 
 @contextmanager
@@ -264,6 +274,8 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="also measure with 1,000,000 tickets stored")
     parser.add_argument("--events-per-ticket", type=int, default=10, help="events seeded per ticket for --scale")
     parser.add_argument("--memory", action="store_true", help="also measure worker RSS over 200,000 requests")
+    parser.add_argument("--compare-tree", type=Path,
+                        help="also run the service of this other checkout, side by side (before/after a change)")
     parser.add_argument("--only", choices=["creates", "redeliveries", "none"],
                         help="run one scenario of the comparison (none: only --scale / --memory)")
     args = parser.parse_args()
@@ -278,6 +290,9 @@ def main() -> None:
 
         per_request_budget = 6000 * args.seconds  # more lines than a round can send: no repeats
         targets = {"bare (Flask+psycopg)": reference, "plain (documented way)": bench.plain, "service": service}
+        if args.compare_tree:
+            other = start_other_tree(bench, args.compare_tree.resolve(), args.workers)
+            targets[f"service at {args.compare_tree.name}"] = other
         results: dict[str, dict[str, list[dict]]] = {"creates": {t: [] for t in targets},
                                                      "redeliveries": {t: [] for t in targets}}
         for server in targets.values() if args.only != "none" else ():  # redeliveries' tickets: stored, seen again
@@ -295,7 +310,7 @@ def main() -> None:
                                            basic_auth=basic)
                     results["redeliveries"][name].append(wrk(server.url, again, args.seconds, args.connections))
 
-        bare, plain, svc = list(targets)
+        bare, plain, svc, *others = list(targets)
         for scenario, rows in results.items():
             if all(rows.values()):
                 show(scenario, rows)
@@ -312,6 +327,10 @@ def main() -> None:
             print(f"  redeliveries: service / bare          {ratio('redeliveries', bare):.2f}x")
         if all(results["creates"].values()) and all(results["redeliveries"].values()):
             print(f"  service redeliveries / creates        {ratio('redeliveries', svc, 'creates'):.2f}x   (target >= 1.5)")
+        for other in others:
+            for scenario in ("creates", "redeliveries"):
+                if all(results[scenario].values()):
+                    print(f"  {scenario}: service / {other:<22}{ratio(scenario, other):.2f}x")
 
         if args.scale:
             scale(bench, args)
