@@ -78,19 +78,10 @@ BEGIN
     END IF;
 
     applied := true;
-    IF p_fields ? 'subject' THEN merged.subject := p_fields->>'subject'; END IF;
-    IF p_fields ? 'description' THEN merged.description := p_fields->>'description'; END IF;
-    IF p_fields ? 'status' THEN merged.status := p_fields->>'status'; END IF;
-    IF p_fields ? 'priority' THEN merged.priority := p_fields->>'priority'; END IF;
-    IF p_fields ? 'type' THEN merged.type := p_fields->>'type'; END IF;
-    IF p_fields ? 'requester_name' THEN merged.requester_name := p_fields->>'requester_name'; END IF;
-    IF p_fields ? 'requester_email' THEN merged.requester_email := p_fields->>'requester_email'; END IF;
-    IF p_fields ? 'requester_id' THEN merged.requester_id := p_fields->>'requester_id'; END IF;
-    IF p_fields ? 'assignee_name' THEN merged.assignee_name := p_fields->>'assignee_name'; END IF;
-    IF p_fields ? 'assignee_email' THEN merged.assignee_email := p_fields->>'assignee_email'; END IF;
-    IF p_fields ? 'assignee_id' THEN merged.assignee_id := p_fields->>'assignee_id'; END IF;
+    -- Every field named like its column in one step (absent keys keep the column's value;
+    -- the other keys are not columns, or are merged by their own rules below).
+    merged := jsonb_populate_record(t, p_fields - '{id,vendor,account,external_id,group,tags,custom_fields,deletion,deleted_at,purged_at,revision,created_at,updated_at}'::text[]);
     IF p_fields ? 'group' THEN merged.group_name := p_fields->>'group'; END IF;
-    IF p_fields ? 'organization' THEN merged.organization := p_fields->>'organization'; END IF;
     IF p_fields ? 'tags' THEN
         merged.tags := CASE WHEN jsonb_typeof(p_fields->'tags') = 'array'
                             THEN ARRAY(SELECT jsonb_array_elements_text(p_fields->'tags')) ELSE '{}' END;
@@ -98,10 +89,6 @@ BEGIN
     IF jsonb_typeof(p_fields->'custom_fields') = 'object' THEN
         merged.custom_fields := t.custom_fields || (p_fields->'custom_fields');
     END IF;
-    IF p_fields ? 'vendor_created_at' THEN
-        merged.vendor_created_at := (p_fields->>'vendor_created_at')::timestamptz;
-    END IF;
-    IF p_fields ? 'vendor_updated_at' THEN merged.vendor_updated_at := updated_at_given; END IF;
     IF deletion IN ('soft', 'permanent') AND (t.deleted_at IS NULL OR updated_at_given > t.deleted_at) THEN
         merged.deleted_at := coalesce(updated_at_given, p_at);
     ELSIF deletion = 'restored'
@@ -133,6 +120,22 @@ BEGIN
     t.revision := 0;
     RETURN t;
 END
+$$;
+
+-- Write a merged ticket (ticket_merge) over its row: the one list of the columns a merge
+-- sets. Bumps the revision; returns it.
+CREATE OR REPLACE FUNCTION ticket_save(merged tickets) RETURNS integer LANGUAGE sql AS $$
+    UPDATE tickets x SET
+        (subject, description, status, priority, type, requester_name, requester_email, requester_id,
+         assignee_name, assignee_email, assignee_id, group_name, organization, tags, custom_fields,
+         vendor_created_at, vendor_updated_at, deleted_at, revision, updated_at) =
+        (merged.subject, merged.description, merged.status, merged.priority, merged.type,
+         merged.requester_name, merged.requester_email, merged.requester_id, merged.assignee_name,
+         merged.assignee_email, merged.assignee_id, merged.group_name, merged.organization, merged.tags,
+         merged.custom_fields, merged.vendor_created_at, merged.vendor_updated_at, merged.deleted_at,
+         x.revision + 1, now())
+     WHERE x.id = merged.id
+    RETURNING x.revision
 $$;
 
 -- Forget a ticket's content (a permanent delete; `redact --ticket`): its people, subject,
@@ -179,6 +182,7 @@ CREATE OR REPLACE FUNCTION ingest_event(
 LANGUAGE plpgsql AS $$
 DECLARE
     t tickets%ROWTYPE;
+    fresh tickets%ROWTYPE;
     m record;
     earlier record;
     creating boolean := true;
@@ -191,17 +195,13 @@ BEGIN
         p_changes := nullif(p_changes - 'deleted', '{}');
     END IF;
     m := ticket_merge(blank_ticket(p_vendor, p_account, p_external_id), p_fields, now());
+    fresh := m.merged;
+    fresh.id := ingestion_uuid_v7();
+    fresh.revision := 1;
+    fresh.created_at := now();
+    fresh.updated_at := now();
     LOOP
-        INSERT INTO tickets AS x (vendor, account, external_id, subject, description, status, priority, type,
-                                  requester_name, requester_email, requester_id, assignee_name, assignee_email,
-                                  assignee_id, group_name, organization, tags, custom_fields,
-                                  vendor_created_at, vendor_updated_at, deleted_at)
-        VALUES (p_vendor, p_account, p_external_id, (m.merged).subject, (m.merged).description,
-                (m.merged).status, (m.merged).priority, (m.merged).type, (m.merged).requester_name,
-                (m.merged).requester_email, (m.merged).requester_id, (m.merged).assignee_name,
-                (m.merged).assignee_email, (m.merged).assignee_id, (m.merged).group_name,
-                (m.merged).organization, (m.merged).tags, (m.merged).custom_fields,
-                (m.merged).vendor_created_at, (m.merged).vendor_updated_at, (m.merged).deleted_at)
+        INSERT INTO tickets AS x VALUES (fresh.*)
         ON CONFLICT (vendor, account, external_id) DO NOTHING
         RETURNING x.id INTO out_ticket_id;
         IF FOUND THEN
@@ -250,18 +250,7 @@ BEGIN
             kept_fields := fields_without_personal_data(p_fields);
             retained := true;
         ELSIF m.merged IS DISTINCT FROM t THEN
-            UPDATE tickets x SET
-                subject = (m.merged).subject, description = (m.merged).description, status = (m.merged).status,
-                priority = (m.merged).priority, type = (m.merged).type,
-                requester_name = (m.merged).requester_name, requester_email = (m.merged).requester_email,
-                requester_id = (m.merged).requester_id, assignee_name = (m.merged).assignee_name,
-                assignee_email = (m.merged).assignee_email, assignee_id = (m.merged).assignee_id,
-                group_name = (m.merged).group_name, organization = (m.merged).organization,
-                tags = (m.merged).tags, custom_fields = (m.merged).custom_fields,
-                vendor_created_at = (m.merged).vendor_created_at, vendor_updated_at = (m.merged).vendor_updated_at,
-                deleted_at = (m.merged).deleted_at, revision = x.revision + 1, updated_at = now()
-             WHERE x.id = t.id
-            RETURNING x.revision INTO out_revision;
+            out_revision := ticket_save(m.merged);
         ELSIF out_outcome = 'deleted' THEN  -- a permanent delete of a ticket already marked: purged below
             UPDATE tickets x SET revision = x.revision + 1, updated_at = now() WHERE x.id = t.id
             RETURNING x.revision INTO out_revision;
@@ -320,16 +309,7 @@ BEGIN
     m := ticket_merge(t, p_fields, now());
     out_revision := t.revision;
     IF m.merged IS DISTINCT FROM t THEN
-        UPDATE tickets x SET
-            subject = (m.merged).subject, description = (m.merged).description,
-            requester_name = (m.merged).requester_name, requester_email = (m.merged).requester_email,
-            requester_id = (m.merged).requester_id, assignee_name = (m.merged).assignee_name,
-            assignee_email = (m.merged).assignee_email, assignee_id = (m.merged).assignee_id,
-            group_name = (m.merged).group_name, organization = (m.merged).organization,
-            tags = (m.merged).tags, custom_fields = (m.merged).custom_fields,
-            revision = x.revision + 1, updated_at = now()
-         WHERE x.id = t.id
-        RETURNING x.revision INTO out_revision;
+        out_revision := ticket_save(m.merged);
     END IF;
     INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, changes, fields, request_id)
     VALUES (p_ticket, 'forget', out_revision, 'ticket.redacted', 'redact:' || gen_random_uuid(),
@@ -379,6 +359,7 @@ BEGIN
     END IF;
     out_revision := stored.revision;
     state := blank_ticket(stored.vendor, stored.account, stored.external_id);
+    state.id := stored.id;
     FOR ev IN SELECT e.id, e.fields, e.fields_retained, e.received_at FROM events e
                WHERE e.ticket_id = p_ticket AND e.dedup_key NOT LIKE 'rebuild:%' ORDER BY e.id LOOP
         f := p_readings->(ev.id::text);
@@ -412,25 +393,16 @@ BEGIN
 
     -- What the history no longer holds keeps the stored value.
     FOREACH key IN ARRAY unknown LOOP
-        CASE key
-            WHEN 'subject' THEN state.subject := stored.subject;
-            WHEN 'description' THEN state.description := stored.description;
-            WHEN 'requester_name' THEN state.requester_name := stored.requester_name;
-            WHEN 'requester_email' THEN state.requester_email := stored.requester_email;
-            WHEN 'requester_id' THEN state.requester_id := stored.requester_id;
-            WHEN 'assignee_name' THEN state.assignee_name := stored.assignee_name;
-            WHEN 'assignee_email' THEN state.assignee_email := stored.assignee_email;
-            WHEN 'assignee_id' THEN state.assignee_id := stored.assignee_id;
-            WHEN 'organization' THEN state.organization := stored.organization;
-            WHEN 'tags' THEN state.tags := stored.tags;
+        IF key LIKE 'custom_fields.%' THEN
+            IF stored.custom_fields ? substr(key, 15) THEN
+                state.custom_fields := state.custom_fields
+                                       || jsonb_build_object(substr(key, 15), stored.custom_fields->substr(key, 15));
             ELSE
-                IF stored.custom_fields ? substr(key, 15) THEN
-                    state.custom_fields := state.custom_fields
-                                           || jsonb_build_object(substr(key, 15), stored.custom_fields->substr(key, 15));
-                ELSE
-                    state.custom_fields := state.custom_fields - substr(key, 15);
-                END IF;
-        END CASE;
+                state.custom_fields := state.custom_fields - substr(key, 15);
+            END IF;
+        ELSE  -- a personal field: each is named like its column
+            state := jsonb_populate_record(state, jsonb_build_object(key, to_jsonb(stored)->key));
+        END IF;
     END LOOP;
 
     before := ticket_fields_json(stored);
@@ -442,17 +414,7 @@ BEGIN
     IF out_changes = '{}' THEN
         RETURN;
     END IF;
-    UPDATE tickets x SET
-        subject = state.subject, description = state.description, status = state.status,
-        priority = state.priority, type = state.type, requester_name = state.requester_name,
-        requester_email = state.requester_email, requester_id = state.requester_id,
-        assignee_name = state.assignee_name, assignee_email = state.assignee_email,
-        assignee_id = state.assignee_id, group_name = state.group_name, organization = state.organization,
-        tags = state.tags, custom_fields = state.custom_fields, vendor_created_at = state.vendor_created_at,
-        vendor_updated_at = state.vendor_updated_at, deleted_at = state.deleted_at,
-        revision = x.revision + 1, updated_at = now()
-     WHERE x.id = p_ticket
-    RETURNING x.revision INTO out_revision;
+    out_revision := ticket_save(state);
     -- The rebuild's own event: what changed, published like any other (outcome updated).
     INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, changes, request_id)
     VALUES (p_ticket, 'updated', out_revision, 'ticket.rebuilt', 'rebuild:' || out_revision, out_changes, 'rebuild');
