@@ -13,6 +13,7 @@ import itertools
 import os
 import socket
 import time
+from typing import NamedTuple
 
 import redis
 from limits.storage import MemoryStorage, MovingWindowSupport, Storage
@@ -59,6 +60,16 @@ return {tostring(oldest + expiry - now), redis.call('ZCARD', key)}
 """
 
 
+class Hit(NamedTuple):
+    """One request counted against a window: whether it fits, when (epoch seconds, our
+    clock) the oldest entry leaves, how many the window holds, and a prefetched value."""
+
+    acquired: bool
+    resets_at: float
+    count: int
+    prefetched: Prefetched | None
+
+
 class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
     """A `limits` moving-window storage on Redis, every call through the `redis` breaker,
     with this process's memory standing in whenever Redis cannot answer."""
@@ -74,7 +85,6 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
         self._window = guarded.client.register_script(_WINDOW)
         self._members = itertools.count()
         self._host = socket.gethostname()
-        self._last_window: tuple[str, tuple[float, int]] | None = None
 
     @property
     def base_exceptions(self) -> tuple[type[Exception], ...]:
@@ -82,17 +92,18 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
 
     @staticmethod
     def _window_start(leaves_in: bytes, expiry: int) -> float:
-        """The window's start on *our* clock (what flask-limiter's strategy expects), from
+        """The window's start on *our* clock (what the `limits` strategy expects), from
         Redis's "the oldest entry leaves in n seconds"."""
         return time.time() + float(leaves_in) - expiry
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        return self.acquire_and_fetch(key, limit, expiry, None, amount)[0]
+        return self.acquire_and_fetch(key, limit, expiry, None, amount).acquired
 
     def acquire_and_fetch(self, key: str, limit: int, expiry: int, fetch: str | None,
-                          amount: int = 1) -> tuple[bool, Prefetched | None]:
-        """`acquire_entry`, and the value at the key `fetch` read in the same round trip
-        (None when not asked; marked unavailable when Redis could not answer)."""
+                          amount: int = 1) -> "Hit":
+        """`acquire_entry`, the window as it stands afterwards (for the X-RateLimit-*
+        headers), and the value at the key `fetch` (None when not asked; marked
+        unavailable when Redis could not answer), all in one round trip."""
         # Unique across hosts and processes (read at call time: the storage may have been
         # built before a fork), so no two arrivals ever share a sorted-set member.
         member = f"{self._host}:{os.getpid()}:{next(self._members)}"
@@ -102,16 +113,13 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
                 "rate_limit", self._acquire, keys, [limit, expiry, amount, member])
         except RedisUnavailable:
             acquired = self.fallback.acquire_entry(key, limit, expiry, amount)
-            return acquired, None if fetch is None else Prefetched(fetch, None, available=False)
-        # The headers of this response ask for this window next (one request at a time
-        # per sync worker), so the answer is kept for that one question.
-        self._last_window = (key, (self._window_start(leaves_in, expiry), int(count)))
-        return bool(acquired), None if fetch is None else Prefetched(fetch, fetched)
+            start, count = self.fallback.get_moving_window(key, limit, expiry)
+            return Hit(acquired, start + expiry, int(count),
+                       None if fetch is None else Prefetched(fetch, None, available=False))
+        return Hit(bool(acquired), time.time() + float(leaves_in), int(count),
+                   None if fetch is None else Prefetched(fetch, fetched))
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        cached, self._last_window = self._last_window, None
-        if cached and cached[0] == key:
-            return cached[1]
         try:
             leaves_in, count = self.guarded.run_script("rate_limit", self._window, [self.PREFIX + key], [expiry])
         except RedisUnavailable:

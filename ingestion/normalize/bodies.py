@@ -46,14 +46,10 @@ def read(body: Mapping[str, Any], vocabulary: Vocabulary, strip: tuple[str, ...]
     parent = located.where.rstrip(".").rpartition(".")[0]
     envelope = Keys(located.envelope, parent + "." if parent else "", strip) if located.nested else keys
     found = find_id(keys)
-    if located.nested:
-        fields = recognise(keys, vocabulary)
-        beside = recognise(envelope, Vocabulary(vocabulary.status_codes, vocabulary.priority_codes,
-                                                vocabulary.synonyms, type_key=False))
+    fields = recognise(keys, vocabulary)
+    if located.nested and len(located.envelope) > 1:  # anything beside the ticket?
+        beside = recognise(envelope, vocabulary.beside_a_ticket)
         fields.update({name: value for name, value in beside.items() if name in BESIDE and name not in fields})
-    else:
-        fields = recognise(keys, Vocabulary(vocabulary.status_codes, vocabulary.priority_codes,
-                                            vocabulary.synonyms, type_key=vocabulary.type_key))
     if keys.has(("ticketid",)) and keys.has(("body", "bodytext")) and not keys.has(("subject",)):
         # A conversation (a reply, a note): its creation time is not the ticket's.
         fields.pop("vendor_created_at", None)

@@ -7,6 +7,8 @@ every spelling is absent is left out of the result, so storage keeps the stored 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +61,11 @@ class Vocabulary:
     #: Whether a plain `type` key is the ticket's type (inside a ticket object it is;
     #: at the top of a body it may be the event's).
     type_key: bool = True
+
+    @functools.cached_property
+    def beside_a_ticket(self) -> "Vocabulary":
+        """The same words for the keys beside a nested ticket, where `type` is the event's."""
+        return dataclasses.replace(self, type_key=False)
 
 
 def find_id(keys: Keys) -> tuple[str, Any] | None:

@@ -41,7 +41,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ..config import Settings
 from ..errors import RateLimited
 from ..metrics import RATE_LIMITED, child
-from ..rate_window import GuardedMovingWindowStorage
+from ..rate_window import GuardedMovingWindowStorage, Hit
 from ..redis_guard import GuardedRedis
 from .request_context import endpoint_label
 
@@ -57,7 +57,7 @@ def limit_for(rate_per_minute: int) -> str:
 
 class RateLimit:
     """The `rate_limited` view decorator: one moving-window hit per request, per client IP,
-    per scope. The window the storage returned with the hit answers the X-RateLimit-*
+    per scope. The window the storage returns with the hit answers the X-RateLimit-*
     headers, so the limit costs one Redis round trip."""
 
     def __init__(self, strategy: MovingWindowRateLimiter, limit: str, scope: str = SCOPE) -> None:
@@ -70,30 +70,35 @@ class RateLimit:
         vendor's budget for webhooks from the same address)."""
         return RateLimit(self.strategy, str(self.item), scope)
 
+    def hit(self, client: str, fetch: str | None = None) -> Hit:
+        """Count one request of `client`; read `fetch` in the same Redis call."""
+        storage = self.strategy.storage
+        if isinstance(storage, GuardedMovingWindowStorage):
+            return storage.acquire_and_fetch(self.item.key_for(client, self.scope), self.item.amount,
+                                             self.item.get_expiry(), fetch)
+        acquired = self.strategy.hit(self.item, client, self.scope)  # no Redis configured: memory
+        resets_at, remaining = self.strategy.get_window_stats(self.item, client, self.scope)
+        return Hit(acquired, resets_at, self.item.amount - remaining, None)
+
     def __call__(self, view: Callable[..., Any], prefetch: Callable[[], str | None] | None = None
                  ) -> Callable[..., Any]:
         """`prefetch`: the request's duplicate-cache key (ingestion/duplicates.py), read in
         the same Redis call as the limit and left in `g.prefetched` for the view."""
-        storage = self.strategy.storage
-        fetching = prefetch is not None and isinstance(storage, GuardedMovingWindowStorage)
+        limit = str(self.item.amount)
+        fetching = prefetch is not None and isinstance(self.strategy.storage, GuardedMovingWindowStorage)
 
         @functools.wraps(view)
         def limited(*args: Any, **kwargs: Any) -> Any:
-            key = request.remote_addr or "unknown"
-            if fetching:
-                allowed, g.prefetched = storage.acquire_and_fetch(
-                    self.item.key_for(key, self.scope), self.item.amount, self.item.get_expiry(), prefetch())
-            else:
-                allowed = self.strategy.hit(self.item, key, self.scope)
-            reset, remaining = self.strategy.get_window_stats(self.item, key, self.scope)
-            headers = {"X-RateLimit-Limit": str(self.item.amount), "X-RateLimit-Remaining": str(max(0, remaining)),
-                       "X-RateLimit-Reset": str(math.ceil(reset))}
-            if not allowed:
+            hit = self.hit(request.remote_addr or "unknown", prefetch() if fetching else None)
+            headers = {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": str(max(0, self.item.amount - hit.count)),
+                       "X-RateLimit-Reset": str(math.ceil(hit.resets_at))}
+            if not hit.acquired:
                 child(RATE_LIMITED, endpoint_label()).inc()
                 # When the oldest request leaves the window; never 0, which invites a storm.
-                retry_after = max(1, math.ceil(reset - time.time()))
+                retry_after = max(1, math.ceil(hit.resets_at - time.time()))
                 raise RateLimited(headers={**headers, "Retry-After": str(retry_after)})
             g.rate_limit_headers = headers
+            g.prefetched = hit.prefetched
             return view(*args, **kwargs)
 
         return limited

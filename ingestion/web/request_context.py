@@ -91,14 +91,16 @@ def endpoint_label() -> str:
 
 
 def _begin() -> None:
-    incoming = request.headers.get(HEADER, "")
+    environ = request.environ
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
     request_id = incoming if _SANE.fullmatch(incoming) else uuid.uuid4().hex
     g.request_id = request_id
-    request.environ[ENVIRON_KEY] = request_id
-    if request.path not in NOT_OBSERVED:
+    environ[ENVIRON_KEY] = request_id
+    path = environ.get("PATH_INFO", "")
+    if path not in NOT_OBSERVED:
         g.started = time.perf_counter()
         HTTP_IN_FLIGHT.inc()
-    if "//" in request.environ.get("PATH_INFO", ""):
+    if "//" in path:
         # Not one of our paths: Werkzeug's router would drop leading slashes and match
         # (`//health`), and redirect inner ones with an HTML 308 (merge_slashes is off).
         raise NotFound()
@@ -108,8 +110,9 @@ def _finish(response: Response) -> Response:
     response.headers[HEADER] = g.get("request_id", "")
     started = g.get("started")
     if started is not None:
-        method = request.method if request.method in KNOWN_METHODS else "other"
-        endpoint = endpoint_label()
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        method = current.method if current.method in KNOWN_METHODS else "other"
+        endpoint = current.url_rule.rule if current.url_rule is not None else UNMATCHED
         child(HTTP_REQUESTS, method, endpoint, str(response.status_code)).inc()
         child(HTTP_DURATION, method, endpoint).observe(time.perf_counter() - started)
     return response

@@ -8,12 +8,13 @@ vendor.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, request
 from flask.wrappers import Response
 
 from .. import quarantine
@@ -50,9 +51,9 @@ def response_for(stored: StoredDelivery) -> Response:
         body = {"status": stored.outcome.value, "ticket_id": stored.ticket_id, "event_id": stored.event_id}
         if stored.outcome is Outcome.ALREADY_EXISTS:
             body["message"] = "Ticket already processed (idempotent)"
-    response = jsonify(body)
-    response.status_code = stored.outcome.http_status
-    return response
+    # Flask's jsonify, minus its generic dispatch (the hot path's one answer); same bytes.
+    return Response(json.dumps(body, separators=(",", ":"), sort_keys=True) + "\n",
+                    status=stored.outcome.http_status, mimetype="application/json")
 
 
 def receive(vendor: str, normalize: Normalizer, account: str | None) -> Response:
