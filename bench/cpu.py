@@ -7,7 +7,7 @@ after. `--workers 4 --connections 16` shows what concurrency adds (the `make ben
 py-spy profile (GIL-holding samples) of the service worker (or, with `--profile
 reference`, the reference's) to FILE (speedscope JSON or .svg flame graph).
 
-    python bench/cpu.py --seconds 10 [--scenario creates|redeliveries] [--py-spy /tmp/p.svg]
+    python bench/cpu.py --seconds 10 [--rounds 5] [--scenario creates|redeliveries] [--py-spy /tmp/p.svg]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,28 @@ def tree(pid: int) -> list[int]:
     return [pid] + [p for c in children for p in tree(int(c))]
 
 
+def postgres_kind(pid: int) -> str:
+    """A PostgreSQL process's role from its title: a backend (a client's connection), or
+    the background process it names (walwriter, autovacuum worker, checkpointer...)."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except FileNotFoundError:
+        return "gone"
+    if not title.startswith("postgres: "):
+        return "postmaster"
+    rest = title[len("postgres: "):]
+    return "backend" if "127.0.0.1" in rest or "[local]" in rest else rest.split(" ")[0].rstrip(":") + (
+        " worker" if "worker" in rest.split(" ")[:2] else "")
+
+
+def postgres_by_kind(pg: "PostgresServer") -> dict[str, int]:
+    ticks: dict[str, int] = {}
+    for pid in tree(postmaster_pid(pg)):
+        kind = postgres_kind(pid)
+        ticks[kind] = ticks.get(kind, 0) + cpu_ticks(pid)
+    return ticks
+
+
 def postmaster_pid(pg: PostgresServer) -> int:
     return int((pg.data_dir / "postmaster.pid").read_text().split()[0])
 
@@ -54,6 +77,7 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
     worker = workers[0]
     groups = {"worker": lambda: workers, "postgres": lambda: tree(postmaster_pid(pg)), "redis": lambda: [redis_pid]}
     before = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
+    kinds_before = postgres_by_kind(pg)
     recorder = None
     if spy:
         fmt = "speedscope" if spy.endswith(".json") else "raw" if spy.endswith(".txt") else "flamegraph"
@@ -63,11 +87,16 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
                                     stderr=subprocess.DEVNULL)
     result = wrk(server.url, requests_file, seconds, connections=connections, threads=min(2, connections))
     after = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
+    kinds_after = postgres_by_kind(pg)
     if recorder:
         recorder.wait(60)
     n = result["n"]
     out = {k: (after[k] - before[k]) / TICKS / n * 1e6 for k in groups}
     out["rps"] = result["rps"]
+    # Processes that ended during the run (an autovacuum worker) are missing from `after`:
+    # the per-kind split is indicative, the postgres total above is exact for the survivors.
+    out["postgres_kinds"] = {k: (kinds_after.get(k, 0) - kinds_before.get(k, 0)) / TICKS / n * 1e6
+                             for k in sorted(set(kinds_after) | set(kinds_before))}
     return out
 
 
@@ -83,6 +112,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers per app (default 1)")
     parser.add_argument("--connections", type=int, default=1,
                         help="wrk connections (default 1: nothing queues; more shows what concurrency costs)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each target this many times, alternating; print medians")
+    parser.add_argument("--postgres-detail", action="store_true",
+                        help="split PostgreSQL's CPU by process (backends, walwriter, autovacuum...)")
     args = parser.parse_args()
 
     with bench_setup("ingestion-cpu-", workers=args.workers, with_reference=not args.only_service) as bench:
@@ -93,21 +126,34 @@ def main() -> None:
         if bench.reference is not None:
             targets["reference"] = bench.reference
             targets["plain"] = bench.plain
-        print(f"{args.scenario}, {args.workers} worker(s), {args.connections} connection(s), {args.seconds} s; "
-              "CPU microseconds per request (all workers)")
+        print(f"{args.scenario}, {args.workers} worker(s), {args.connections} connection(s), {args.seconds} s, "
+              f"{args.rounds} round(s); CPU microseconds per request (all workers; medians over rounds)")
         print(f"  {'target':<12}{'req/s':>8}{'worker':>9}{'postgres':>10}{'redis':>8}{'total':>8}")
-        for name, server in targets.items():
-            basic = name == "plain"  # the plain reference checks Basic credentials
-            if args.scenario == "creates":
-                requests_file = write_requests(work / "r.tsv", f"cpu-{name}", 3000 * args.seconds, basic_auth=basic)
-            else:
-                stored = write_requests(work / "s.tsv", "stored", 500, basic_auth=basic)
-                replay(server.url, stored, times=2)
-                requests_file = write_requests(work / "r.tsv", "stored", 3000 * args.seconds, distinct=500,
-                                               basic_auth=basic)
-            m = measure(server, pg, redis_pid, requests_file, args.seconds, args.spy if name == args.profile else None, args.connections)
+        results: dict[str, list[dict]] = {name: [] for name in targets}
+        for round_ in range(args.rounds):  # alternating, so the host's drift falls on every target alike
+            for name, server in targets.items():
+                basic = name == "plain"  # the plain reference checks Basic credentials
+                if args.scenario == "creates":
+                    requests_file = write_requests(work / "r.tsv", f"cpu-{name}-{round_}", 3000 * args.seconds,
+                                                   basic_auth=basic)
+                else:
+                    stored = write_requests(work / "s.tsv", "stored", 500, basic_auth=basic)
+                    replay(server.url, stored, times=2)
+                    requests_file = write_requests(work / "r.tsv", "stored", 3000 * args.seconds, distinct=500,
+                                                   basic_auth=basic)
+                results[name].append(measure(server, pg, redis_pid, requests_file, args.seconds,
+                                             args.spy if name == args.profile and round_ == 0 else None,
+                                             args.connections))
+        for name, runs in results.items():
+            m = {k: statistics.median(r[k] for r in runs) for k in ("rps", "worker", "postgres", "redis")}
             total = m["worker"] + m["postgres"] + m["redis"]
-            print(f"  {name:<12}{m['rps']:>8.0f}{m['worker']:>9.0f}{m['postgres']:>10.0f}{m['redis']:>8.0f}{total:>8.0f}")
+            print(f"  {name:<12}{m['rps']:>8.0f}{m['worker']:>9.0f}{m['postgres']:>10.0f}{m['redis']:>8.0f}{total:>8.0f}"
+                  + (f"   per round total: {', '.join(str(round(r['worker'] + r['postgres'] + r['redis'])) for r in runs)}"
+                     if len(runs) > 1 else ""))
+            if args.postgres_detail:
+                kinds = sorted({k for r in runs for k in r["postgres_kinds"]})
+                split = {k: statistics.median(r["postgres_kinds"].get(k, 0) for r in runs) for k in kinds}
+                print("      postgres: " + ", ".join(f"{k} {v:.0f}" for k, v in split.items() if v))
 
 
 if __name__ == "__main__":

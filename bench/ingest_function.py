@@ -39,8 +39,10 @@ def main() -> None:
     text = PREVIOUS.read_text()
     old = text[text.index("CREATE OR REPLACE FUNCTION ingest_event("):].replace(
         "CREATE OR REPLACE FUNCTION ingest_event(", "CREATE FUNCTION ingest_event_old(", 1)
-    fields = Jsonb({"subject": "Hello", "status": "open", "priority": "high",
-                    "vendor_updated_at": "2025-01-01T00:00:00Z"})
+    # What the normalizers read from `make bench`'s bodies.
+    fields = Jsonb({"subject": "The printer is on fire", "description": "<p>The printer is on fire</p>",
+                    "status": "open", "priority": "normal", "tags": ["bench", "printer"],
+                    "vendor_updated_at": "2025-02-03T10:15:00Z"})
     with tempfile.TemporaryDirectory(prefix="ingestion-bench-sql-") as work:
         pg = PostgresServer(Path(work) / "pg", durable=False).start()
         try:
