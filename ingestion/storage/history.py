@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from .pool import Database
-from .tickets import dicts
+from .tickets import TICKET_COLUMNS, dicts
 
 #: Rebuild: the tickets of a scope after a cursor, in id order. Purged tickets are never
 #: rebuilt (their content is forgotten for good).
@@ -29,11 +29,8 @@ SELECT id FROM tickets
 
 #: The ticket, locked for a rebuild's or a redaction's transaction: a live delivery of it
 #: waits (its ingest_event() locks the same row) and then merges onto the new state.
-#: Custom fields as JSON text, as every JSON column the jobs read.
-LOCK_TICKET = """
-SELECT id, vendor, account, external_id, subject, description, requester_name, requester_email, requester_id,
-       assignee_name, assignee_email, assignee_id, group_name, organization, tags,
-       custom_fields::text AS custom_fields
+LOCK_TICKET = f"""
+SELECT {TICKET_COLUMNS}
   FROM tickets WHERE id = %(id)s FOR NO KEY UPDATE
 """
 

@@ -36,13 +36,17 @@ INSERT INTO deliveries (vendor, account, outcome, request_id)
 VALUES (%(vendor)s, %(account)s, 'ignored', %(request_id)s)
 """
 
-#: The read API: one ticket by its vendor key. Custom fields as JSON text: the answer
-#: carries them as stored (web/stored_json.py).
-TICKET = """
-SELECT id, vendor, account, external_id, subject, description, status, priority, type,
+#: A ticket row as every reader gets it (the read API, rebuild, redact): the one list of
+#: its columns in Python. Custom fields as JSON text: answers carry them as stored
+#: (web/stored_json.py).
+TICKET_COLUMNS = """id, vendor, account, external_id, subject, description, status, priority, type,
        requester_name, requester_email, requester_id, assignee_name, assignee_email, assignee_id,
        group_name, organization, tags, custom_fields::text AS custom_fields, vendor_created_at, vendor_updated_at,
-       deleted_at, purged_at, revision, created_at, updated_at
+       deleted_at, purged_at, revision, created_at, updated_at"""
+
+#: The read API: one ticket by its vendor key.
+TICKET = f"""
+SELECT {TICKET_COLUMNS}
   FROM tickets WHERE vendor = %(vendor)s AND account = %(account)s AND external_id = %(external_id)s
 """
 
