@@ -286,7 +286,8 @@ def main() -> None:
         work, pg, redis, service = bench.work, bench.pg, bench.redis, bench.service
         reference = bench.reference
         print(f"PostgreSQL {pg.bindir}, durable; Redis {redis.binary}; {args.workers} sync workers each; "
-              f"wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds, alternating")
+              f"wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds, alternating "
+              "(the order turning each round; a CHECKPOINT before each run)")
 
         per_request_budget = 6000 * args.seconds  # more lines than a round can send: no repeats
         targets = {"bare (Flask+psycopg)": reference, "plain (documented way)": bench.plain, "service": service}
@@ -298,16 +299,27 @@ def main() -> None:
         for server in targets.values() if args.only != "none" else ():  # redeliveries' tickets: stored, seen again
             stored = write_requests(work / "stored.tsv", "stored", 2000, basic_auth=server is bench.plain)
             replay(server.url, stored, times=2)
+        def checkpoint() -> None:
+            """Every run starts from a CHECKPOINT: a checkpoint falling inside one target's
+            run (and the full-page images after it) would otherwise be that target's bad luck."""
+            with psycopg.connect(bench.url, autocommit=True) as conn:
+                conn.execute("CHECKPOINT")
+
+        names = list(targets)
         for round_ in range(args.rounds if args.only != "none" else 0):
-            for name, server in targets.items():
+            # The order turns every round, so no target always runs right after the same one.
+            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+                server = targets[name]
                 basic = server is bench.plain
                 if args.only in (None, "creates"):
                     fresh = write_requests(work / "creates.tsv", f"r{round_}-{server.name}", per_request_budget,
                                            basic_auth=basic)
+                    checkpoint()
                     results["creates"][name].append(wrk(server.url, fresh, args.seconds, args.connections))
                 if args.only in (None, "redeliveries"):
                     again = write_requests(work / "again.tsv", "stored", per_request_budget, distinct=2000,
                                            basic_auth=basic)
+                    checkpoint()
                     results["redeliveries"][name].append(wrk(server.url, again, args.seconds, args.connections))
 
         bare, plain, svc, *others = list(targets)

@@ -1,22 +1,6 @@
 """Webhook credentials from the environment: how they are written, and which are too weak.
 
-Rotation without separators. Each method takes one value in its variable and, while a
-rotation is under way, the value being retired in `<VARIABLE>_PREVIOUS`. A secret is
-read whole (only surrounding whitespace is dropped), so any printable character can be
-part of it: a comma or a space inside a secret never splits it into two keys. A Basic
-pair is `user:password`, split at the first colon (RFC 7617 forbids a colon in the
-user, and passwords may hold colons).
-
-What the vendors declare (their credential variables, their REST API's access) is read
-here too, for `config.Settings.from_env(env, vendors)`: the vendors are handed in, never
-imported, so configuration stays below them.
-
-Strength (strength.py): production refuses to start with a guessable value: a placeholder
-shipped in the examples (`.env.example`, `deploy/k8s/secret.example.yaml`), an HMAC or
-signing secret or a token shorter than 16 characters, a Basic password shorter than 12 or
-equal to its user, a value of a few distinct characters, a short piece repeated, a
-keyboard or alphabet run, or one built on a common password. Development starts with a
-warning. Refusals name the variable and never echo its value.
+Why it works this way: docs/design.md, "Credentials".
 """
 
 from __future__ import annotations

@@ -1,25 +1,6 @@
 """The duplicate fast path: a redelivery answered from Redis.
 
-Vendors redeliver: a retry after an answer was lost, several webhooks subscribed to one
-event, a relay replaying its queue. Once PostgreSQL has answered a redelivery, Redis
-remembers it with the stored answer (ticket id, event id), and later redeliveries of it
-are answered `already_exists` without touching PostgreSQL.
-
-An entry is found by the raw request (vendor, the account in the URL, the body's bytes),
-which is known before anything parses the body: so the lookup rides on the rate limit's
-Redis call (ingestion/rate_window.py), and a webhook costs one Redis round trip, not
-two. An entry is *used* only when it names the same delivery: it carries a digest of the
-delivery's identity (ticket, then the vendor's event id or the body's fingerprint and
-event type), compared after authentication and normalization. Two distinct deliveries
-that share a body (a Zendesk trigger body sent by two invocations, one Help Scout body
-sent for two events) therefore never answer for each other; the second just misses.
-
-What a delivery was stored as never changes, so an entry cannot go out of date and
-nothing needs invalidating; an entry lives no longer than PostgreSQL would still call the
-delivery a redelivery (a body fingerprint's window, or DUPLICATE_CACHE_TTL for an event
-id). Only redeliveries are remembered (the first one is answered by PostgreSQL), so a
-new event costs no write. Redis away: no lookup, PostgreSQL answers. Fast-path answers
-write no delivery row (they change nothing); they are counted in the webhook metrics.
+Why it works this way: docs/design.md, "The duplicate fast path".
 """
 
 from __future__ import annotations

@@ -1,20 +1,6 @@
 """Quarantine: an authentic delivery the service could not read is kept, not dropped.
 
-Vendors do not retry a 4xx, so a delivery answered 400 or 422 and forgotten would be
-lost for good. Once a request has passed authentication (a real credential: development
-without one stores nothing, so no stranger can fill the table), a body that is not
-UTF-8, not JSON, not an object, or lacks a usable ticket id is stored with its raw
-bytes, its vendor and account, the headers that identify the delivery (never a
-credential), the error and when it arrived. The answer stays the 4xx, so the vendor's
-own log shows the failure, and carries `quarantine_id`. `python -m ingestion replay`
-(ingestion/replay.py) ingests the entries once the normalizer reads them.
-
-If the database cannot take the entry, the answer is the database's 503 with
-Retry-After instead: the vendor retries, and the delivery is quarantined then.
-
-The table is bounded: past QUARANTINE_MAX_ENTRIES the oldest entries are evicted as new
-ones arrive, and the relay prunes entries older than QUARANTINE_RETENTION_DAYS; both
-are counted in `ingestion_quarantine_removed_total`.
+Why it works this way: docs/design.md, "Quarantine".
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
 """Redis behind one circuit breaker named `redis`: every Redis call of the service goes
 through `GuardedRedis.call`.
 
-Redis makes the service faster (duplicate fast path), shared (rate-limit counters) and
-useful downstream (the event stream), but it must never make a webhook fail. So:
-- timeouts are short (REDIS_TIMEOUT, default 0.25 s) and redis-py's own retries are off:
-  a hung Redis costs at most a few short waits, never a stalled worker;
-- after CIRCUIT_BREAKER_THRESHOLD consecutive failures the breaker opens and no Redis
-  call is made at all; CIRCUIT_BREAKER_TIMEOUT seconds later it half-opens and the next
-  call is the trial that closes it again (or reopens it);
-- callers get `RedisUnavailable` and fall back (memory limits, database path, outbox).
-Error *replies* count as failures too: out of memory under noeviction, READONLY after a
-failover, MISCONF when snapshots fail, BUSY, a missing script... Redis that answers
-with errors is as useless to a webhook as Redis that does not answer.
+Why it works this way: docs/design.md, "Redis behind a circuit breaker".
 """
 
 from __future__ import annotations

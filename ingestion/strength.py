@@ -1,21 +1,6 @@
 """Is a secret guessable? The rules production applies to every credential it is given.
 
-Length alone let through what a review tried: `change-me-change-me` (a shipped
-placeholder, twice), sixteen identical characters, and the Basic password `password1234`.
-A value is refused when it
-- is a placeholder shipped in the examples, or a vendor's public test secret;
-- is shorter than the minimum for its kind (16 for keys and tokens, 12 for passwords);
-- uses fewer than MIN_DISTINCT different characters (`aaaa...`, `abababab...`);
-- repeats one short piece (`change-mechange-me`, `abc123abc123abc123`);
-- follows the alphabet, the digits or a keyboard row (`abcdefghijklmnop`, `qwertyuiop...`);
-- is built on a common password or a word of this service (`password1234`, `P@ssw0rd!2024`,
-  `freshdesk-2025`, `admin123456789`): such a word with fewer than WORD_PADDING other
-  characters around it.
-
-This is a short embedded list of the passwords at the top of every public breach list,
-not an estimator: the aim is to refuse what anyone would try first. Generated values
-(`openssl rand -hex 32`) do not trip it: 16 random hex characters hold 10 distinct on
-average, and the chance of fewer than 5 is about one in two and a half million (of 32: none).
+Why it works this way: docs/design.md, "Guessable secrets".
 """
 
 from __future__ import annotations

@@ -1,25 +1,6 @@
 """`python -m ingestion rebuild`: tickets recomputed from their history with today's normalizer.
 
-After a normalizer upgrade, tickets stored from earlier payloads keep the fields the old
-normalizer read. Rebuild reads every event's raw payload again with the vendor's current
-normalizer, and replays the ticket's whole history with the live path's own rule, in SQL
-(storage/functions.sql: rebuild_ticket() through ticket_merge()): every event in the
-order it was stored, stale ones, deletions, restores and redactions included, each judged
-as it was live. So rebuilding an unchanged history changes nothing, and a normalizer that
-reads more fills what the old one left out without rolling anything back.
-
-- An event whose payload cannot be read again (retention emptied it, a redaction altered
-  it, today's normalizer refuses it or reads another ticket from it) takes part with the
-  fields it carried when it arrived (events.fields); `skipped_events` counts the payloads
-  today's normalizer refused. Values retention emptied keep the ticket's stored value.
-- A ticket with an event from before events kept their fields, whose payload is gone as
-  well, cannot be replayed: it is left as it is and counted as `partial`.
-- Only a ticket whose fields change is written: revision + 1 and a `ticket.rebuilt` event
-  with the changes (the stream carries it). Running it again changes nothing.
-- Each ticket is one transaction holding the ticket's row lock: a live delivery of it
-  waits and then merges onto the rebuilt state. Safe while webhooks arrive.
-- Progress is kept per scope in `rebuild_progress`: an interrupted rebuild resumes after
-  the last ticket it finished (`--restart` starts over).
+Why it works this way: docs/design.md, "Rebuild".
 """
 
 from __future__ import annotations

@@ -1,30 +1,6 @@
 """`python -m ingestion redact`: forget a person (or a ticket's personal data) on request.
 
-`--email <address>`: every ticket whose requester or assignee has that address loses that
-person's name, address and id; every mention of the address or the person's names in the
-ticket's other fields, and in any event (raw payload, comment, changes, the fields it
-carried; on any ticket: a person may be CC'd), is replaced by `[redacted]`; quarantined
-deliveries that contain the address are deleted (unreadable bodies: there is nothing to
-keep once the person is gone). Delivery rows hold no personal data.
-
-`--ticket <vendor>/<id>`: the ticket's people, subject, description, group,
-organization, tags and custom fields are emptied and its events lose their raw payload,
-comment, changes and the personal values of their fields; ids, types, times, outcomes and
-revisions stay: the same forgetting as a vendor's permanent delete (SQL forget_ticket()),
-without marking the ticket deleted.
-
-A redaction is a fact of the ticket's history: a `ticket.redacted` event (outcome
-`forget`) carries the fields it set, merged with the live rule (SQL record_redaction()),
-so a rebuild replays it and never brings the data back, and the stream tells consumers
-to forget their copies. Each ticket is one transaction holding its row lock, so a
-webhook for it waits and is then stored normally. A later webhook that brings the data
-back is stored: the vendor is the source of truth (README: Personal data). A row in
-`redactions` records that a redaction happened, its kind and how many rows it changed:
-never the address. Running it again changes nothing.
-
-Masking works on JSON as text (the columns are read as `::text`): a payload stored nested
-deeper than today's limit is masked like any other, and the mask has no character that
-JSON escapes, so the text stays valid JSON.
+Why it works this way: docs/design.md, "Redaction".
 """
 
 from __future__ import annotations

@@ -1,18 +1,6 @@
 """The connection pool's lifecycle, and the one place database errors become domain errors.
 
-Every query of the service, on the request path and in the offline jobs alike, runs
-inside `Database.run`, which borrows a connection, counts and times the operation, and
-translates what went wrong:
-
-- PostgreSQL refuses a value the client sent (a \\u0000 escape in JSONB, nesting past
-  its stack limit, text that is not UTF-8) -> `UnstorablePayload` (422: retrying will
-  not help);
-- anything else (cannot connect in time, connection lost, statement timeout, a standby
-  refusing writes) -> `DatabaseUnavailable` (503 + Retry-After: nothing was half-stored,
-  and the vendor retries, where a 500 would make Zendesk drop the ticket).
-The metrics are ingestion_db_operations_total and ingestion_db_operation_duration_seconds.
-A job therefore meets an outage as one `DatabaseUnavailable`, whatever the query: the
-command line says so in one line and exits 1, the relay and the reconciler wait and retry.
+Why it works this way: docs/design.md, "Database errors, in one place".
 """
 
 from __future__ import annotations

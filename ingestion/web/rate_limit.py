@@ -1,26 +1,6 @@
 """Per-client-IP rate limiting, and the 429 that tells a client when to come back.
 
-The algorithm is a moving window of `burst` requests per `window` seconds, with
-burst = 10% of RATE_LIMIT_PER_MINUTE (at least 1) and window = 60 x burst / rate
-(rounded up to whole seconds, the unit of the `limits` library). It keeps two promises:
-- from a standing start the first `burst` requests of an IP pass and the next is 429
-  (at the default 100/min: 10 pass, the 11th is refused);
-- no `window` seconds ever hold more than `burst` requests, so no minute holds more than
-  the sustained rate.
-The 429 carries Retry-After (when the oldest request leaves the window, at least 1 s) and
-X-RateLimit-* headers, which successful responses carry too. Counters live in Redis
-(ingestion/rate_window.py), so the limit holds across workers and instances, and in
-memory per process while Redis cannot answer.
-
-Not flask-limiter: the `limits` moving-window strategy it is built on is used directly, on
-our storage. Measured (bench/cpu.py, one worker): flask-limiter's shared limit on this same
-storage cost 1180 us of worker CPU per create against 813 us this way, 45% more, which
-alone would sink the service below the plain app it must beat (docs/performance.md).
-tests/test_rate_limit.py pins the behaviour either way.
-
-The client IP is the socket peer, unless TRUSTED_PROXY_COUNT=N: then ProxyFix takes the
-N-th entry from the right of X-Forwarded-For, the one our own proxy appended. Entries a
-client wrote itself sit further left and are never read, so no header escapes the limit.
+Why it works this way: docs/design.md, "Rate limiting".
 """
 
 from __future__ import annotations

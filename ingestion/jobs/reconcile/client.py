@@ -1,26 +1,6 @@
 """A respectful client of a vendor's REST API: the reconciler's only way out.
 
-- Paced: requests start at most RECONCILE_REQUESTS_PER_MINUTE a minute (the vendors
-  count per account, and webhooks of the same account must never be throttled because
-  the reconciler spent the budget).
-- A 429 waits what `Retry-After` says (seconds or an HTTP date; 60 s when absent, at most
-  15 minutes), then asks again; it is the vendor pacing us, not a failure.
-- A 5xx, a timeout, a broken connection or a body that is not JSON is retried with
-  exponential backoff and full jitter, up to RECONCILE_MAX_ATTEMPTS; then the pass stops
-  where it got to (the cursor is saved per page) and the next pass resumes there.
-- Its own circuit breaker per vendor (`<vendor>_api` in ingestion_circuit_breaker_state):
-  after CIRCUIT_BREAKER_THRESHOLD consecutive failures (5xx, timeouts, broken
-  connections) no call is made for CIRCUIT_BREAKER_TIMEOUT seconds. Any answer, a 429 or
-  a 401 included, proves the API is up and resets the count. Nothing here is shared with
-  the webhook path: a slow or dead vendor API never touches a webhook.
-- Other 4xx (401, 403, 404) and redirects are not retried: the configuration is wrong;
-  the pass stops.
-- Credentials go in the Authorization header only: never in a URL, a log line or an
-  error, and never to another address (redirects are not followed: urllib would send the
-  header along to wherever one points).
-
-stdlib urllib: a GET of JSON with Basic auth and a timeout needs nothing more, and the
-service keeps to the dependencies of its design card.
+Why it works this way: docs/design.md, "The reconciler's API client".
 """
 
 from __future__ import annotations

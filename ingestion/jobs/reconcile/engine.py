@@ -1,20 +1,7 @@
 """One reconciler run: pull a vendor's ticket export page by page and store each ticket
 through the webhooks' own path, so the store becomes complete whatever the webhooks did.
 
-Each exported ticket goes through the vendor's normalizer and `ingest_event()` like a
-webhook (merge, never wipe; staleness; idempotency), as an event of type
-`reconciliation` whose delivery identity is the ticket's version (`reconcile:` + its
-updated_at): reading the same version twice stores it once. A snapshot that changes
-nothing (the webhooks delivered it: `recorded`) or is older than what is stored
-(`stale`) is rolled back rather than kept: the history records repairs, not every look.
-Outcomes (ingestion_reconcile_tickets_total): `repaired` (the ticket was missing, or the
-stored version is older than the vendor's: the webhooks missed or left it behind),
-`enriched` (same version, fields the webhooks never carried), `unchanged`, `stale`,
-`unreadable` (the normalizer refused it; logged by id).
-
-The run holds an advisory lock for its vendor, account and mode on its own connection:
-two reconcilers never both run for one account, and a second one skips. The cursor is
-saved after every page, so a restart resumes where it stopped.
+Why it works this way: docs/design.md, "A reconciler run".
 """
 
 from __future__ import annotations
