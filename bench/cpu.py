@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from run import Server, bench_setup, replay, write_requests, wrk  # noqa: E402
+from harness import Server, bench_setup, replay, write_requests, wrk  # noqa: E402
 
 from devserver import PostgresServer  # noqa: E402
 

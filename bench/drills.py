@@ -41,7 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import FRESHDESK_SECRET, ZENDESK_SECRET, Server, signed_line  # noqa: E402
+from bench.harness import FRESHDESK_SECRET, ZENDESK_SECRET, Server, signed_line  # noqa: E402
 from devserver import PostgresServer, RedisServer  # noqa: E402
 from ingestion.storage.migrate import migrate  # noqa: E402
 

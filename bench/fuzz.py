@@ -23,7 +23,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import Server  # noqa: E402
+from bench.harness import Server  # noqa: E402
 from devserver import PostgresServer, RedisServer  # noqa: E402
 from ingestion.storage.migrate import migrate  # noqa: E402
 from ingestion.vendors import VENDORS  # noqa: E402
