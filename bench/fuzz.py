@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -30,8 +31,9 @@ from ingestion.vendors import VENDORS  # noqa: E402
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_headers_conformance,response_schema_conformance")
-USER, PASSWORD = "fuzz", "fuzz-password"
-API_TOKEN = "fuzz-read-api-token-0123456789"
+# Random per run: production refuses guessable credentials (ingestion/strength.py).
+USER, PASSWORD = "fuzz", secrets.token_hex(12)
+API_TOKEN = secrets.token_hex(24)
 #: schemathesis takes one way to authenticate per run: Basic for the webhooks, the bearer
 #: token for the read API.
 #: Not the "examples" phase: generating its single examples, hypothesis parses source with

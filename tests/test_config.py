@@ -177,3 +177,17 @@ def test_zendesk_basic_credentials_are_read_under_their_old_name_with_a_deprecat
     both = load_settings({**BASE, "ZENDESK_WEBHOOK_SECRET": "old:q7Lm2Xp9Rt4w-pass",
                           "ZENDESK_WEBHOOK_AUTH": "new:Zr8Kp3Vq6Wn2-pass"})
     assert both.credential("ZENDESK_WEBHOOK_AUTH") == (("new", "Zr8Kp3Vq6Wn2-pass"),) and both.deprecations == ()
+
+
+def test_the_benches_start_production_with_credentials_it_accepts():
+    """`make bench`, `make drills` and `make fuzz` run the service in production mode: a
+    credential the strength policy refuses would stop them before the first request
+    (a fixed fuzz password once did)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from bench.harness import FRESHDESK_SECRET, ZENDESK_SECRET
+
+    settings = load_settings({**BASE, "APP_ENV": "production", "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET,
+                              "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET})
+    assert not settings.development
