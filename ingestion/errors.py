@@ -81,6 +81,40 @@ class Unauthorized(ApiError):
         self.reason = reason
 
 
+class SourceUnknown(ApiError):
+    """A webhook URL naming a vendor account that has no source (ingestion/sources.py).
+    Never answered with another source's credentials: a 404, so the sender learns the URL
+    is wrong rather than that its secret is."""
+
+    status = 404
+    reason = "unknown_source"
+
+    def __init__(self, vendor: str, account: str) -> None:
+        super().__init__(f"No source {vendor}/{account}: add it with `python -m ingestion sources add`")
+
+
+class SourceDisabled(Unauthorized):
+    """The source exists and an operator disabled it: nothing it sends is accepted."""
+
+    def __init__(self, vendor: str, account: str) -> None:
+        super().__init__(f"Source {vendor}/{account} is disabled", "source_disabled")
+
+
+class AccountMismatch(ApiError):
+    """Authentic for one account, but the delivery names another (Zendesk's
+    X-Zendesk-Account-Id or body account_id): a credential writes only into its own
+    account, so nothing is stored."""
+
+    status = 403
+    reason = "account_mismatch"
+
+    def __init__(self, vendor: str, account: str, claimed: str) -> None:
+        shown = account or "(no account)"
+        super().__init__(f"The delivery names account {claimed!r}, but it was authenticated for source "
+                         f"{vendor}/{shown}: send it to /api/v1/ingest/webhook/{vendor}/{claimed}, "
+                         f"whose source holds that account's secret")
+
+
 class InvalidField(ApiError):
     """The JSON parsed but a field the ticket needs is missing or of the wrong type."""
 
@@ -184,6 +218,14 @@ class ConfigError(ValueError):
 
 class CredentialError(ConfigError):
     """A credential variable is malformed or too weak (never quoting its value)."""
+
+
+class SourcesKeyError(ConfigError):
+    """SOURCES_ENCRYPTION_KEY is missing where sources hold secrets, malformed, or cannot
+    decrypt what is stored (never quoting a key or a secret)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("SOURCES_ENCRYPTION_KEY", problem)
 
 
 # --- dependencies ------------------------------------------------------------------------
