@@ -84,6 +84,8 @@ CREATE TABLE events (
     fields_retained   boolean     NOT NULL DEFAULT false,
     -- a redaction masked the payload: a rebuild replays the stored fields instead
     payload_redacted  boolean     NOT NULL DEFAULT false,
+    -- the credential that verified the delivery (`signing:trigger`, `basic:env`), never a secret
+    credential        text,
     CONSTRAINT events_outcome_check
         CHECK (outcome IN ('created', 'updated', 'recorded', 'stale', 'deleted', 'forget')),
     -- a retry is never stored twice, across workers and instances
@@ -160,4 +162,33 @@ CREATE TABLE reconcile_cursors (
     last_error   text,
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (vendor, account, mode)
+);
+
+-- A source: a vendor account and the credentials that may write into it
+-- (ingestion/sources.py; `python -m ingestion sources ...`).
+CREATE TABLE sources (
+    vendor     text        NOT NULL,
+    account    text        NOT NULL,
+    enabled    boolean     NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (vendor, account)
+);
+
+-- A source's named credentials per method: the current value and, during a rotation, the
+-- previous one, Fernet-encrypted under SOURCES_ENCRYPTION_KEY. `env`: no value, the
+-- vendor's environment variable of that method.
+CREATE TABLE source_credentials (
+    vendor     text        NOT NULL,
+    account    text        NOT NULL,
+    method     text        NOT NULL CHECK (method IN ('hmac', 'basic', 'signing')),
+    name       text        NOT NULL,
+    current    bytea,
+    previous   bytea,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (vendor, account, method, name),
+    FOREIGN KEY (vendor, account) REFERENCES sources ON DELETE CASCADE,
+    CONSTRAINT source_credentials_env_holds_no_value
+        CHECK ((name = 'env') = (current IS NULL) AND (name <> 'env' OR previous IS NULL))
 );

@@ -5,7 +5,8 @@
   connection broke while idle, database errors translated into the service's);
 - one module per concern, each with its named queries and the operations that run them:
   tickets.py (the webhook path, the read API), quarantine.py, outbox.py (the relay,
-  delivery retention), history.py (rebuild, redaction, event retention), reconcile.py;
+  delivery retention), history.py (rebuild, redaction, event retention), reconcile.py,
+  sources.py (vendor accounts and their sealed credentials);
 - functions.sql: the ticket logic in SQL, each function defined once; migrate.py and
   migrations/: the versioned schema.
 Nothing outside this package writes SQL.
@@ -19,10 +20,11 @@ from .outbox import OutboxStore
 from .pool import Database
 from .quarantine import QuarantineStore
 from .reconcile import ReconcileStore
+from .sources import SourceStore
 from .tickets import TicketStore
 
 
-class Storage(TicketStore, QuarantineStore, OutboxStore, HistoryStore, ReconcileStore):
+class Storage(TicketStore, QuarantineStore, OutboxStore, HistoryStore, ReconcileStore, SourceStore):
     """Every operation on PostgreSQL, by concern (the mixins' modules), over one pool."""
 
     def __init__(self, settings: Settings) -> None:

@@ -173,11 +173,15 @@ $$;
 -- snapshot (READ COMMITTED, new statement), sees the winner's row and locks it. Deliveries of one ticket are therefore serialized:
 -- the duplicate check below sees every event committed before it, exactly one delivery
 -- is `created`, and event ids follow commit order per ticket.
+-- (Its signature before p_credential, dropped in the transaction that creates this one,
+-- so the swap is atomic; a caller of the old signature lands on this one's default.)
+DROP FUNCTION IF EXISTS ingest_event(text, text, text, jsonb, text, interval, text, text, text, text, boolean,
+                                     jsonb, jsonb, text);
 CREATE OR REPLACE FUNCTION ingest_event(
     p_vendor text, p_account text, p_external_id text, p_fields jsonb,
     p_dedup_key text, p_dedup_horizon interval, p_event_type text, p_vendor_event_id text,
     p_comment_body text, p_comment_author text, p_comment_public boolean, p_changes jsonb,
-    p_payload jsonb, p_request_id text,
+    p_payload jsonb, p_request_id text, p_credential text DEFAULT NULL,
     OUT out_ticket_id uuid, OUT out_event_id bigint, OUT out_outcome text, OUT out_revision integer)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -277,10 +281,10 @@ BEGIN
 
     INSERT INTO events (ticket_id, outcome, revision, event_type, vendor_event_id, dedup_key, vendor_updated_at,
                         comment_body, comment_author, comment_public, changes, payload, request_id, fields,
-                        fields_retained)
+                        fields_retained, credential)
     VALUES (out_ticket_id, out_outcome, out_revision, p_event_type, p_vendor_event_id, p_dedup_key,
             (p_fields->>'vendor_updated_at')::timestamptz, p_comment_body, p_comment_author, p_comment_public,
-            p_changes, p_payload, p_request_id, kept_fields, retained)
+            p_changes, p_payload, p_request_id, kept_fields, retained, p_credential)
     RETURNING id INTO out_event_id;
 
     IF retained AND t.purged_at IS NULL THEN

@@ -33,6 +33,7 @@ SELECT id, vendor, account, received_at, status, reason, error, body, headers, a
        attempts, last_attempt
   FROM quarantine
  WHERE id > %(after)s AND (%(vendor)s::text IS NULL OR vendor = %(vendor)s)
+   AND (%(account)s::text IS NULL OR account = %(account)s)
  ORDER BY id
  LIMIT %(limit)s
 """
@@ -88,11 +89,12 @@ class QuarantineStore:
                   "max_entries": max_entries}
         return self.database.run("quarantine", lambda conn: tuple(conn.execute(QUARANTINE, params).fetchone()))
 
-    def quarantine_entries(self, vendor: str | None, after: int, limit: int,
+    def quarantine_entries(self, vendor: str | None, after: int, limit: int, account: str | None = None,
                            budget: int = PAGE_BUDGET_BYTES) -> tuple[list[dict[str, Any]], bool]:
-        """Quarantined deliveries with ids above `after`, oldest first (the read API): at
-        most `limit`, fewer when their bodies pass `budget` bytes. Returns (rows, more)."""
-        params = {"vendor": vendor, "after": after, "limit": limit + 1}
+        """Quarantined deliveries with ids above `after`, oldest first (the read API), of
+        one vendor and account when given: at most `limit`, fewer when their bodies pass
+        `budget` bytes. Returns (rows, more)."""
+        params = {"vendor": vendor, "account": account, "after": after, "limit": limit + 1}
         return self.database.run("read_quarantine", lambda conn: bounded_page(
             conn, QUARANTINE_LIST, params, limit, budget, _entry_bytes))
 

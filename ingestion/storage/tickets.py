@@ -27,7 +27,7 @@ SELECT out_ticket_id, out_event_id, out_outcome, out_revision,
                                                + %(horizon)s::interval - now()))::integer END
   FROM ingest_event(%(vendor)s, %(account)s, %(external_id)s, %(fields)s, %(dedup_key)s, %(horizon)s::interval,
                     %(event_type)s, %(vendor_event_id)s, %(comment_body)s, %(comment_author)s,
-                    %(comment_public)s, %(changes)s, %(payload)s::jsonb, %(request_id)s)
+                    %(comment_public)s, %(changes)s, %(payload)s::jsonb, %(request_id)s, %(credential)s)
 """
 
 #: Audit an authentic delivery that is not about a ticket. Plain insert: nothing to race.
@@ -80,10 +80,10 @@ class TicketStore:
         return self.database.check(timeout)
 
     def ingest(self, event: TicketEvent, dedup_key: str, window_seconds: int | None, raw_json: str,
-               request_id: str | None) -> tuple[StoredDelivery, int | None]:
+               request_id: str | None, credential: str | None = None) -> tuple[StoredDelivery, int | None]:
         """Store one delivery about a ticket. Returns the answer and, for a redelivery
         known by its body, how many seconds more it counts as one (None: forever)."""
-        params = ingest_params(event, dedup_key, window_seconds, raw_json, request_id)
+        params = ingest_params(event, dedup_key, window_seconds, raw_json, request_id, credential)
 
         def work(conn: psycopg.Connection) -> tuple[StoredDelivery, int | None]:
             ticket_id, event_id, outcome, revision, expires_in = conn.execute(INGEST_EVENT, params).fetchone()
@@ -113,7 +113,7 @@ class TicketStore:
 
 
 def ingest_params(event: TicketEvent, dedup_key: str, window_seconds: int | None, raw_json: str,
-                  request_id: str | None) -> dict[str, Any]:
+                  request_id: str | None, credential: str | None = None) -> dict[str, Any]:
     """The parameters of INGEST_EVENT for one delivery (webhooks, the reconciler)."""
     comment = event.comment
     return {
@@ -124,7 +124,7 @@ def ingest_params(event: TicketEvent, dedup_key: str, window_seconds: int | None
         "comment_body": comment.body if comment else None, "comment_author": comment.author if comment else None,
         "comment_public": comment.public if comment else None,
         "changes": Jsonb(event.changes) if event.changes is not None else None,
-        "payload": raw_json, "request_id": request_id,
+        "payload": raw_json, "request_id": request_id, "credential": credential,
     }
 
 
