@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_network
 from typing import Any
 
-from . import credentials
+from . import credentials, secret_box
 from .errors import ConfigError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -86,6 +87,18 @@ def _bind(env: Mapping[str, str], name: str, default: str) -> str:
     raise ConfigError(name, f"must be host:port or unix:/path, got {raw!r}")
 
 
+#: A vendor account as URLs and sources write it (the webhook route's last segment).
+ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _account(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if raw and not ACCOUNT.fullmatch(raw):
+        raise ConfigError(name, "must be an account as the webhook URL's last segment writes it: letters, digits, "
+                                "'.', '_' and '-', at most 100")
+    return raw or None
+
+
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], required: bool) -> str | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -144,8 +157,15 @@ class Settings:
     #: seconds (the vendors' retry horizon: Freshdesk retries for about 95 minutes).
     redelivery_window: int = 7200
     freshdesk_status_names: Mapping[int, str] = field(default_factory=dict)
-    #: Bearer tokens of the read API.
-    api_tokens: tuple[str, ...] = field(default=(), repr=False)
+    #: Bearer tokens of the read API, each with the (vendor, account) it may read, or None
+    #: for every account (`token@zendesk/4242` in API_TOKENS).
+    api_tokens: tuple[tuple[str, tuple[str, str] | None], ...] = field(default=(), repr=False)
+    #: SOURCES_ENCRYPTION_KEY's Fernet keys (the first encrypts; all decrypt).
+    sources_keys: tuple[str, ...] = field(default=(), repr=False)
+    #: vendor -> the account of its default source (`<VENDOR>_ACCOUNT`), when pinned.
+    default_accounts: Mapping[str, str] = field(default_factory=dict)
+    #: How long a worker trusts what it read of a source: changes reach every worker within it.
+    sources_cache_seconds: float = 2.0
     #: vendor name -> vendor.APIAccess: where and as whom the reconciler calls its REST
     #: API (only the vendors whose API is configured).
     vendor_apis: Mapping[str, Any] = field(default_factory=dict, repr=False)
@@ -187,7 +207,10 @@ class Settings:
         deprecations: list[str] = []
         webhook_credentials = credentials.webhook_credentials(env, vendors, warnings, production, deprecations)
         metrics_tokens = credentials.secrets(env, "METRICS_TOKEN", warnings, production)
-        api_tokens = credentials.token_list(env, "API_TOKENS", warnings, production)
+        api_tokens = credentials.scoped_tokens(env, "API_TOKENS", warnings, production,
+                                               [vendor.name for vendor in vendors])
+        sources_keys = secret_box.parse_keys(env.get("SOURCES_ENCRYPTION_KEY", ""))
+        default_accounts = {vendor.name: _account(env, f"{vendor.name.upper()}_ACCOUNT") for vendor in vendors}
         vendor_apis = credentials.vendor_apis(env, vendors, warnings, production)
 
         return cls(
@@ -226,6 +249,10 @@ class Settings:
             redelivery_window=_bounded(env, "REDELIVERY_WINDOW", 7200, 60, 7 * 86400),
             freshdesk_status_names=_status_names(env, "FRESHDESK_STATUS_NAMES"),
             api_tokens=api_tokens,
+            sources_keys=sources_keys,
+            default_accounts={name: account for name, account in default_accounts.items() if account},
+            # At most 5 s: the promise that a change reaches every worker within 5 s.
+            sources_cache_seconds=_bounded(env, "SOURCES_CACHE_SECONDS", 2.0, 0.0, 5.0, kind=float),
             vendor_apis=vendor_apis,
             warnings=tuple(warnings),
             deprecations=tuple(deprecations),

@@ -89,6 +89,26 @@ def token_list(env: Mapping[str, str], name: str, warnings: list[str], productio
     return tokens
 
 
+def scoped_tokens(env: Mapping[str, str], name: str, warnings: list[str], production: bool,
+                  vendors: list[str]) -> tuple[tuple[str, tuple[str, str] | None], ...]:
+    """API_TOKENS: bearer tokens, each reading every account, or, written
+    `token@vendor/account`, that account only (the read API, the quarantine API)."""
+    scoped = []
+    for entry in token_list(env, name, [], False):
+        token, at, scope = entry.rpartition("@") if "@" in entry else (entry, "", "")
+        where = None
+        if at:
+            vendor, slash, account = scope.partition("/")
+            if not slash or vendor not in vendors or not account:
+                raise CredentialError(name, f"an entry's scope must be @<vendor>/<account> with a vendor among "
+                                            f"{', '.join(vendors)}")
+            where = (vendor, account)
+        problem = weakness(token, MIN_SECRET_LENGTH)
+        _judge(name, f"holds a token that {problem}" if problem else None, warnings, production)
+        scoped.append((token, where))
+    return tuple(scoped)
+
+
 class DeclaresVariables(Protocol):
     """What a vendor declares that the settings read (ingestion/vendor.py's Vendor is
     one). Declared here, never imported: configuration sits below the vendors, which the

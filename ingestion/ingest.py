@@ -33,9 +33,10 @@ class Ingestor:
         self.window = redelivery_window
 
     def store(self, event: TicketEvent, raw_body: bytes, raw_text: str, request_id: str | None,
-              entry_key: str, prefetched: Prefetched | None = None) -> StoredDelivery:
+              entry_key: str, prefetched: Prefetched | None = None, credential: str | None = None) -> StoredDelivery:
         """`entry_key`: the request's duplicate-cache key (duplicates.request_key);
-        `prefetched`: its entry, when the rate limit's Redis call fetched it already."""
+        `prefetched`: its entry, when the rate limit's Redis call fetched it already;
+        `credential`: the label of the credential that verified it, kept on the event."""
         key, windowed = identity(event, raw_body)
         if self.duplicates is not None:
             entry = prefetched if prefetched is not None and prefetched.key == entry_key \
@@ -43,7 +44,8 @@ class Ingestor:
             hit = self.duplicates.answer(entry, event, key)
             if hit is not None:
                 return hit
-        stored, expires_in = self.storage.ingest(event, key, self.window if windowed else None, raw_text, request_id)
+        stored, expires_in = self.storage.ingest(event, key, self.window if windowed else None, raw_text, request_id,
+                                                 credential)
         if stored.outcome is Outcome.ALREADY_EXISTS and self.duplicates is not None:
             self.duplicates.remember(entry_key, event, key, stored, expires_in)
         return stored

@@ -10,7 +10,9 @@ from .config import Settings
 from .duplicates import DuplicateCache
 from .ingest import Ingestor
 from .redis_guard import GuardedRedis
+from .sources import SourceDirectory
 from .storage import Storage
+from .vendors import VENDORS
 
 EXTENSION = "ingestion"
 
@@ -21,13 +23,15 @@ class Services:
     storage: Storage
     redis: GuardedRedis | None
     ingestor: Ingestor
+    sources: SourceDirectory
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
         storage = Storage(settings)
         redis = GuardedRedis(settings) if settings.redis_url else None
         duplicates = DuplicateCache(redis, settings.duplicate_cache_ttl) if redis else None
-        return cls(settings, storage, redis, Ingestor(storage, duplicates, settings.redelivery_window))
+        sources = SourceDirectory(settings, {vendor.name: vendor for vendor in VENDORS}, storage.source)
+        return cls(settings, storage, redis, Ingestor(storage, duplicates, settings.redelivery_window), sources)
 
     def start_worker(self) -> None:
         """In a worker process, just after the fork and before its first request: open the

@@ -52,7 +52,13 @@ class Credential:
     #: one is unset.
     old_variable: str | None = None
 
+    @property
+    def method(self) -> str:
+        """How a source names this method (`sources add --method`): hmac, signing or basic."""
+        return METHODS[self.scheme[0]]
+
     def verifier(self, values: tuple, settings: VendorSettings) -> Verifier:
+        """`values`: (label, value) pairs; a value is a secret, or a (user, password) pair."""
         name, *parameters = self.scheme
         if name == "hmac":
             header, digest, encoding = parameters
@@ -61,6 +67,15 @@ class Credential:
             header, timestamp_header = parameters
             return TimestampedSignature(header, timestamp_header, values, settings.webhook_timestamp_tolerance)
         return BasicCredentials(values)
+
+    def environment_values(self, settings: VendorSettings) -> tuple:
+        """This credential's environment values, labelled (`basic:env`, then the previous)."""
+        labels = (f"{self.method}:env", f"{self.method}:env (previous)")
+        return tuple(zip(labels, settings.credential(self.variable)))
+
+
+#: A credential scheme -> the name sources give its method.
+METHODS = {"hmac": "hmac", "timestamped": "signing", "basic": "basic"}
 
 
 def hmac_header(variable: str, header: str, digest: str = "sha256", encoding: str = "hex") -> Credential:
@@ -155,12 +170,27 @@ class Vendor:
     event_header: str | None = None
     #: The vendor's REST API ticket export, when the reconciler can repair from it.
     export: TicketExport | None = None
+    #: (payload, headers) -> the accounts a delivery names itself (Zendesk's
+    #: X-Zendesk-Account-Id and body account_id). A delivery may only name the account of
+    #: the source it authenticated for (ingestion/sources.py).
+    claimed_accounts: Callable[[Mapping[str, Any], Mapping[str, str]], tuple[str, ...]] | None = None
+    #: The header naming the account, readable before the body is (Zendesk's): on the bare
+    #: URL it picks the account's source before authentication.
+    account_header: Callable[[Mapping[str, str]], str | None] | None = None
 
     def normalizer(self, settings: VendorSettings) -> Normalizer:
         return self.tuned(settings) if self.tuned is not None else self.normalize
 
     def verifiers(self, settings: VendorSettings) -> tuple[Verifier, ...]:
-        return tuple(c.verifier(settings.credential(c.variable), settings) for c in self.credentials)
+        """The verifiers of the environment's credentials (the vendor's default source)."""
+        return tuple(c.verifier(c.environment_values(settings), settings) for c in self.credentials)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(c.method for c in self.credentials)
+
+    def credential_for(self, method: str) -> Credential | None:
+        return next((c for c in self.credentials if c.method == method), None)
 
     @property
     def payload_schema(self) -> str:

@@ -3,8 +3,10 @@ body, with no web framework. Vendors pick the verifiers they use (ingestion/vend
 the web layer (web/guard.py) runs them before anything parses the body.
 
 Every verifier compares with `hmac.compare_digest` against *every* configured secret, so
-a rotation (the current value and `<VARIABLE>_PREVIOUS`) does not leak through timing
-which one matched.
+a rotation (the current value and the previous one) does not leak through timing which
+one matched. Each secret comes with a label (`signing:trigger`, `basic:env (previous)`):
+a verifier that passes answers the label of the one that matched, which the event
+records; a secret itself is never returned, logged or stored in clear.
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ class Failure:
     message: str
 
 
+#: (label, secret): what a verifier is built from. The label names the credential.
+Labelled = tuple[tuple[str, str], ...]
+
+
 class Verifier(Protocol):
     method: str
 
     @property
     def configured(self) -> bool: ...
 
-    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | None:
-        """None when the request passes."""
+    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | str:
+        """The label of the credential that passed, or why none did."""
 
 
 def same(a: str, b: str) -> bool:
@@ -41,11 +47,18 @@ def same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
+def first_equal(provided: str, candidates: Iterable[tuple[str, str]]) -> str | None:
+    """The label of the first (label, value) equal to `provided`: the one token comparison
+    of the service. Every entry is compared (no early exit: each costs the same)."""
+    found = None
+    for label, candidate in candidates:
+        if same(provided, candidate) and found is None:
+            found = label
+    return found
+
+
 def any_equal(provided: str, candidates: Iterable[str]) -> bool:
-    matched = False
-    for candidate in candidates:  # no early exit: every entry costs the same
-        matched |= same(provided, candidate)
-    return matched
+    return first_equal(provided, (("", candidate) for candidate in candidates)) is not None
 
 
 class HmacSignature:
@@ -54,30 +67,31 @@ class HmacSignature:
 
     method = "hmac"
 
-    def __init__(self, header: str, secrets: tuple[str, ...], digest: str = "sha256", encoding: str = "hex") -> None:
+    def __init__(self, header: str, secrets: Labelled, digest: str = "sha256", encoding: str = "hex") -> None:
         self.header = header
         self.encoding = encoding
         self.prefix = f"{digest}="
-        self._keys = tuple(hmac.new(s.encode("utf-8"), digestmod=getattr(hashlib, digest)) for s in secrets)
+        self._keys = tuple((label, hmac.new(s.encode("utf-8"), digestmod=getattr(hashlib, digest)))
+                           for label, s in secrets)
 
     @property
     def configured(self) -> bool:
         return bool(self._keys)
 
-    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | None:
+    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | str:
         provided = headers.get(self.header, "").strip()
         if not provided:
             return Failure("missing", f"Missing {self.header} header")
         if provided[:len(self.prefix)].lower() == self.prefix:
             provided = provided[len(self.prefix):]
         expected = []
-        for key in self._keys:
+        for label, key in self._keys:
             mac = key.copy()
             mac.update(body)
-            expected.append(mac.hexdigest() if self.encoding == "hex" else base64.b64encode(mac.digest()).decode())
-        if any_equal(provided.lower() if self.encoding == "hex" else provided, expected):
-            return None
-        return Failure("bad_signature", f"{self.header} does not match the request body")
+            expected.append((label, mac.hexdigest() if self.encoding == "hex"
+                             else base64.b64encode(mac.digest()).decode()))
+        matched = first_equal(provided.lower() if self.encoding == "hex" else provided, expected)
+        return matched if matched is not None else Failure("bad_signature", f"{self.header} does not match the request body")
 
 
 def basic_credentials(header: str) -> tuple[str, str] | None:
@@ -98,24 +112,26 @@ class BasicCredentials:
 
     method = "basic"
 
-    def __init__(self, credentials: tuple[tuple[str, str], ...]) -> None:
+    def __init__(self, credentials: tuple[tuple[str, tuple[str, str]], ...]) -> None:
+        """`credentials`: (label, (user, password))."""
         self._credentials = credentials
 
     @property
     def configured(self) -> bool:
         return bool(self._credentials)
 
-    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | None:
+    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | str:
         header = headers.get("Authorization")
         if not header:
             return Failure("missing", "Missing Authorization header")
         sent = basic_credentials(header)
         if sent is None:
             return Failure("malformed", "Malformed Authorization header: expected HTTP Basic credentials")
-        matched = False
-        for user, password in self._credentials:
-            matched |= same(sent[0], user) & same(sent[1], password)
-        return None if matched else Failure("bad_credentials", "Invalid credentials")
+        found = None
+        for label, (user, password) in self._credentials:  # every pair compared, both halves
+            if same(sent[0], user) & same(sent[1], password) and found is None:
+                found = label
+        return found if found is not None else Failure("bad_credentials", "Invalid credentials")
 
 
 class TimestampedSignature:
@@ -127,11 +143,11 @@ class TimestampedSignature:
 
     method = "signature"
 
-    def __init__(self, header: str, timestamp_header: str, secrets: tuple[str, ...], tolerance: int,
+    def __init__(self, header: str, timestamp_header: str, secrets: Labelled, tolerance: int,
                  clock: Callable[[], float] = time.time) -> None:
         self.header = header
         self.timestamp_header = timestamp_header
-        self._keys = tuple(hmac.new(s.encode("utf-8"), digestmod=hashlib.sha256) for s in secrets)
+        self._keys = tuple((label, hmac.new(s.encode("utf-8"), digestmod=hashlib.sha256)) for label, s in secrets)
         self.tolerance = tolerance
         self._clock = clock
 
@@ -139,7 +155,7 @@ class TimestampedSignature:
     def configured(self) -> bool:
         return bool(self._keys)
 
-    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | None:
+    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | str:
         provided = headers.get(self.header, "").strip()
         stamp = headers.get(self.timestamp_header, "").strip()
         if not provided or not stamp:
@@ -151,12 +167,13 @@ class TimestampedSignature:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
         expected = []
-        for key in self._keys:
+        for label, key in self._keys:
             mac = key.copy()
             mac.update(stamp.encode("utf-8"))
             mac.update(body)
-            expected.append(base64.b64encode(mac.digest()).decode("ascii"))
-        if not any_equal(provided, expected):
+            expected.append((label, base64.b64encode(mac.digest()).decode("ascii")))
+        matched = first_equal(provided, expected)
+        if matched is None:
             return Failure("bad_signature", f"{self.header} does not match the request")
         try:
             skew = abs(self._clock() - moment.timestamp())
@@ -164,4 +181,4 @@ class TimestampedSignature:
             skew = float("inf")
         if skew > self.tolerance:
             return Failure("stale_timestamp", f"{self.timestamp_header} is more than {self.tolerance} seconds from now")
-        return None
+        return matched

@@ -51,7 +51,7 @@ def build_app(settings: Settings) -> Flask:
     rate_limited = rate_limit.init_app(app, settings, services.redis)
     app.url_map.converters["regex"] = RegexConverter
     for vendor in VENDORS:
-        guard = Guard(vendor.name, vendor.verifiers(settings), settings.development)
+        guard = Guard(vendor.name, settings.development)
         app.register_blueprint(webhook_blueprint(vendor.name, vendor.normalizer(settings), guard, rate_limited))
         # A zero series from the start, so rates and alerts exist before the first 429.
         RATE_LIMITED.labels(webhook_path(vendor.name))

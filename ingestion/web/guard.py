@@ -1,11 +1,11 @@
 """The authentication guard on each vendor's webhook routes.
 
-The app factory builds one `Guard` per vendor from the verifiers the vendor declares
-(ingestion/vendor.py, ingestion/verifiers.py) and hands it to that vendor's blueprint,
-which wears `authenticated(guard)`: the raw body is verified before anything parses it.
-A vendor passes when any configured method passes. With nothing configured,
-development accepts the call and production refuses it: production never takes an
-unauthenticated webhook. This module knows no vendor by name.
+The app factory builds one `Guard` per vendor and hands it to that vendor's blueprint,
+which wears `authenticated(guard)`: the request's source is resolved from its URL
+(ingestion/sources.py), and the raw body is verified with that source's credentials
+before anything parses it. A source passes when any of its configured methods passes.
+With nothing configured, development accepts the call and production refuses it:
+production never takes an unauthenticated webhook. This module knows no vendor by name.
 """
 
 from __future__ import annotations
@@ -13,64 +13,73 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import g, request
 
-from ..errors import Unauthorized
+from ..errors import ApiError, Unauthorized
 from ..metrics import AUTH_FAILURES, child
+from ..sources import Source
 from ..verifiers import Failure, Verifier
 from .request_context import raw_body
 
 log = logging.getLogger(__name__)
 
 
-class Guard:
-    """The configured verifiers of one vendor, and the decision over them."""
+@dataclass(frozen=True)
+class Verified:
+    method: str  # hmac | signature | basic | none (development without credentials)
+    credential: str | None  # the label of the credential that passed (`signing:trigger`)
 
-    def __init__(self, vendor: str, verifiers: Iterable[Verifier], development: bool) -> None:
+
+class Guard:
+    """The decision over a source's verifiers, for one vendor's routes."""
+
+    def __init__(self, vendor: str, development: bool) -> None:
         self.vendor = vendor
-        self.verifiers = tuple(v for v in verifiers if v.configured)
         self.development = development
 
-    @property
-    def methods(self) -> tuple[str, ...]:
-        return tuple(v.method for v in self.verifiers)
-
-    def verify(self, headers: Mapping[str, str], body: bytes) -> str:
-        """Return the method that passed, or raise Unauthorized with the most telling reason."""
-        if not self.verifiers:
+    def verify(self, verifiers: Iterable[Verifier], headers: Mapping[str, str], body: bytes,
+               what: str | None = None) -> Verified:
+        """The method and credential that passed, or Unauthorized with the most telling reason."""
+        configured = [v for v in verifiers if v.configured]
+        if not configured:
             if self.development:
-                return "none"
-            raise Unauthorized(f"Webhook authentication is not configured for {self.vendor}", "not_configured")
+                return Verified("none", None)
+            raise Unauthorized(f"Webhook authentication is not configured for {what or self.vendor}", "not_configured")
         failures = []
-        for verifier in self.verifiers:
-            failure = verifier.check(headers, body)
-            if failure is None:
-                return verifier.method
-            failures.append(failure)
+        for verifier in configured:
+            result = verifier.check(headers, body)
+            if not isinstance(result, Failure):
+                return Verified(verifier.method, result)
+            failures.append(result)
         # A credential that was sent and is wrong says more than another that is absent.
         telling = next((f for f in failures if f.reason != "missing"), None)
         if telling is None:
-            expected = " or ".join(v.method for v in self.verifiers)
+            expected = " or ".join(v.method for v in configured)
             telling = Failure("missing", f"Missing webhook authentication (expected: {expected})")
         raise Unauthorized(telling.message, telling.reason)
 
-    def log_posture(self) -> None:
-        """Say at start-up how this vendor authenticates (never the secrets themselves)."""
-        if self.verifiers:
-            log.info("webhook authentication configured", extra={"vendor": self.vendor, "methods": list(self.methods)})
+    def log_posture(self, verifiers: Iterable[Verifier]) -> None:
+        """Say at start-up how the vendor's default source authenticates (never the secrets)."""
+        methods = [v.method for v in verifiers if v.configured]
+        if methods:
+            log.info("webhook authentication configured", extra={"vendor": self.vendor, "methods": methods})
         elif self.development:
             log.warning("no webhook authentication configured: development mode accepts unauthenticated "
                         "requests", extra={"vendor": self.vendor})
         else:
-            log.error("no webhook authentication configured: every request will be answered 401",
-                      extra={"vendor": self.vendor})
+            log.info("no environment credentials: the bare URL answers 401; sources "
+                     "(python -m ingestion sources add) serve /webhook/<vendor>/<account>",
+                     extra={"vendor": self.vendor})
 
 
-def authenticated(guard: Guard) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """View decorator: verify the raw body with `guard` before the view runs, and leave
-    the method that passed in `g.auth_method` ("none": development without credentials).
+def authenticated(guard: Guard, resolve: Callable[[str | None], Source]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """View decorator: resolve the request's source (`resolve(url account)`), verify the
+    raw body with its credentials before the view runs, and leave the source in
+    `g.source`, the method that passed in `g.auth_method` ("none": development without
+    credentials) and the credential's label in `g.credential`.
 
     Reading the body enforces MAX_BODY_BYTES (413) before any HMAC work. The wrapper is
     marked with `webhook_auth` so a test can prove no webhook route ships without it.
@@ -80,11 +89,16 @@ def authenticated(guard: Guard) -> Callable[[Callable[..., Any]], Callable[..., 
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
-                g.auth_method = guard.verify(request.headers, raw_body())
-            except Unauthorized as refused:
-                child(AUTH_FAILURES, guard.vendor, refused.reason).inc()
-                log.info("webhook authentication failed", extra={"vendor": guard.vendor, "reason": refused.reason})
+                source = resolve(kwargs.get("account"))
+                verified = guard.verify(source.verifiers, request.headers, raw_body(),
+                                        source.name if source.stored else None)
+            except ApiError as refused:
+                reason = getattr(refused, "reason", None)
+                if reason is not None and refused.status < 500:
+                    child(AUTH_FAILURES, guard.vendor, reason).inc()
+                    log.info("webhook authentication failed", extra={"vendor": guard.vendor, "reason": reason})
                 raise
+            g.source, g.auth_method, g.credential = source, verified.method, verified.credential
             return view(*args, **kwargs)
 
         guarded.webhook_auth = guard.vendor  # type: ignore[attr-defined]

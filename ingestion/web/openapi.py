@@ -28,6 +28,7 @@ RESPONSES = """\
         "200": {$ref: "#/components/responses/Processed"}
         "400": {$ref: "#/components/responses/Error"}
         "401": {$ref: "#/components/responses/Error"}
+        "403": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
         "413": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}

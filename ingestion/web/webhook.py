@@ -1,7 +1,8 @@
 """The webhook pipeline every vendor shares, and the blueprint built for each vendor.
 
-A request travels: rate limit -> authenticate the raw bytes -> parse -> normalize ->
-store (one transaction) -> respond. Vendors only supply their normalizer and guard (the
+A request travels: rate limit -> its source (the URL's vendor account, sources.py) ->
+authenticate the raw bytes with the source's credentials -> parse -> the account the
+delivery names must be the source's -> normalize -> store (one transaction) -> respond. Vendors only supply their normalizer and guard (the
 app factory builds both from `ingestion/vendor.py` declarations); nothing here names a
 vendor.
 """
@@ -23,6 +24,7 @@ from ..errors import ApiError
 from ..json_body import parse_json_object
 from ..metrics import WEBHOOKS, child
 from ..services import services
+from ..sources import Source
 from ..tickets import Outcome, StoredDelivery
 from ..vendor import Normalizer
 from .guard import Guard, authenticated
@@ -56,19 +58,21 @@ def response_for(stored: StoredDelivery) -> Response:
                     status=stored.outcome.http_status, mimetype="application/json")
 
 
-def receive(vendor: str, normalize: Normalizer, account: str | None) -> Response:
-    """Parse, normalize and store one authenticated delivery."""
+def receive(vendor: str, normalize: Normalizer, url_account: str | None) -> Response:
+    """Parse, normalize and store one authenticated delivery, under its source's account."""
     started = time.perf_counter()
+    account = g.source.account
     try:
         body = raw_body()
         payload, text = parse_json_object(body)
+        account = services().sources.settle_account(g.source, payload, request.headers)
         event = normalize(payload, request.headers, account)
         ingestor = services().ingestor
         if event is None:
-            stored = ingestor.ignore(vendor, account or "", g.request_id)
+            stored = ingestor.ignore(vendor, account, g.request_id)
         else:
-            stored = ingestor.store(event, body, text, g.request_id, request_key(vendor, account, body),
-                                    g.get("prefetched"))
+            stored = ingestor.store(event, body, text, g.request_id, request_key(vendor, url_account, body),
+                                    g.get("prefetched"), g.credential)
     except ApiError as error:
         if error.quarantined and g.get("auth_method", "none") != "none":
             try:
@@ -132,8 +136,11 @@ def webhook_blueprint(vendor: str, normalize: Normalizer, guard: Guard, rate_lim
             return None
         return request_key(vendor, (request.view_args or {}).get("account"), body)
 
+    def resolve(account: str | None) -> Source:
+        return services().sources.resolve(vendor, account, request.headers)
+
     view.__name__ = view.__qualname__ = f"receive_{vendor}"  # unique names, for logs and tracebacks
-    guarded = rate_limited(authenticated(guard)(view), prefetch=entry_key)
+    guarded = rate_limited(authenticated(guard, resolve)(view), prefetch=entry_key)
     for rule in (webhook_path(vendor), f"{webhook_path(vendor)}/{ACCOUNT_SEGMENT}"):
         blueprint.add_url_rule(
             rule, endpoint="receive", view_func=guarded, methods=["POST"],

@@ -27,7 +27,15 @@ Vendor quirks that shape this module:
   late retry of an older event from overwriting a newer state.
 - No delivery id: a redelivery is recognised by its body and event name (two events
   fired for one action share a body but not a name). No account either: the URL's
-  optional last segment names it.
+  last segment names the source (ingestion/sources.py).
+- The signature covers the body, not `X-HelpScout-Event`. So the header must agree with
+  the body, or the delivery is refused with 422 (and quarantined, being authentic):
+  `convo.deleted` comes with the deleted conversation's id alone (`{"id": 291938}`) or a
+  conversation whose `state` is `deleted`; every other `convo.*` event with a
+  conversation (one of its subject, status, threads, mailbox, number or preview). A
+  captured conversation re-sent as `convo.deleted` therefore deletes nothing, and an
+  id alone re-sent as `convo.status` updates nothing. Other event names (customers,
+  ratings, the test ping) are answered `ignored` whatever the body.
 """
 
 from __future__ import annotations
@@ -62,6 +70,10 @@ CREATED_EVENTS = ("convo.created", "convo.ai-answers.created")
 MESSAGE_THREADS = ("customer", "message", "reply", "note", "chat", "phone", "forwardparent", "forwardchild")
 #: Keys that make a header-less body (a relay that dropped the header) a conversation.
 CONVERSATION_KEYS = ("subject", "status", "threads", "embedded", "mailbox", "mailboxid", "number", "preview")
+#: What makes a body a conversation for the event header to agree with (`_embedded` is
+#: not enough: a customer has one too).
+CONVERSATION_CONTENT = ("subject", "status", "threads", "mailbox", "mailboxid", "number", "preview")
+DELETED_EVENT = "convo.deleted"
 ID = ("conversationid", "id")
 _EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 
@@ -77,6 +89,8 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
         event_name = events.SNAPSHOT
     elif event_name.split(".", 1)[0] != TICKET_EVENT_FAMILY:
         return None
+    else:
+        _check_agreement(event_name, keys)
     found = keys.find(ID)
     external_id = ticket_id(found[1] if found else None, found[0] if found else "id")
     fields = recognise(keys, WORDS)
@@ -95,6 +109,19 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
         event_type=event_name[:events.MAX_NAME], comment=_comment(event_name, threads),
         deletion=events.deletion(event_name) or (Deletion.SOFT if state and state[1] == "deleted" else None),
     )
+
+
+def _check_agreement(event_name: str, keys: Keys) -> None:
+    """The unsigned event header against the signed body (see the module docstring)."""
+    conversation = keys.has(CONVERSATION_CONTENT)
+    state = keys.find(("state",))
+    deleted_state = state is not None and state[1] == "deleted"
+    if event_name == DELETED_EVENT:
+        if conversation and not deleted_state:
+            raise InvalidField(EVENT_HEADER, f"says {DELETED_EVENT}, but the body is a conversation that is not "
+                                             "deleted")
+    elif not conversation:
+        raise InvalidField(EVENT_HEADER, f"says {event_name[:events.MAX_NAME]}, but the body is not a conversation")
 
 
 def _mailbox(value: Any, field: str) -> str | None:

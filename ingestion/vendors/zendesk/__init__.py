@@ -15,9 +15,14 @@ Vendor quirks that shape this module:
   "Jane Doe <jane@example.com>" ("  <>" when unassigned), the type is "Ticket" when
   unset and "On-hold" is the status `hold` is elsewhere. Keys are the admin's choice:
   `ticket_id`, `ticketId`, `zd_ticket_id`...
-- The delivery: the event's `id`, else the `X-Zendesk-Webhook-Invocation-Id` header,
-  which Zendesk keeps across the retries of one invocation. The account:
-  `X-Zendesk-Account-Id`, else the event's `account_id` (a URL segment wins over both).
+- The delivery: the event's `id`, which the signature covers (it is in the body). The
+  `X-Zendesk-Webhook-Invocation-Id` header is not signed: a captured request re-sent with
+  a new one would be a "new" delivery. So a trigger body, which has no id, is recognised
+  by its fingerprint within REDELIVERY_WINDOW (a re-send with the same signed timestamp
+  and body is `already_exists`; one with an old timestamp fails the signature's window).
+- The account: the source's (ingestion/sources.py). `X-Zendesk-Account-Id` and an event's
+  `account_id` are what the delivery claims: they pick the account's source on the bare
+  URL, and a claim that names another account than the source's is refused (403).
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ NAME = "zendesk"
 EVENT_PREFIX = "zen:event-type:"
 TICKET_EVENT_PREFIX = "zen:event-type:ticket."
 WORDS = Vocabulary(synonyms={"on-hold": "hold", "on hold": "hold"})
-INVOCATION_HEADER = "X-Zendesk-Webhook-Invocation-Id"
 ACCOUNT_HEADER = "X-Zendesk-Account-Id"
 _STRIP = ("zd", "zendesk")
 #: The ticket events that delete or restore (developer.zendesk.com: Ticket events).
@@ -61,7 +65,7 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
     return TicketEvent(
         vendor=NAME, account=_account(account, headers, payload), external_id=reading.external_id,
         fields=reading.fields, event_type=reading.event_name or events.derived(reading.comment),
-        vendor_event_id=_delivery_id(None, headers), comment=reading.comment, changes=reading.changes,
+        vendor_event_id=None, comment=reading.comment, changes=reading.changes,
         deletion=events.deletion(reading.event_name),
     )
 
@@ -78,7 +82,7 @@ def _subscription_event(payload: Mapping[str, Any], headers: Mapping[str, str], 
     return TicketEvent(
         vendor=NAME, account=_account(account, headers, payload), external_id=ticket_id(raw_id, field),
         fields=recognise(keys, WORDS), event_type=payload["type"], comment=comment,
-        vendor_event_id=_delivery_id(payload.get("id"), headers), changes=_changes(kind, event),
+        vendor_event_id=_delivery_id(payload.get("id")), changes=_changes(kind, event),
         deletion=DELETIONS.get(kind),
     )
 
@@ -109,27 +113,38 @@ def _id_from_subject(subject: Any) -> str | None:
     return None
 
 
-def _delivery_id(event_id: Any, headers: Mapping[str, str]) -> str | None:
-    """The event id, else the invocation id. A value PostgreSQL could not store (NUL, a
-    lone surrogate) is dropped: the body fingerprint identifies the delivery instead."""
-    for candidate in (event_id, headers.get(INVOCATION_HEADER)):
-        if isinstance(candidate, str) and candidate.strip() and storable(candidate):
-            return candidate.strip()[:200]
+def _delivery_id(event_id: Any) -> str | None:
+    """The event id (signed, in the body). A value PostgreSQL could not store (NUL, a lone
+    surrogate) is dropped: the body fingerprint identifies the delivery instead."""
+    if isinstance(event_id, str) and event_id.strip() and storable(event_id):
+        return event_id.strip()[:200]
     return None
 
 
 def _account(from_path: str | None, headers: Mapping[str, str], payload: Mapping[str, Any]) -> str:
     if from_path:
         return from_path
+    claimed = claimed_accounts(payload, headers)
+    return claimed[0] if claimed else ""
+
+
+def header_account(headers: Mapping[str, str]) -> str | None:
+    """The account X-Zendesk-Account-Id names (digits), readable before the body is."""
     header = (headers.get(ACCOUNT_HEADER) or "").strip()
-    if header.isdigit():
-        return header
+    return header if header.isascii() and header.isdigit() else None
+
+
+def claimed_accounts(payload: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, ...]:
+    """Every account the delivery names: X-Zendesk-Account-Id, then the body's
+    `account_id` (an event subscription's). Neither is signed apart from the body, and
+    the source decides the account: a name that disagrees is refused (sources.py)."""
+    named = [header_account(headers)]
     account_id = payload.get("account_id")
     if isinstance(account_id, int) and not isinstance(account_id, bool) and account_id > 0:
-        return str(account_id)
-    if isinstance(account_id, str) and account_id.strip().isdigit():
-        return account_id.strip()
-    return ""
+        named.append(str(account_id))
+    elif isinstance(account_id, str) and account_id.strip().isascii() and account_id.strip().isdigit():
+        named.append(account_id.strip())
+    return tuple(dict.fromkeys(name for name in named if name))
 
 
 #: Zendesk signs the test requests its webhook builder sends (before a webhook exists)
@@ -150,5 +165,7 @@ VENDOR = Vendor(
     ),
     folder=Path(__file__).parent,
     export=EXPORT,
+    claimed_accounts=claimed_accounts,
+    account_header=header_account,
     public_test_secrets=frozenset({PUBLIC_TEST_SECRET}),
 )

@@ -1,0 +1,187 @@
+"""Sources: every credential belongs to one vendor account, and nothing else writes there.
+
+A source is (vendor, account) with its credentials: any of the vendor's methods, each
+with any number of named values (one per Zendesk webhook), each value with a current and,
+during a rotation, a previous one. Sources live in PostgreSQL, their secrets encrypted
+(secret_box.py); `python -m ingestion sources ...` manages them (jobs/sources.py).
+
+Which source a webhook is checked against, and so which account its ticket is stored
+under, is decided by the URL, never by the body:
+- `/webhook/<vendor>/<account>`: that account's source, with its credentials only. An
+  account without a source is 404 (unless it is the default source's pinned account);
+  a disabled source is 401. Nothing falls back to another source's secret.
+- `/webhook/<vendor>` (the bare URL): the vendor's default source, whose credentials are
+  the environment variables (FRESHDESK_WEBHOOK_AUTH, ZENDESK_SIGNING_SECRET, ...). Its
+  account is `<VENDOR>_ACCOUNT` when set (pinned). Unpinned, it is the account the
+  delivery names in a header (Zendesk's X-Zendesk-Account-Id), or none, as before sources
+  existed; but an account that has a source of its own is that source's: its credentials
+  decide, not the environment's.
+- A delivery that names an account (Zendesk's header or body `account_id`) other than
+  its source's is refused with 403 before anything is stored. Only the unpinned default
+  source with no account yet takes the name the body gives (an event subscription's
+  `account_id` without the header), unless that account has a source of its own.
+A credential named `env` links a source to the environment's value of its method: the
+upgrade gives one to every account that already had tickets, so deployments keep working
+as they did, and `sources retire --name env` ends it.
+
+Each worker reads a source from PostgreSQL at most once per SOURCES_CACHE_SECONDS (2 s;
+never more than 5), so a change made with the CLI reaches every worker and instance within
+that time, without a restart or any messaging. While the database cannot answer, a source
+read before keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Settings
+from .errors import AccountMismatch, DatabaseUnavailable, SourceDisabled, SourceUnknown
+from .secret_box import SecretBox
+from .storage.sources import ENV, StoredSource
+from .vendor import Vendor
+from .verifiers import Verifier
+
+log = logging.getLogger(__name__)
+
+#: Cached lookups per worker, at most; past it expired entries go, then all.
+CACHE_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class Source:
+    vendor: str
+    account: str
+    verifiers: tuple[Verifier, ...]
+    #: A row of `sources` (else the vendor's default source, from the environment).
+    stored: bool
+    #: Whether the environment's credentials write here (the default source, or `env` links).
+    environment: bool
+    #: The default source's account came from <VENDOR>_ACCOUNT.
+    pinned: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.vendor}/{self.account}"
+
+
+class SourceDirectory:
+    """Resolves a webhook's source; one per process (Services), caching what it read."""
+
+    def __init__(self, settings: Settings, vendors: Mapping[str, Vendor], lookup: Callable[[str, str], Any],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`lookup(vendor, account)`: the stored source or None (Storage.source)."""
+        self.settings = settings
+        self.vendors = vendors
+        self.box = SecretBox(settings.sources_keys)
+        self._lookup = lookup
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, StoredSource | None]] = {}
+        self._built: dict[tuple[str, str], tuple[StoredSource, Source]] = {}
+        self._lock = threading.Lock()
+        self._environment = {name: vendor.verifiers(settings) for name, vendor in vendors.items()}
+
+    # --- resolution -------------------------------------------------------------------
+    def resolve(self, vendor: str, url_account: str | None, headers: Mapping[str, str]) -> Source:
+        """The source a request is checked against (see the module docstring)."""
+        pinned = self.settings.default_accounts.get(vendor)
+        if url_account is not None:
+            stored = self._stored(vendor, url_account)
+            if stored is not None:
+                return self._source(vendor, url_account, stored)
+            if url_account == pinned:
+                return self._default(vendor, url_account, pinned=True)
+            raise SourceUnknown(vendor, url_account)
+        account = pinned
+        if account is None:
+            header = self.vendors[vendor].account_header
+            account = (header(headers) if header else None) or ""
+        stored = self._stored(vendor, account) if account else None
+        if stored is not None:
+            return self._source(vendor, account, stored)
+        return self._default(vendor, account, pinned=pinned is not None)
+
+    def settle_account(self, source: Source, payload: Mapping[str, Any], headers: Mapping[str, str]) -> str:
+        """The account the delivery is stored under: its source's. Raises AccountMismatch
+        when the delivery names another one (the unpinned default source with no account
+        yet takes the name, as before sources existed, unless it has a source of its own)."""
+        claims = self.vendors[source.vendor].claimed_accounts
+        named = claims(payload, headers) if claims else ()
+        account = source.account
+        for claimed in named:
+            if claimed == account:
+                continue
+            adoptable = not source.stored and not source.pinned and account == "" and len(named) == 1
+            if adoptable:
+                own = self._stored(source.vendor, claimed)
+                if own is None or (own.enabled and any(c.name == ENV for c in own.credentials)):
+                    account = claimed
+                    continue
+            raise AccountMismatch(source.vendor, account, claimed)
+        return account
+
+    # --- what a source verifies with ----------------------------------------------------
+    def _default(self, vendor: str, account: str, pinned: bool) -> Source:
+        return Source(vendor, account, self._environment[vendor], stored=False, environment=True, pinned=pinned)
+
+    def _source(self, vendor: str, account: str, stored: StoredSource) -> Source:
+        """The stored source, ready to verify: built (its secrets decrypted, its HMAC keys
+        prepared) once per read of it, not once per request."""
+        if not stored.enabled:
+            raise SourceDisabled(vendor, account)
+        built = self._built.get((vendor, account))
+        if built is not None and built[0] is stored:
+            return built[1]
+        source = Source(vendor, account, self.verifiers(vendor, account, stored), stored=True,
+                        environment=any(c.name == ENV for c in stored.credentials))
+        with self._lock:
+            self._built[(vendor, account)] = (stored, source)
+        return source
+
+    def verifiers(self, vendor: str, account: str, stored: StoredSource) -> tuple[Verifier, ...]:
+        """One verifier per method, over the source's values of it, each labelled
+        `<method>:<name>` (` (previous)` for a rotation's old value)."""
+        declared = self.vendors[vendor]
+        values: dict[str, list[tuple[str, Any]]] = {}
+        for credential in stored.credentials:
+            declaration = declared.credential_for(credential.method)
+            if declaration is None:  # a method this vendor no longer has
+                continue
+            found = values.setdefault(credential.method, [])
+            if credential.name == ENV:
+                found.extend(declaration.environment_values(self.settings))
+                continue
+            for sealed, suffix in ((credential.current, ""), (credential.previous, " (previous)")):
+                if sealed is not None:
+                    where = f"{vendor}/{account} {credential.method}:{credential.name}"
+                    secret = self.box.open(sealed, where)
+                    value: Any = tuple(secret.split(":", 1)) if declaration.kind == "basic" else secret
+                    found.append((f"{credential.method}:{credential.name}{suffix}", value))
+        return tuple(declared.credential_for(method).verifier(tuple(pairs), self.settings)  # type: ignore[union-attr]
+                     for method, pairs in values.items() if pairs)
+
+    # --- the cache ------------------------------------------------------------------------
+    def _stored(self, vendor: str, account: str) -> StoredSource | None:
+        key = (vendor, account)
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            stored = self._lookup(vendor, account)
+        except DatabaseUnavailable:
+            if cached is not None:  # what was read before keeps serving while the database is away
+                return cached[1]
+            raise
+        with self._lock:
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+                if len(self._cache) >= CACHE_ENTRIES:
+                    self._cache.clear()
+                self._built = {k: v for k, v in self._built.items() if k in self._cache}
+            self._cache[key] = (now + self.settings.sources_cache_seconds, stored)
+        return stored
