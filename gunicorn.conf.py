@@ -112,10 +112,32 @@ def on_starting(server):
         os.remove(stale)
     logs.configure(settings.log_level)
     for vendor in VENDORS:
-        Guard(vendor.name, vendor.verifiers(settings), settings.development).log_posture()
+        Guard(vendor.name, settings.development).log_posture(vendor.verifiers(settings))
     for warning in settings.warnings:  # development only: production refuses to start
         server.log.warning("weak credential accepted in development: %s", warning)
     for deprecation in settings.deprecations:
         server.log.warning("deprecated variable: %s", deprecation)
     operator_access.log_posture(settings)
     read_api.log_posture(settings)
+    _check_sources_key()
+
+
+def _check_sources_key():
+    """A SOURCES_ENCRYPTION_KEY that cannot open the stored secrets stops start-up with one
+    line, rather than answering every source's webhooks 503 (ingestion/secret_box.py)."""
+    from ingestion.errors import DatabaseUnavailable, SourcesKeyError
+    from ingestion.jobs.sources import check_key
+    from ingestion.storage import Storage
+
+    storage = Storage(settings)
+    try:
+        check_key(settings, storage)
+    except SourcesKeyError as error:
+        sys.exit(f"configuration error: {error}")
+    except DatabaseUnavailable:
+        import logging
+
+        logging.getLogger("ingestion").warning("the database did not answer at start: SOURCES_ENCRYPTION_KEY "
+                                               "is checked when sources are first read")
+    finally:
+        storage.close()

@@ -27,7 +27,7 @@ import click
 
 from ._version import version
 from .config import Settings, _directory
-from .errors import ConfigError, DatabaseUnavailable, MigrationError
+from .errors import ConfigError, DatabaseUnavailable, MigrationError, SourcesKeyError
 
 #: name -> (module:attribute of the command, one line for the command list).
 COMMANDS = {
@@ -39,6 +39,7 @@ COMMANDS = {
     "redact": ("ingestion.jobs.redact:command", "Forget a person (--email) or a ticket's personal data (--ticket)."),
     "reconcile": ("ingestion.jobs.reconcile.commands:reconcile", "Repair from the vendors' APIs what webhooks missed."),
     "backfill": ("ingestion.jobs.reconcile.commands:backfill", "Import a vendor's tickets changed since a date."),
+    "sources": ("ingestion.jobs.sources:command", "Vendor accounts and their credentials: add, list, rotate, retire..."),
 }
 #: Older names still accepted.
 ALIASES = {"init-db": "migrate"}
@@ -139,6 +140,8 @@ def job(function: Callable[..., Any]) -> Callable[..., Any]:
                                        "is unchanged; run the command again once it answers") from None
         except MigrationError as error:
             raise click.ClickException(str(error)) from None
+        except SourcesKeyError as error:
+            raise click.ClickException(f"configuration error: {error}") from None
         finally:
             context.close()
 

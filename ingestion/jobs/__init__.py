@@ -7,6 +7,7 @@
 - rebuild.py    `rebuild`: tickets recomputed from their history
 - redact.py     `redact`: a person's or a ticket's personal data forgotten on request
 - reconcile/    `reconcile`, `backfill`: repairs from the vendors' APIs
+- sources.py    `sources`: vendor accounts and their credentials (add, list, rotate, retire...)
 
 Every query they run is storage's (ingestion/storage/), and a database outage reaches a
 command as one DatabaseUnavailable: one line, exit status 1.
