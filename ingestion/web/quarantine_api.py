@@ -3,7 +3,8 @@
     GET /api/v1/quarantine?vendor=&limit=&cursor=
     GET /api/v1/quarantine/<id>
 
-The same bearer tokens as the ticket read API (web/read_api.py). Entries come oldest
+The same bearer tokens as the ticket read API (web/read_api.py); a token scoped to one
+vendor account lists and reads that account's entries only. Entries come oldest
 first; `next_cursor` is null on the last page, and a page stops early once its bodies
 reach storage.PAGE_BUDGET_BYTES. The body is shown as text when it is UTF-8 (`body`), as
 base64 otherwise (`body_base64`): quarantine keeps bytes that are not text too.
@@ -15,13 +16,13 @@ import base64
 from collections.abc import Collection
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask.wrappers import Response
 
 from ..config import Settings
 from ..errors import BadRequest, EntryNotFound
 from ..services import services
-from .read_api import ViewDecorator, _int_arg, _iso, bearer_token, next_cursor
+from .read_api import ViewDecorator, _int_arg, _iso, bearer_token, in_scope, next_cursor
 
 PREFIX = "/api/v1/quarantine"
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -56,7 +57,13 @@ def quarantine_blueprint(settings: Settings, vendors: Collection[str], rate_limi
             raise BadRequest(f"Query parameter 'vendor' must be one of: {', '.join(vendors)}")
         limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         after = _int_arg("cursor", 0, 0, 2**63 - 1)
-        rows, more = services().storage.quarantine_entries(vendor, after, limit)
+        scope = g.get("token_scope")
+        account = None
+        if scope is not None:  # a scoped token lists its own account's entries only
+            if vendor not in (None, scope[0]):
+                return jsonify(entries=[], next_cursor=None)
+            vendor, account = scope
+        rows, more = services().storage.quarantine_entries(vendor, after, limit, account)
         return jsonify(entries=[entry_json(r) for r in rows], next_cursor=next_cursor(rows, more))
 
     @blueprint.get(f"{PREFIX}/<entry_id>")
@@ -66,7 +73,7 @@ def quarantine_blueprint(settings: Settings, vendors: Collection[str], rate_limi
         if not (entry_id.isascii() and entry_id.isdigit()) or not 0 < int(entry_id) < 2**63:
             raise EntryNotFound()
         row = services().storage.quarantine_entry(int(entry_id))
-        if row is None:
+        if row is None or not in_scope(row["vendor"], row["account"]):
             raise EntryNotFound()
         return jsonify(entry_json(row))
 

@@ -4,7 +4,9 @@ downstream services.
     GET /api/v1/tickets/<vendor>/<external_id>?account=
     GET /api/v1/tickets/<vendor>/<external_id>/events?account=&limit=&cursor=
 
-Authentication: `Authorization: Bearer <token>` with one of API_TOKENS. Production with
+Authentication: `Authorization: Bearer <token>` with one of API_TOKENS; a token written
+`token@vendor/account` there reads that account only (anything else is answered as not
+found, so a scoped token cannot even learn what exists elsewhere). Production with
 no token configured answers 401 to every call (stored conversations are personal data);
 development is open, with a warning at start. Rate limited per client like the webhooks,
 counted separately. Events come oldest first (by id, which is commit order per ticket);
@@ -21,14 +23,14 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 from flask.wrappers import Response
 
 from ..config import Settings
 from ..errors import BadRequest, TicketNotFound, TokenRequired
 from ..normalize.values import storable
 from ..services import services
-from ..verifiers import any_equal
+from ..verifiers import first_equal
 from .stored_json import json_response, object_text, page_text
 
 log = logging.getLogger(__name__)
@@ -39,19 +41,25 @@ ViewDecorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def bearer_token(settings: Settings) -> ViewDecorator:
-    """View decorator: the request must carry one of API_TOKENS (see the module docstring)."""
+    """View decorator: the request must carry one of API_TOKENS (see the module docstring).
+    What the token may read is left in `g.token_scope`: (vendor, account), or None for
+    every account."""
     tokens = settings.api_tokens
+    labelled = tuple((str(position), token) for position, (token, _) in enumerate(tokens))
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
+            g.token_scope = None
             if not tokens:
                 if settings.development:
                     return view(*args, **kwargs)
                 raise TokenRequired("The read API is closed: no API_TOKENS are configured")
             scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not any_equal(provided.strip(), tokens):
+            matched = first_equal(provided.strip(), labelled) if scheme.lower() == "bearer" else None
+            if matched is None:
                 raise TokenRequired("A valid bearer token is required")
+            g.token_scope = tokens[int(matched)][1]
             return view(*args, **kwargs)
 
         guarded.api_auth = True  # type: ignore[attr-defined]  (the routes test looks for it)
@@ -114,12 +122,21 @@ def next_cursor(rows: list[dict[str, Any]], more: bool) -> str | None:
     return str(rows[-1]["id"]) if more and rows else None
 
 
+def in_scope(vendor: str, account: str) -> bool:
+    """Whether the request's token may read this vendor account (bearer_token)."""
+    scope = g.get("token_scope")
+    return scope is None or scope == (vendor, account)
+
+
 def _find(vendors: Collection[str], vendor: str, external_id: str) -> dict[str, Any]:
     if vendor not in vendors:
         raise TicketNotFound()
     if not storable(external_id):  # PostgreSQL text cannot even be asked for one
         raise BadRequest("The ticket id holds a character no ticket id has (NUL or an unpaired surrogate)")
-    row = services().storage.ticket(vendor, _account(), external_id)
+    account = _account()
+    if not in_scope(vendor, account):  # the same answer as a ticket that does not exist
+        raise TicketNotFound()
+    row = services().storage.ticket(vendor, account, external_id)
     if row is None:
         raise TicketNotFound()
     return row
@@ -152,7 +169,8 @@ def read_api_blueprint(settings: Settings, vendors: Collection[str], rate_limite
 def log_posture(settings: Settings) -> None:
     """Once at start: say whether the read API is open, closed or token-protected."""
     if settings.api_tokens:
-        log.info("read API: bearer tokens required", extra={"tokens": len(settings.api_tokens)})
+        log.info("read API: bearer tokens required", extra={
+            "tokens": len(settings.api_tokens), "scoped": sum(1 for _, scope in settings.api_tokens if scope)})
     elif settings.development:
         log.warning("read API is open without authentication (APP_ENV=development, no API_TOKENS)")
     else:
