@@ -21,7 +21,7 @@ from ingestion import create_app
 from ingestion.vendors import load_settings
 from devserver import PostgresServer, RedisServer
 from ingestion.storage.migrate import migrate
-from signing import AUTH_ENV
+from signing import AUTH_ENV, SOURCES_KEY
 
 
 @pytest.fixture(scope="session")
@@ -79,8 +79,8 @@ def redis_url(redis_server: RedisServer) -> str:
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection to inspect storage; every test starts from empty tables."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        conn.execute("TRUNCATE tickets, events, deliveries, quarantine, rebuild_progress, redactions, reconcile_cursors "
-                     "RESTART IDENTITY CASCADE")
+        conn.execute("TRUNCATE tickets, events, deliveries, quarantine, rebuild_progress, redactions, reconcile_cursors, "
+                     "sources RESTART IDENTITY CASCADE")
         yield conn
 
 
@@ -88,7 +88,7 @@ def make_env(database_url: str, **overrides: str) -> dict[str, str]:
     # Limits high enough not to interfere, unless a test is about them; no Redis unless a
     # test asks (the database semantics are checked without the duplicate fast path).
     env = {"APP_ENV": "production", "DATABASE_URL": database_url, "LOG_LEVEL": "INFO",
-           "RATE_LIMIT_PER_MINUTE": "1000000", **AUTH_ENV}
+           "RATE_LIMIT_PER_MINUTE": "1000000", "SOURCES_ENCRYPTION_KEY": SOURCES_KEY, **AUTH_ENV}
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
 
@@ -117,3 +117,18 @@ def app(make_app, db):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def add_source(app):
+    """add_source(vendor, account, method, secret=None, name="default"): a source
+    credential, stored as `python -m ingestion sources add` stores it (secret None: the
+    environment variable's link, `--env`). The app's workers see it at once (its cache
+    starts empty for each test's app)."""
+    services = app.extensions["ingestion"]
+
+    def add(vendor: str, account: str, method: str, secret: str | None = None, name: str = "default") -> None:
+        sealed = services.sources.box.seal(secret) if secret is not None else None
+        assert services.storage.add_credential(vendor, account, method, "env" if secret is None else name, sealed)
+
+    return add

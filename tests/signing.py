@@ -38,6 +38,8 @@ AUTH_ENV = {name: value for vendor in VENDORS for credential in vendor.credentia
             for name, value in ((credential.variable, _value(credential, vendor.name)),
                                 (credential.variable + "_PREVIOUS", _value(credential, vendor.name, previous=True)))}
 SECRET_VALUES = tuple(value.split(":", 1)[1] if ":" in value else value for value in AUTH_ENV.values())
+#: The tests' SOURCES_ENCRYPTION_KEY (a Fernet key: 32 url-safe base64 bytes).
+SOURCES_KEY = "dGVzdHMtc291cmNlcy1lbmNyeXB0aW9uLWtleS0zMmI="
 
 
 def credential_of(vendor: str, scheme: str) -> Credential:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from ingestion._version import __version__
 from ingestion.cli import main
+from signing import SOURCES_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +22,8 @@ def test_the_production_command_offers_only_production_commands():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0, result.output
     commands = re.findall(r"^  (\S+)\s", result.output.split("Commands:")[1], re.MULTILINE)
-    assert sorted(commands) == ["backfill", "migrate", "prune", "rebuild", "reconcile", "redact", "relay", "replay"]
+    assert sorted(commands) == ["backfill", "migrate", "prune", "rebuild", "reconcile", "redact", "relay", "replay",
+                               "sources"]
 
 
 def test_it_tells_its_version():
@@ -41,7 +43,10 @@ def test_importing_the_whole_package_never_imports_the_dev_tooling():
 #: Every one-shot command, as an operator would type it.
 ONE_SHOT = [["migrate"], ["prune"], ["replay"], ["replay", "--dry-run"], ["rebuild"],
             ["rebuild", "--ticket", "zendesk/1"], ["redact", "--email", "ana@example.com"],
-            ["redact", "--ticket", "zendesk/1"], ["reconcile", "--once"], ["backfill", "zendesk", "--since", "2025-01-01"]]
+            ["redact", "--ticket", "zendesk/1"], ["reconcile", "--once"], ["backfill", "zendesk", "--since", "2025-01-01"],
+            ["sources", "list"], ["sources", "disable", "zendesk", "1"], ["sources", "enable", "zendesk", "1"],
+            ["sources", "retire", "zendesk", "1", "--method", "signing"], ["sources", "remove", "zendesk", "1"],
+            ["sources", "add", "zendesk", "1", "--method", "basic", "--env"], ["sources", "rewrap"]]
 
 
 def unreachable_database() -> str:
@@ -61,7 +66,8 @@ def outage_env():
 
     return {**os.environ, "APP_ENV": "production", "DATABASE_URL": unreachable_database(), "DB_POOL_TIMEOUT": "0.5",
             "ZENDESK_API_EMAIL": "agent@example.com", "ZENDESK_API_TOKEN": "zd-api-7Hq2Lx9PwK4m",
-            "ZENDESK_API_URL": "http://127.0.0.1:9/", "ZENDESK_API_ACCOUNT": "1"}
+            "ZENDESK_API_URL": "http://127.0.0.1:9/", "ZENDESK_API_ACCOUNT": "1",
+            "SOURCES_ENCRYPTION_KEY": SOURCES_KEY}
 
 
 @pytest.mark.parametrize("command", ONE_SHOT, ids=[" ".join(c) for c in ONE_SHOT])

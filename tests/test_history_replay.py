@@ -112,7 +112,9 @@ def lifecycle(vendor: str, ticket: str, operation: str, n: int) -> tuple[dict, d
                 "n": n}, {}
     if operation == "soft_delete":
         return {"id": int(ticket)}, {"X-HelpScout-Event": "convo.deleted"}
-    return {"id": int(ticket), "n": n}, {"X-HelpScout-Event": "convo.restored"}
+    # (a restore is a conversation: an id alone is a deletion's body, and a header alone,
+    # which the signature does not cover, may not turn one into the other)
+    return {"id": int(ticket), "n": n, "status": "active", "state": "published"}, {"X-HelpScout-Event": "convo.restored"}
 
 
 def history(db, ticket_id):

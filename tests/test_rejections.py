@@ -214,9 +214,9 @@ def test_each_refusal_is_labelled_with_its_reason(app, case):
     url, body, headers, reason = UNAUTHENTICATED[case]
     vendor = next(v for v in VENDORS if url.endswith("/" + v.name))
     settings = app.extensions["ingestion"].settings
-    guard = Guard(vendor.name, vendor.verifiers(settings), settings.development)
+    guard = Guard(vendor.name, settings.development)
     with pytest.raises(Unauthorized) as caught:
-        guard.verify(Headers(headers()), body)
+        guard.verify(vendor.verifiers(settings), Headers(headers()), body)
     assert caught.value.reason == reason
 
 

@@ -115,11 +115,20 @@ def test_events_not_about_a_conversation_are_ignored_and_audited(client, db, cas
     assert [r["vendor"] for r in db.execute("SELECT vendor FROM deliveries")] == ["helpscout"]
 
 
-def test_the_account_comes_from_the_url(client, db):
-    response = post(client, "helpscout", fixture("helpscout", "v2_convo_created"), account="acme",
-                    **{EVENT: "convo.created"})
+def test_the_account_comes_from_the_url_and_its_source_signs(client, db, add_source):
+    """Help Scout sends no account: the URL names the source, whose own secret signs."""
+    own = "acme-helpscout-app-secret-7f3a9c2e51"
+    add_source("helpscout", "acme", "hmac", own)
+    body = fixture("helpscout", "v2_convo_created")
+    headers = {EVENT: "convo.created", "Content-Type": "application/json"}
+    response = client.post(url_for("helpscout", "acme"), data=body,
+                           headers={**headers, "X-HelpScout-Signature": help_scout_signature(body, own)})
     assert response.status_code == 201
-    assert db.execute("SELECT account FROM tickets").fetchone()["account"] == "acme"
+    assert db.execute("SELECT account, credential FROM events JOIN tickets t ON t.id = ticket_id").fetchone() == {
+        "account": "acme", "credential": "hmac:default"}
+    # the environment's secret does not write there, and an account without a source is unknown
+    assert post(client, "helpscout", body, account="acme", **{EVENT: "convo.created"}).status_code == 401
+    assert post(client, "helpscout", body, account="other", **{EVENT: "convo.created"}).status_code == 404
 
 
 def test_help_scouts_own_signature_is_accepted_and_the_rotated_secret_too(client, db):
