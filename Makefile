@@ -50,6 +50,7 @@ image-test: $(STAMP) ## Build the image, run its app and relay containers on rea
 
 bench: $(STAMP) ## Service vs bare reference app under wrk, side by side (prints figures; needs wrk)
 	$(BIN)/python -u bench/run.py --scale --memory
+	$(BIN)/python -u bench/sources_lookup.py
 
 bench-front-door: $(STAMP) ## /health while the front door is attacked, through the shipped nginx (prints figures; needs nginx)
 	$(BIN)/python -u bench/front_door.py $(FRONT_DOOR_ARGS)
