@@ -30,7 +30,8 @@ class Services:
         storage = Storage(settings)
         redis = GuardedRedis(settings) if settings.redis_url else None
         duplicates = DuplicateCache(redis, settings.duplicate_cache_ttl) if redis else None
-        sources = SourceDirectory(settings, {vendor.name: vendor for vendor in VENDORS}, storage.source)
+        sources = SourceDirectory(settings, {vendor.name: vendor for vendor in VENDORS}, storage.source,
+                                  storage.bind_account_id)
         return cls(settings, storage, redis, Ingestor(storage, duplicates, settings.redelivery_window), sources)
 
     def start_worker(self) -> None:

@@ -20,6 +20,11 @@ under, is decided by the URL, never by the body:
   its source's is refused with 403 before anything is stored. Only the unpinned default
   source with no account yet takes the name the body gives (an event subscription's
   `account_id` without the header), unless that account has a source of its own.
+- A source named otherwise than the vendor's account id (`/zendesk/acme`, as the URL
+  segment was documented before sources, while Zendesk names 1234567) is bound to the
+  first id an authentic delivery names (table account_ids): that one is accepted from
+  then on, any other refused with 403. Only a holder of the source's credentials can
+  bind it; `sources unbind` forgets a binding, `sources list` shows it.
 A credential named `env` links a source to the environment's value of its method: the
 upgrade gives one to every account that already had tickets, so deployments keep working
 as they did, and `sources retire --name env` ends it.
@@ -73,12 +78,17 @@ class SourceDirectory:
     """Resolves a webhook's source; one per process (Services), caching what it read."""
 
     def __init__(self, settings: Settings, vendors: Mapping[str, Vendor], lookup: Callable[[str, str], Any],
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        """`lookup(vendor, account)`: the stored source or None (Storage.source)."""
+                 bind: Callable[[str, str, str], str] | None = None, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        """`lookup(vendor, account)`: the stored source or None (Storage.source);
+        `bind(vendor, account, claimed)`: the account's bound vendor id, binding `claimed`
+        when it has none (Storage.bind_account_id; None: nothing binds, any other name is refused)."""
         self.settings = settings
         self.vendors = vendors
         self.box = SecretBox(settings.sources_keys)
         self._lookup = lookup
+        self._bind = bind
+        self._bound: dict[tuple[str, str], tuple[float, str]] = {}
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[float, StoredSource | None]] = {}
         self._built: dict[tuple[str, str], tuple[StoredSource, Source]] = {}
@@ -109,8 +119,8 @@ class SourceDirectory:
         """The account the delivery is stored under: its source's. Raises AccountMismatch
         when the delivery names another one (the unpinned default source with no account
         yet takes the name, as before sources existed, unless it has a source of its own)."""
-        claims = self.vendors[source.vendor].claimed_accounts
-        named = claims(payload, headers) if claims else ()
+        vendor = self.vendors[source.vendor]
+        named = vendor.claimed_accounts(payload, headers) if vendor.claimed_accounts else ()
         account = source.account
         for claimed in named:
             if claimed == account:
@@ -121,8 +131,28 @@ class SourceDirectory:
                 if own is None or (own.enabled and any(c.name == ENV for c in own.credentials)):
                     account = claimed
                     continue
+            named_otherwise = account != "" and vendor.is_account_id is not None and not vendor.is_account_id(account)
+            if named_otherwise and self._bound_id(source.vendor, account, claimed) == claimed:
+                continue
             raise AccountMismatch(source.vendor, account, claimed)
         return account
+
+    def _bound_id(self, vendor: str, account: str, claimed: str) -> str | None:
+        """The vendor id an account named otherwise is bound to (binding `claimed` when it
+        has none). Cached like sources: an `unbind` reaches every worker within the period."""
+        if self._bind is None:
+            return None
+        key = (vendor, account)
+        now = self._clock()
+        cached = self._bound.get(key)
+        if cached is not None and cached[0] > now and cached[1] == claimed:
+            return claimed
+        bound = self._bind(vendor, account, claimed)
+        with self._lock:
+            if len(self._bound) >= CACHE_ENTRIES:
+                self._bound.clear()
+            self._bound[key] = (now + self.settings.sources_cache_seconds, bound)
+        return bound
 
     # --- what a source verifies with ----------------------------------------------------
     def _default(self, vendor: str, account: str, pinned: bool) -> Source:

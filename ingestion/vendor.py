@@ -177,6 +177,10 @@ class Vendor:
     #: The header naming the account, readable before the body is (Zendesk's): on the bare
     #: URL it picks the account's source before authentication.
     account_header: Callable[[Mapping[str, str]], str | None] | None = None
+    #: Whether an account name is written as the vendor's own account id, the form the
+    #: claims take (Zendesk's digits). A source named otherwise (`acme`) is bound to the
+    #: first id an authentic delivery names, and must be named by it from then on.
+    is_account_id: Callable[[str], bool] | None = None
 
     def normalizer(self, settings: VendorSettings) -> Normalizer:
         return self.tuned(settings) if self.tuned is not None else self.normalize

@@ -112,6 +112,33 @@ def test_the_environments_secret_cannot_claim_an_account_that_has_its_own_source
     assert client.post(url_for("zendesk"), data=body, headers=headers).status_code == 403
 
 
+def test_a_zendesk_source_named_by_subdomain_binds_to_the_first_account_id_and_refuses_others(
+        client, db, add_source, database_url):
+    """Before sources, `/zendesk/<name>` was documented as overriding the header: a source
+    named `acme` while Zendesk sends X-Zendesk-Account-Id 1234567 is the same account under
+    two names. The first authentic delivery binds the id; another id is then refused, and
+    `sources unbind` lets the next delivery bind again."""
+    add_source("zendesk", "acme", "signing", TRIGGER_SECRET, name="trigger")
+
+    def send(ticket: str, account_id: str) -> int:
+        body, headers = zendesk_signed({"ticket": {"id": ticket, "subject": "s"}}, TRIGGER_SECRET,
+                                       **{"X-Zendesk-Account-Id": account_id})
+        return client.post(url_for("zendesk", "acme"), data=body, headers=headers).status_code
+
+    assert send("1", "1234567") == 201
+    assert send("2", "1234567") == 201
+    assert send("3", "7654321") == 403
+    assert sorted((r["account"], r["external_id"]) for r in rows(db, "SELECT account, external_id FROM tickets")) == [
+        ("acme", "1"), ("acme", "2")]
+    listed = json.loads(cli(database_url, "list").stdout)["sources"]
+    assert [(s["account"], s["vendor_account_id"]) for s in listed] == [("acme", "1234567")]
+    unbound = cli(database_url, "unbind", "zendesk", "acme")
+    assert unbound.returncode == 0 and json.loads(unbound.stdout) == {"unbound": {"vendor": "zendesk", "account": "acme"}}
+    assert cli(database_url, "unbind", "zendesk", "acme").returncode == 1
+    assert send("4", "7654321") == 201  # bound again, to the new id
+    assert rows(db, "SELECT vendor_account_id FROM account_ids") == [{"vendor_account_id": "7654321"}]
+
+
 def test_a_pinned_default_source_refuses_a_delivery_naming_another_account(make_app, db):
     client = make_app(ZENDESK_ACCOUNT="1001").test_client()
     assert post(client, "zendesk", {"ticket": {"id": "1"}}, **{"X-Zendesk-Account-Id": "1001"}).status_code == 201
@@ -331,13 +358,14 @@ def test_an_upgrade_keeps_the_accounts_in_use_working_with_the_environments_secr
     migrate(url, directory=before, functions=empty)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO tickets (vendor, account, external_id) VALUES ('freshdesk', 'acme.freshdesk.com', "
-                     "'1'), ('zendesk', '4242', '2'), ('helpscout', '', '3')")
+                     "'1'), ('zendesk', '4242', '2'), ('helpscout', '', '3'), ('zendesk', 'acme', '4')")
     migrate(url)
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         linked = conn.execute("SELECT vendor, account, method, name FROM source_credentials ORDER BY 1, 2, 3").fetchall()
     assert [(r["vendor"], r["account"], r["method"], r["name"]) for r in linked] == [
         ("freshdesk", "acme.freshdesk.com", "basic", "env"), ("freshdesk", "acme.freshdesk.com", "hmac", "env"),
-        ("zendesk", "4242", "basic", "env"), ("zendesk", "4242", "signing", "env")]
+        ("zendesk", "4242", "basic", "env"), ("zendesk", "4242", "signing", "env"),
+        ("zendesk", "acme", "basic", "env"), ("zendesk", "acme", "signing", "env")]
 
     app = make_app(DATABASE_URL=url)
     client = app.test_client()
@@ -345,3 +373,6 @@ def test_an_upgrade_keeps_the_accounts_in_use_working_with_the_environments_secr
     assert post(client, "zendesk", {"ticket": {"id": 2, "subject": "s"}}, **{"X-Zendesk-Account-Id": "4242"}).json[
         "status"] == "updated"
     assert post(client, "freshdesk", {"ticket": {"id": 1}}, account="new.freshdesk.com").status_code == 404
+    # `/zendesk/acme`, with the header Zendesk always sends, as before the upgrade
+    assert post(client, "zendesk", {"ticket": {"id": 4, "subject": "s"}}, account="acme",
+                **{"X-Zendesk-Account-Id": "4343"}).json["status"] == "updated"

@@ -227,6 +227,20 @@ def remove(context: Context, vendor: str, account: str) -> None:
     _print({"removed": {"vendor": declared.name, "account": account}, "tickets": "kept"})
 
 
+@command.command("unbind")
+@click.argument("vendor")
+@click.argument("account")
+@job
+def unbind(context: Context, vendor: str, account: str) -> None:
+    """Forget the vendor account id a source named otherwise was bound to (the next
+    authentic delivery binds one again)."""
+    declared = _vendor(vendor)
+    account = _account(account)
+    if not context.storage.unbind_account_id(vendor, account):
+        raise Refused(f"{vendor}/{account} is bound to no account id")
+    _print({"unbound": {"vendor": declared.name, "account": account}})
+
+
 @command.command("new-key")
 def new_key_command() -> None:
     """Print a new Fernet key for SOURCES_ENCRYPTION_KEY."""

@@ -28,13 +28,30 @@ SELECT s.enabled, c.method, c.name, c.current, c.previous
 """
 
 LIST = """
-SELECT s.vendor, s.account, s.enabled, s.created_at, s.updated_at,
+SELECT s.vendor, s.account, s.enabled, s.created_at, s.updated_at, i.vendor_account_id,
        c.method, c.name, c.current IS NOT NULL AS stored, c.previous IS NOT NULL AS rotating,
        c.updated_at AS credential_updated_at
   FROM sources s LEFT JOIN source_credentials c ON c.vendor = s.vendor AND c.account = s.account
+       LEFT JOIN account_ids i ON i.vendor = s.vendor AND i.account = s.account
  WHERE %(vendor)s::text IS NULL OR s.vendor = %(vendor)s
  ORDER BY s.vendor, s.account, c.method, c.name
 """
+
+#: The vendor's id for an account named otherwise: the one bound before, else this one,
+#: bound now (the INSERT's row, or, when another request bound one first, that one).
+BIND_ACCOUNT_ID = """
+WITH bound AS (
+    INSERT INTO account_ids (vendor, account, vendor_account_id) VALUES (%(vendor)s, %(account)s, %(claimed)s)
+    ON CONFLICT (vendor, account) DO NOTHING
+    RETURNING vendor_account_id
+)
+SELECT vendor_account_id FROM bound
+UNION ALL
+SELECT vendor_account_id FROM account_ids WHERE vendor = %(vendor)s AND account = %(account)s
+LIMIT 1
+"""
+
+UNBIND_ACCOUNT_ID = "DELETE FROM account_ids WHERE vendor = %(vendor)s AND account = %(account)s"
 
 ADD_SOURCE = """
 INSERT INTO sources (vendor, account) VALUES (%(vendor)s, %(account)s)
@@ -72,7 +89,10 @@ UPDATE sources SET enabled = %(enabled)s, updated_at = now() WHERE vendor = %(ve
 
 TOUCH = "UPDATE sources SET updated_at = now() WHERE vendor = %(vendor)s AND account = %(account)s"
 
-REMOVE_SOURCE = "DELETE FROM sources WHERE vendor = %(vendor)s AND account = %(account)s"
+REMOVE_SOURCE = """
+WITH unbound AS (DELETE FROM account_ids WHERE vendor = %(vendor)s AND account = %(account)s)
+DELETE FROM sources WHERE vendor = %(vendor)s AND account = %(account)s
+"""
 
 #: Every sealed value, for the key's start-up check and `sources rewrap`.
 SEALED = """
@@ -121,7 +141,8 @@ class SourceStore:
         for row in rows:
             entry = listed.setdefault((row["vendor"], row["account"]), {
                 "vendor": row["vendor"], "account": row["account"], "enabled": row["enabled"],
-                "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]), "credentials": []})
+                "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
+                "vendor_account_id": row["vendor_account_id"], "credentials": []})
             if row["method"] is not None:
                 entry["credentials"].append({
                     "method": row["method"], "name": row["name"],
@@ -161,6 +182,17 @@ class SourceStore:
     def remove_source(self, vendor: str, account: str) -> bool:
         params = {"vendor": vendor, "account": account}
         return self.database.run("remove_source", lambda conn: conn.execute(REMOVE_SOURCE, params).rowcount) == 1
+
+    def bind_account_id(self, vendor: str, account: str, claimed: str) -> str:
+        """The vendor's id of an account named otherwise in its URL: the one bound before,
+        else `claimed`, bound from now on (ingestion/sources.py)."""
+        params = {"vendor": vendor, "account": account, "claimed": claimed}
+        return self.database.run("bind_account_id", lambda conn: conn.execute(BIND_ACCOUNT_ID, params).fetchone()[0])
+
+    def unbind_account_id(self, vendor: str, account: str) -> bool:
+        params = {"vendor": vendor, "account": account}
+        return self.database.run("unbind_account_id",
+                                 lambda conn: conn.execute(UNBIND_ACCOUNT_ID, params).rowcount) == 1
 
     def sealed_credentials(self) -> Iterator[tuple[str, str, str, str, bytes, bytes | None]]:
         rows = self.database.run("read_sealed", lambda conn: conn.execute(SEALED).fetchall())

@@ -37,6 +37,18 @@ CREATE TABLE source_credentials (
         CHECK ((name = 'env') = (current IS NULL) AND (name <> 'env' OR previous IS NULL))
 );
 
+-- The vendor's own id of an account named otherwise in its webhook URL (a Zendesk source
+-- named `acme` while Zendesk sends X-Zendesk-Account-Id 1234567): learned from the first
+-- authentic delivery that names one, then every delivery must name the same
+-- (ingestion/sources.py); `sources unbind` forgets it.
+CREATE TABLE account_ids (
+    vendor            text        NOT NULL,
+    account           text        NOT NULL,
+    vendor_account_id text        NOT NULL,
+    bound_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (vendor, account)
+);
+
 ALTER TABLE events ADD COLUMN credential text;
 
 INSERT INTO sources (vendor, account)

@@ -22,7 +22,9 @@ Vendor quirks that shape this module:
   and body is `already_exists`; one with an old timestamp fails the signature's window).
 - The account: the source's (ingestion/sources.py). `X-Zendesk-Account-Id` and an event's
   `account_id` are what the delivery claims: they pick the account's source on the bare
-  URL, and a claim that names another account than the source's is refused (403).
+  URL, and a claim that names another account than the source's is refused (403). A
+  source named otherwise than by its account id (`/zendesk/acme`) is bound to the first
+  id an authentic delivery names, and refuses any other from then on.
 """
 
 from __future__ import annotations
@@ -134,6 +136,11 @@ def header_account(headers: Mapping[str, str]) -> str | None:
     return header if header.isascii() and header.isdigit() else None
 
 
+def is_account_id(account: str) -> bool:
+    """Whether a source's account is written as Zendesk's account id (what the claims name)."""
+    return account.isascii() and account.isdigit()
+
+
 def claimed_accounts(payload: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, ...]:
     """Every account the delivery names: X-Zendesk-Account-Id, then the body's
     `account_id` (an event subscription's). Neither is signed apart from the body, and
@@ -167,5 +174,6 @@ VENDOR = Vendor(
     export=EXPORT,
     claimed_accounts=claimed_accounts,
     account_header=header_account,
+    is_account_id=is_account_id,
     public_test_secrets=frozenset({PUBLIC_TEST_SECRET}),
 )
