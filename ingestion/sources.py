@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Settings
-from .errors import AccountMismatch, DatabaseUnavailable, SourceDisabled, SourceUnknown
+from .errors import (AccountMismatch, DatabaseUnavailable, ServiceUnavailable, SourceDisabled, SourcesKeyError,
+                     SourceUnknown)
 from .secret_box import SecretBox
 from .storage.sources import ENV, StoredSource
 from .vendor import Vendor
@@ -166,7 +167,17 @@ class SourceDirectory:
         built = self._built.get((vendor, account))
         if built is not None and built[0] is stored:
             return built[1]
-        source = Source(vendor, account, self.verifiers(vendor, account, stored), stored=True,
+        try:
+            verifiers = self.verifiers(vendor, account, stored)
+        except SourcesKeyError as error:
+            # Stored under another key than this process holds (the CLI ran with another
+            # SOURCES_ENCRYPTION_KEY, or with one where the service has none): the operator
+            # must fix the key; until then the vendor retries (503), nothing is lost.
+            log.error("source %s/%s cannot be checked: %s", vendor, account, error)
+            raise ServiceUnavailable(f"Source {vendor}/{account} cannot be checked now (its stored secret does not "
+                                     "open with this service's SOURCES_ENCRYPTION_KEY); please retry later",
+                                     self.settings.retry_after_seconds) from None
+        source = Source(vendor, account, verifiers, stored=True,
                         environment=any(c.name == ENV for c in stored.credentials))
         with self._lock:
             self._built[(vendor, account)] = (stored, source)

@@ -295,6 +295,21 @@ def test_a_wrong_encryption_key_stops_start_up_with_one_line(database_url, db, t
     assert malformed.returncode == 1 and "is not a Fernet key" in malformed.stderr and "Traceback" not in malformed.stderr
 
 
+def test_a_secret_stored_under_another_key_is_a_503_to_retry_never_a_500(make_app, db, database_url):
+    """The CLI run with another SOURCES_ENCRYPTION_KEY than the running service (or with one
+    while the service has none): the vendor is told to retry until the operator fixes the
+    key, and the log says which source, never a secret."""
+    other_key = "b3RoZXItdGVzdC1rZXktb2YtMzItYnl0ZXMtbG9uZyE="
+    assert cli(database_url, "add", "freshdesk", "acme", "--method", "hmac", secret="acme-hmac-7c2e9f1a4b8d",
+               SOURCES_ENCRYPTION_KEY=other_key).returncode == 0
+    for key in (SOURCES_KEY, ""):
+        client = make_app(SOURCES_ENCRYPTION_KEY=key).test_client()
+        response = post(client, "freshdesk", {"ticket": {"id": 1}}, account="acme")
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5", response.json
+        assert "SOURCES_ENCRYPTION_KEY" in response.json["error"] and "acme-hmac" not in response.get_data(as_text=True)
+    assert rows(db, "SELECT count(*) AS n FROM tickets")[0]["n"] == 0
+
+
 def test_a_rotation_with_the_cli_reaches_every_gunicorn_worker_within_five_seconds(database_url, db, tmp_path):
     """Three workers, no restart: the new secret is accepted and the old one stays valid
     until retired, on every worker (each request is a new connection: the kernel spreads
