@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,6 +146,8 @@ class Bench:
     service: Server
     reference: Server | None
     plain: Server | None = None
+    #: Every server started for this bench, stopped when it ends (start_other_tree's too).
+    servers: list[Server] = field(default_factory=list)
 
 
 def start_service(url: str, redis: RedisServer, workers: int, log: Path, name: str = "service",
@@ -165,7 +167,9 @@ def start_other_tree(bench: Bench, tree: Path, workers: int) -> Server:
     url = bench.pg.create_database("bench_other")
     subprocess.run([sys.executable, "-m", "ingestion", "migrate"], cwd=tree, check=True, capture_output=True,
                    env={**os.environ, "PYTHONPATH": str(tree), "DATABASE_URL": url, "APP_ENV": "development"})
-    return start_service(url, bench.redis, workers, bench.work / "other.log", "other", tree)
+    server = start_service(url, bench.redis, workers, bench.work / "other.log", "other", tree)
+    bench.servers.append(server)  # stopped with the others (it was left running before)
+    return server
 
 
 @contextmanager
@@ -200,7 +204,7 @@ def bench_setup(prefix: str, workers: int, with_reference: bool = True) -> Itera
                                    "PLAIN_METRICS_PORT": str(free_port())},
                                   ROOT / "bench", work / "plain.log"))
         yield Bench(work, pg, redis, url, servers[0], servers[1] if with_reference else None,
-                    servers[2] if with_reference else None)
+                    servers[2] if with_reference else None, servers)
     finally:
         for server in servers:
             server.stop()
