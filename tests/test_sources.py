@@ -162,6 +162,21 @@ def test_a_help_scout_header_that_contradicts_the_body_is_quarantined_and_delete
     assert post(client, "helpscout", deleted, **{"X-HelpScout-Event": "convo.deleted"}).status_code in (200, 201)
 
 
+def test_no_other_help_scout_body_resent_as_convo_deleted_deletes_a_conversation(client, db):
+    """A customer, a satisfaction rating (naming the conversation in `conversationId`) or
+    a conversation that is not deleted, each re-sent with X-HelpScout-Event: convo.deleted."""
+    conversation = fixture("helpscout", "v2_convo_created")
+    assert post(client, "helpscout", conversation, **{"X-HelpScout-Event": "convo.created"}).status_code == 201
+    number = json.loads(conversation)["id"]
+    for body in (fixture("helpscout", "legacy_customer_created"),
+                 {"id": number, "firstName": "Ann", "emails": [{"value": "ann@example.com"}]},
+                 {"id": 77, "conversationId": number, "rating": "great", "comments": ""},
+                 {"id": number, "state": "published"}):
+        response = post(client, "helpscout", body, **{"X-HelpScout-Event": "convo.deleted"})
+        assert response.status_code == 422 and response.json["quarantine_id"], (body, response.json)
+    assert rows(db, "SELECT deleted_at FROM tickets") == [{"deleted_at": None}]
+
+
 # --- what an operator does ----------------------------------------------------------------------
 
 

@@ -30,11 +30,14 @@ Vendor quirks that shape this module:
   last segment names the source (ingestion/sources.py).
 - The signature covers the body, not `X-HelpScout-Event`. So the header must agree with
   the body, or the delivery is refused with 422 (and quarantined, being authentic):
-  `convo.deleted` comes with the deleted conversation's id alone (`{"id": 291938}`) or a
-  conversation whose `state` is `deleted`; every other `convo.*` event with a
-  conversation (one of its subject, status, threads, mailbox, number or preview). A
-  captured conversation re-sent as `convo.deleted` therefore deletes nothing, and an
-  id alone re-sent as `convo.status` updates nothing. Other event names (customers,
+  `convo.deleted` comes with the deleted conversation's id alone (`{"id": 291938}`, no
+  other key) or a conversation whose `state` is `deleted`; every other `convo.*` event
+  with a conversation (one of its subject, status, threads, mailbox, number or preview).
+  A captured conversation, customer or rating re-sent as `convo.deleted` therefore
+  deletes nothing, and an id alone re-sent as `convo.status` updates nothing. What no
+  check can tell apart: another `{"id": N}` body (a `customer.deleted`) re-sent as
+  `convo.deleted` names conversation N just as a genuine deletion does; Help Scout signs
+  no more than the body, so that replay is beyond what its signature proves. Other event names (customers,
   ratings, the test ping) are answered `ignored` whatever the body.
 """
 
@@ -90,7 +93,7 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
     elif event_name.split(".", 1)[0] != TICKET_EVENT_FAMILY:
         return None
     else:
-        _check_agreement(event_name, keys)
+        _check_agreement(event_name, payload, keys)
     found = keys.find(ID)
     external_id = ticket_id(found[1] if found else None, found[0] if found else "id")
     fields = recognise(keys, WORDS)
@@ -111,15 +114,15 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
     )
 
 
-def _check_agreement(event_name: str, keys: Keys) -> None:
+def _check_agreement(event_name: str, payload: Mapping[str, Any], keys: Keys) -> None:
     """The unsigned event header against the signed body (see the module docstring)."""
     conversation = keys.has(CONVERSATION_CONTENT)
-    state = keys.find(("state",))
-    deleted_state = state is not None and state[1] == "deleted"
     if event_name == DELETED_EVENT:
-        if conversation and not deleted_state:
-            raise InvalidField(EVENT_HEADER, f"says {DELETED_EVENT}, but the body is a conversation that is not "
-                                             "deleted")
+        state = keys.find(("state",))
+        id_alone = set(payload) == {"id"}
+        if not (id_alone or (conversation and state is not None and state[1] == "deleted")):
+            raise InvalidField(EVENT_HEADER, f"says {DELETED_EVENT}, but the body is neither a conversation id alone "
+                                             "nor a deleted conversation")
     elif not conversation:
         raise InvalidField(EVENT_HEADER, f"says {event_name[:events.MAX_NAME]}, but the body is not a conversation")
 
