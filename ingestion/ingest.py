@@ -1,8 +1,8 @@
 """Storing one delivery: its identity, the duplicate fast path, then PostgreSQL.
 
 Idempotency is by delivery, not by content. A delivery's identity is the vendor's id for
-it when the vendor sends one (a Zendesk event id or invocation id): the same id is the
-same delivery, forever. Otherwise it is a fingerprint of the body (and the event type,
+it when the vendor signs one (a Zendesk event subscription's event id): the same id is
+the same delivery, forever. Otherwise it is a fingerprint of the body (and the event type,
 which Help Scout sends in a header): the same bytes again within REDELIVERY_WINDOW are a
 redelivery (vendors retry for up to about 95 minutes); past it they are a new event,
 since a rule may well send the same body twice in a day (README: "Redeliveries").

@@ -75,8 +75,8 @@ class TicketEvent:
     #: custom_fields a dict, timestamps aware datetimes (or None). Absent = not a key.
     fields: Mapping[str, Any] = field(default_factory=dict)
     event_type: str = "ticket.snapshot"
-    #: The vendor's own id for this event or delivery (a Zendesk event id, an invocation
-    #: id): a redelivery carries the same one.
+    #: The vendor's own id for this event, in its signed body (a Zendesk event id): a
+    #: redelivery carries the same one.
     vendor_event_id: str | None = None
     comment: Comment | None = None
     changes: Mapping[str, Any] | None = None
