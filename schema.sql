@@ -194,8 +194,8 @@ CREATE TABLE source_credentials (
 );
 
 -- The vendor's own id of an account named otherwise in its webhook URL (a Zendesk source
--- named `acme` while Zendesk sends X-Zendesk-Account-Id 1234567): learned from the first
--- authentic delivery that names one, then every delivery must name the same
+-- named `acme` while Zendesk sends account 1234567): learned from the first authentic
+-- delivery whose body names one, then every delivery must name the same
 -- (ingestion/sources.py); `sources unbind` forgets it.
 CREATE TABLE account_ids (
     vendor            text        NOT NULL,

@@ -22,9 +22,12 @@ under, is decided by the URL, never by the body:
   `account_id` without the header), unless that account has a source of its own.
 - A source named otherwise than the vendor's account id (`/zendesk/acme`, as the URL
   segment was documented before sources, while Zendesk names 1234567) is bound to the
-  first id an authentic delivery names (table account_ids): that one is accepted from
-  then on, any other refused with 403. Only a holder of the source's credentials can
-  bind it; `sources unbind` forgets a binding, `sources list` shows it.
+  first id an authentic delivery names in its body (an event's `account_id`, which the
+  signature covers; table account_ids): that one is accepted from then on, in the body
+  or the header, and any other refused with 403. The header alone never binds (it is not
+  signed: a forged one would lock the source's webhooks out), and until a binding exists
+  the source's own credentials decide alone. `sources unbind` forgets a binding, `sources
+  list` shows it.
 A credential named `env` links a source to the environment's value of its method: the
 upgrade gives one to every account that already had tickets, so deployments keep working
 as they did, and `sources retire --name env` ends it.
@@ -79,11 +82,13 @@ class SourceDirectory:
     """Resolves a webhook's source; one per process (Services), caching what it read."""
 
     def __init__(self, settings: Settings, vendors: Mapping[str, Vendor], lookup: Callable[[str, str], Any],
-                 bind: Callable[[str, str, str], str] | None = None, clock: Callable[[], float] = time.monotonic
+                 bind: Callable[[str, str, str | None], str | None] | None = None,
+                 clock: Callable[[], float] = time.monotonic
                  ) -> None:
         """`lookup(vendor, account)`: the stored source or None (Storage.source);
         `bind(vendor, account, claimed)`: the account's bound vendor id, binding `claimed`
-        when it has none (Storage.bind_account_id; None: nothing binds, any other name is refused)."""
+        (None: only read) when it has none (Storage.bind_account_id; no `bind`: nothing
+        binds, and a source named otherwise takes any claim)."""
         self.settings = settings
         self.vendors = vendors
         self.box = SecretBox(settings.sources_keys)
@@ -133,21 +138,27 @@ class SourceDirectory:
                     account = claimed
                     continue
             named_otherwise = account != "" and vendor.is_account_id is not None and not vendor.is_account_id(account)
-            if named_otherwise and self._bound_id(source.vendor, account, claimed) == claimed:
-                continue
+            if named_otherwise:
+                # Only what the credential covered binds (the body): an unsigned header
+                # could otherwise bind the source to a forged id and lock its webhooks out.
+                in_body = vendor.claimed_accounts is not None and claimed in vendor.claimed_accounts(payload, {})
+                bound = self._bound_id(source.vendor, account, claimed if in_body else None)
+                if bound is None or bound == claimed:
+                    continue
             raise AccountMismatch(source.vendor, account, claimed)
         return account
 
-    def _bound_id(self, vendor: str, account: str, claimed: str) -> str | None:
-        """The vendor id an account named otherwise is bound to (binding `claimed` when it
-        has none). Cached like sources: an `unbind` reaches every worker within the period."""
+    def _bound_id(self, vendor: str, account: str, claimed: str | None) -> str | None:
+        """The vendor id an account named otherwise is bound to, binding `claimed` (a claim
+        from the signed body) when it has none; None: not bound. Cached like sources: an
+        `unbind` reaches every worker within the period."""
         if self._bind is None:
             return None
         key = (vendor, account)
         now = self._clock()
         cached = self._bound.get(key)
-        if cached is not None and cached[0] > now and cached[1] == claimed:
-            return claimed
+        if cached is not None and cached[0] > now and (cached[1] is not None or claimed is None):
+            return cached[1]
         bound = self._bind(vendor, account, claimed)
         with self._lock:
             if len(self._bound) >= CACHE_ENTRIES:

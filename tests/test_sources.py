@@ -112,30 +112,41 @@ def test_the_environments_secret_cannot_claim_an_account_that_has_its_own_source
     assert client.post(url_for("zendesk"), data=body, headers=headers).status_code == 403
 
 
-def test_a_zendesk_source_named_by_subdomain_binds_to_the_first_account_id_and_refuses_others(
+def test_a_zendesk_source_named_by_subdomain_binds_to_the_signed_account_id_and_refuses_others(
         client, db, add_source, database_url):
     """Before sources, `/zendesk/<name>` was documented as overriding the header: a source
-    named `acme` while Zendesk sends X-Zendesk-Account-Id 1234567 is the same account under
-    two names. The first authentic delivery binds the id; another id is then refused, and
-    `sources unbind` lets the next delivery bind again."""
+    named `acme` while Zendesk sends account 1234567 is one account under two names. Its
+    trigger deliveries (the account in the unsigned header only) keep working whatever
+    the header says, and a forged header binds nothing; the first event whose signed body
+    names an account_id binds it, and another id is then refused, in the header or the
+    body. `sources unbind` lets the next signed body bind again."""
     add_source("zendesk", "acme", "signing", TRIGGER_SECRET, name="trigger")
 
-    def send(ticket: str, account_id: str) -> int:
+    def trigger(ticket: str, header_id: str) -> int:
         body, headers = zendesk_signed({"ticket": {"id": ticket, "subject": "s"}}, TRIGGER_SECRET,
-                                       **{"X-Zendesk-Account-Id": account_id})
+                                       **{"X-Zendesk-Account-Id": header_id})
         return client.post(url_for("zendesk", "acme"), data=body, headers=headers).status_code
 
-    assert send("1", "1234567") == 201
-    assert send("2", "1234567") == 201
-    assert send("3", "7654321") == 403
+    def event(ticket: str, account_id: int) -> int:
+        payload = {"type": "zen:event-type:ticket.created", "id": f"e-{ticket}", "account_id": account_id,
+                   "detail": {"id": ticket, "subject": "s"}}
+        body, headers = zendesk_signed(payload, TRIGGER_SECRET, **{"X-Zendesk-Account-Id": str(account_id)})
+        return client.post(url_for("zendesk", "acme"), data=body, headers=headers).status_code
+
+    assert trigger("1", "666") == 201  # a forged header: accepted under acme, binds nothing
+    assert rows(db, "SELECT count(*) AS n FROM account_ids")[0]["n"] == 0
+    assert event("2", 1234567) == 201  # the signed body binds
+    assert trigger("3", "1234567") == 201
+    assert trigger("4", "666") == 403 and event("5", 7654321) == 403
     assert sorted((r["account"], r["external_id"]) for r in rows(db, "SELECT account, external_id FROM tickets")) == [
-        ("acme", "1"), ("acme", "2")]
+        ("acme", "1"), ("acme", "2"), ("acme", "3")]
     listed = json.loads(cli(database_url, "list").stdout)["sources"]
     assert [(s["account"], s["vendor_account_id"]) for s in listed] == [("acme", "1234567")]
     unbound = cli(database_url, "unbind", "zendesk", "acme")
     assert unbound.returncode == 0 and json.loads(unbound.stdout) == {"unbound": {"vendor": "zendesk", "account": "acme"}}
     assert cli(database_url, "unbind", "zendesk", "acme").returncode == 1
-    assert send("4", "7654321") == 201  # bound again, to the new id
+    time.sleep(2.1)  # SOURCES_CACHE_SECONDS: the workers' cached binding expires
+    assert event("6", 7654321) == 201  # bound again, to the new id
     assert rows(db, "SELECT vendor_account_id FROM account_ids") == [{"vendor_account_id": "7654321"}]
 
 

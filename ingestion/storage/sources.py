@@ -51,6 +51,8 @@ SELECT vendor_account_id FROM account_ids WHERE vendor = %(vendor)s AND account 
 LIMIT 1
 """
 
+READ_ACCOUNT_ID = "SELECT vendor_account_id FROM account_ids WHERE vendor = %(vendor)s AND account = %(account)s"
+
 UNBIND_ACCOUNT_ID = "DELETE FROM account_ids WHERE vendor = %(vendor)s AND account = %(account)s"
 
 ADD_SOURCE = """
@@ -183,11 +185,16 @@ class SourceStore:
         params = {"vendor": vendor, "account": account}
         return self.database.run("remove_source", lambda conn: conn.execute(REMOVE_SOURCE, params).rowcount) == 1
 
-    def bind_account_id(self, vendor: str, account: str, claimed: str) -> str:
+    def bind_account_id(self, vendor: str, account: str, claimed: str | None) -> str | None:
         """The vendor's id of an account named otherwise in its URL: the one bound before,
-        else `claimed`, bound from now on (ingestion/sources.py)."""
+        else `claimed`, bound from now on (None: only read; ingestion/sources.py)."""
         params = {"vendor": vendor, "account": account, "claimed": claimed}
-        return self.database.run("bind_account_id", lambda conn: conn.execute(BIND_ACCOUNT_ID, params).fetchone()[0])
+
+        def work(conn: psycopg.Connection) -> str | None:
+            row = conn.execute(BIND_ACCOUNT_ID if claimed is not None else READ_ACCOUNT_ID, params).fetchone()
+            return row[0] if row else None
+
+        return self.database.run("bind_account_id", work)
 
     def unbind_account_id(self, vendor: str, account: str) -> bool:
         params = {"vendor": vendor, "account": account}
