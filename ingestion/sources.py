@@ -49,7 +49,7 @@ from typing import Any
 
 from .config import Settings
 from .errors import (AccountMismatch, DatabaseUnavailable, ServiceUnavailable, SourceDisabled, SourcesKeyError,
-                     SourceUnknown)
+                     SourceUnknown, Unauthorized)
 from .secret_box import SecretBox
 from .storage.sources import ENV, StoredSource
 from .vendor import Vendor
@@ -175,6 +175,8 @@ class SourceDirectory:
         prepared) once per read of it, not once per request."""
         if not stored.enabled:
             raise SourceDisabled(vendor, account)
+        if not stored.credentials:  # all retired: nothing may write here (development included)
+            raise Unauthorized(f"Source {vendor}/{account} has no credentials", "no_credentials")
         built = self._built.get((vendor, account))
         if built is not None and built[0] is stored:
             return built[1]

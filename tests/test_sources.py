@@ -299,6 +299,25 @@ def test_the_cli_adds_lists_rotates_and_retires_without_ever_printing_a_secret(d
         stored[0]["current"])
 
 
+def test_retire_without_a_rotation_changes_nothing_unless_told_to_retire_the_credential(database_url, db,
+                                                                                         make_app):
+    """Before: `retire` with no rotation under way deleted the live credential (a retried
+    script locked the source's webhooks out). And a source left with no credential is
+    refused even in development, which accepts unauthenticated calls only where nothing
+    is configured at all."""
+    assert cli(database_url, "add", "freshdesk", "acme", "--method", "hmac", secret="acme-hmac-7c2e9f1a4b8d").returncode == 0
+    refused = cli(database_url, "retire", "freshdesk", "acme", "--method", "hmac")
+    assert refused.returncode == 1 and "--credential" in refused.stderr
+    assert rows(db, "SELECT count(*) AS n FROM source_credentials")[0]["n"] == 1
+    retired = cli(database_url, "retire", "freshdesk", "acme", "--method", "hmac", "--credential")
+    assert retired.returncode == 0 and json.loads(retired.stdout)["what"] == "credential"
+    for environment in ("production", "development"):
+        client = make_app(APP_ENV=environment).test_client()
+        response = client.post(url_for("freshdesk", "acme"), json={"ticket": {"id": 1}})
+        assert response.status_code == 401 and response.json["error"] == "Source freshdesk/acme has no credentials"
+    assert rows(db, "SELECT count(*) AS n FROM tickets")[0]["n"] == 0
+
+
 def test_the_cli_refuses_to_store_a_secret_without_the_key(database_url, db):
     result = cli(database_url, "add", "freshdesk", "acme", "--method", "hmac", secret="acme-hmac-7c2e9f1a4b8d",
                  SOURCES_ENCRYPTION_KEY="")

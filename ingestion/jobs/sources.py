@@ -174,17 +174,23 @@ def rotate(context: Context, vendor: str, account: str, method: str, name: str) 
 @click.option("--method", "method", required=True)
 @click.option("--name", default=DEFAULT_NAME, show_default=True,
               help="'env' ends the environment variable's link to this account.")
+@click.option("--credential", "whole", is_flag=True,
+              help="Retire the credential itself (no rotation under way): its webhooks stop authenticating.")
 @job
-def retire(context: Context, vendor: str, account: str, method: str, name: str) -> None:
-    """End a rotation (the previous value stops working), or, with none under way, the
-    credential itself."""
+def retire(context: Context, vendor: str, account: str, method: str, name: str, whole: bool) -> None:
+    """End a rotation: the previous value stops working. With --credential (or --name env),
+    the credential itself. Retiring a live credential by accident would lock its webhooks
+    out, so without a rotation under way and without --credential nothing changes."""
     declared = _vendor(vendor)
     account, method = _account(account), _method(declared, method)
     if name != ENV:
         name = _name(name)
-    retired = context.storage.retire_credential(vendor, account, method, name)
+    retired = context.storage.retire_credential(vendor, account, method, name, whole or name == ENV)
     if retired is None:
         raise Refused(f"{vendor}/{account} has no {method} credential {name!r} (`sources list` shows them)")
+    if retired == "nothing":
+        raise Refused(f"{vendor}/{account} {method}:{name} has no rotation under way (no previous value); to retire "
+                      "the credential itself, and refuse its webhooks, add --credential")
     _print({"retired": _where(declared, account, method, name), "what": retired})
 
 

@@ -51,6 +51,11 @@ SELECT vendor_account_id FROM account_ids WHERE vendor = %(vendor)s AND account 
 LIMIT 1
 """
 
+HAS_CREDENTIAL = """
+SELECT 1 FROM source_credentials
+ WHERE vendor = %(vendor)s AND account = %(account)s AND method = %(method)s AND name = %(name)s
+"""
+
 READ_ACCOUNT_ID = "SELECT vendor_account_id FROM account_ids WHERE vendor = %(vendor)s AND account = %(account)s"
 
 UNBIND_ACCOUNT_ID = "DELETE FROM account_ids WHERE vendor = %(vendor)s AND account = %(account)s"
@@ -168,14 +173,22 @@ class SourceStore:
     def rotate_credential(self, vendor: str, account: str, method: str, name: str, sealed: bytes) -> bool:
         return self._change("rotate_source_credential", ROTATE, vendor, account, method, name, sealed=sealed)
 
-    def retire_credential(self, vendor: str, account: str, method: str, name: str) -> str | None:
-        """Retire the previous value of a rotation, or, when none is left, the credential
-        itself. Returns what was retired ("previous", "credential") or None (no such credential)."""
+    def retire_credential(self, vendor: str, account: str, method: str, name: str, whole: bool = False) -> str | None:
+        """Retire the previous value of a rotation; with none under way and `whole`, the
+        credential itself. Returns what was retired ("previous", "credential"), "nothing"
+        (the credential exists, no rotation, not `whole`), or None (no such credential)."""
         if self._change("retire_previous", RETIRE_PREVIOUS, vendor, account, method, name):
             return "previous"
+        if not whole:
+            return "nothing" if self._has_credential(vendor, account, method, name) else None
         if self._change("remove_source_credential", REMOVE_CREDENTIAL, vendor, account, method, name):
             return "credential"
         return None
+
+    def _has_credential(self, vendor: str, account: str, method: str, name: str) -> bool:
+        params = {"vendor": vendor, "account": account, "method": method, "name": name}
+        return self.database.run("read_source_credential", lambda conn: conn.execute(
+            HAS_CREDENTIAL, params).fetchone()) is not None
 
     def set_source_enabled(self, vendor: str, account: str, enabled: bool) -> bool:
         params = {"vendor": vendor, "account": account, "enabled": enabled}
