@@ -150,6 +150,20 @@ def test_a_zendesk_source_named_by_subdomain_binds_to_the_signed_account_id_and_
     assert rows(db, "SELECT vendor_account_id FROM account_ids") == [{"vendor_account_id": "7654321"}]
 
 
+def test_a_header_that_is_no_account_id_makes_no_account(client, db):
+    """Before: on the bare URL, 5,000 digits in X-Zendesk-Account-Id made an account of
+    that name, 9,000 made the database's index error the answer, and `01234` an account
+    beside `1234`. Only an account id (no leading zero, at most 19 digits) is a claim."""
+    for header in ("9" * 5000, "01234", "-5", "12 34"):
+        response = post(client, "zendesk", {"ticket": {"id": "7", "subject": "s"}}, **{"X-Zendesk-Account-Id": header})
+        assert response.status_code in (200, 201), (header, response.json)
+    assert {r["account"] for r in rows(db, "SELECT account FROM tickets")} == {""}
+    huge = {"type": "zen:event-type:ticket.created", "id": "e-huge", "account_id": int("9" * 30),
+            "detail": {"id": "8", "subject": "s"}}
+    assert post(client, "zendesk", huge).status_code == 201
+    assert {r["account"] for r in rows(db, "SELECT account FROM tickets")} == {""}
+
+
 def test_a_pinned_default_source_refuses_a_delivery_naming_another_account(make_app, db):
     client = make_app(ZENDESK_ACCOUNT="1001").test_client()
     assert post(client, "zendesk", {"ticket": {"id": "1"}}, **{"X-Zendesk-Account-Id": "1001"}).status_code == 201

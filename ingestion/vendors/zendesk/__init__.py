@@ -130,15 +130,17 @@ def _account(from_path: str | None, headers: Mapping[str, str], payload: Mapping
     return claimed[0] if claimed else ""
 
 
-def header_account(headers: Mapping[str, str]) -> str | None:
-    """The account X-Zendesk-Account-Id names (digits), readable before the body is."""
-    header = (headers.get(ACCOUNT_HEADER) or "").strip()
-    return header if header.isascii() and header.isdigit() else None
-
-
 def is_account_id(account: str) -> bool:
-    """Whether a source's account is written as Zendesk's account id (what the claims name)."""
-    return account.isascii() and account.isdigit()
+    """Whether a source's account is written as Zendesk's account id (what the claims name):
+    a positive 64-bit number in plain digits (no sign, no leading zero, at most 19)."""
+    return 0 < len(account) <= 19 and account.isascii() and account.isdigit() and account[0] != "0"
+
+
+def header_account(headers: Mapping[str, str]) -> str | None:
+    """The account X-Zendesk-Account-Id names, readable before the body is; anything but
+    an account id is no claim (nor an account of its own: `01234` or 5,000 digits)."""
+    header = (headers.get(ACCOUNT_HEADER) or "").strip()
+    return header if is_account_id(header) else None
 
 
 def claimed_accounts(payload: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[str, ...]:
@@ -147,9 +149,9 @@ def claimed_accounts(payload: Mapping[str, Any], headers: Mapping[str, str]) -> 
     the source decides the account: a name that disagrees is refused (sources.py)."""
     named = [header_account(headers)]
     account_id = payload.get("account_id")
-    if isinstance(account_id, int) and not isinstance(account_id, bool) and account_id > 0:
-        named.append(str(account_id))
-    elif isinstance(account_id, str) and account_id.strip().isascii() and account_id.strip().isdigit():
+    if isinstance(account_id, int) and not isinstance(account_id, bool):
+        account_id = str(account_id)
+    if isinstance(account_id, str) and is_account_id(account_id.strip()):
         named.append(account_id.strip())
     return tuple(dict.fromkeys(name for name in named if name))
 
