@@ -433,11 +433,14 @@ def test_an_upgrade_keeps_the_accounts_in_use_working_with_the_environments_secr
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO tickets (vendor, account, external_id) VALUES ('freshdesk', 'acme.freshdesk.com', "
                      "'1'), ('zendesk', '4242', '2'), ('helpscout', '', '3'), ('zendesk', 'acme', '4')")
+        conn.execute("INSERT INTO quarantine (vendor, account, status, reason, error, body) VALUES "
+                     "('helpscout', 'only-quarantined', 422, 'invalid_field', 'e', '\\x7b7d')")
     migrate(url)
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         linked = conn.execute("SELECT vendor, account, method, name FROM source_credentials ORDER BY 1, 2, 3").fetchall()
     assert [(r["vendor"], r["account"], r["method"], r["name"]) for r in linked] == [
         ("freshdesk", "acme.freshdesk.com", "basic", "env"), ("freshdesk", "acme.freshdesk.com", "hmac", "env"),
+        ("helpscout", "only-quarantined", "hmac", "env"),
         ("zendesk", "4242", "basic", "env"), ("zendesk", "4242", "signing", "env"),
         ("zendesk", "acme", "basic", "env"), ("zendesk", "acme", "signing", "env")]
 

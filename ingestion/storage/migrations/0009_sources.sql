@@ -7,7 +7,8 @@
 -- `env` holds no value: it stands for the vendor's environment variable of that method.
 --
 -- Upgrading keeps every deployment working as before: each vendor account that already
--- has tickets becomes a source whose credentials are its vendor's environment variables,
+-- sent something (a ticket, a delivery, a quarantined body) becomes a source whose
+-- credentials are its vendor's environment variables,
 -- so the URLs and secrets in use go on being accepted, and only accounts never seen
 -- need a source. (The vendors and methods below are those of this release.)
 --
@@ -52,7 +53,9 @@ CREATE TABLE account_ids (
 ALTER TABLE events ADD COLUMN credential text;
 
 INSERT INTO sources (vendor, account)
-SELECT DISTINCT vendor, account FROM tickets WHERE account <> '';
+SELECT vendor, account FROM tickets WHERE account <> ''
+UNION SELECT vendor, account FROM deliveries WHERE account <> ''   -- so far only duplicates or ignored
+UNION SELECT vendor, account FROM quarantine WHERE account <> '';  -- so far only quarantined
 
 INSERT INTO source_credentials (vendor, account, method, name)
 SELECT s.vendor, s.account, m.method, 'env'
