@@ -22,7 +22,7 @@ from ingestion.jobs.relay import STREAM, Relay
 from ingestion.jobs.retention import prune
 from ingestion.redis_guard import GuardedRedis
 from ingestion.vendors import VENDORS
-from signing import AUTH_ENV, SECRET_VALUES, post, signed, url_for, zendesk_signature
+from signing import AUTH_ENV, SECRET_VALUES, credential_of, hmac_headers, post, signed, url_for, zendesk_signature
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "quarantine-api-token-0123456789"
@@ -84,6 +84,29 @@ def test_the_quarantine_keeps_the_newest_entries_up_to_its_bound(make_app, db):
     kept = [r["id"] for r in db.execute("SELECT id FROM quarantine ORDER BY id").fetchall()]
     assert kept == ids[-3:]
     assert removed("bound") == before + 2
+
+
+def test_one_account_flooding_the_quarantine_evicts_its_own_entries_not_another_accounts(make_app, db):
+    """Before: the bound was global, oldest first, so three bad deliveries signed with
+    acme's own credential erased the victim's waiting entry."""
+    app = make_app(QUARANTINE_MAX_ENTRIES="3")
+    client = app.test_client()
+    storage = app.extensions["ingestion"].storage
+    for account, method, secret in (("victim", "hmac", "victim-hmac-5b8e2c7a1f3d"), ("acme", "hmac", "acme-hmac-9d4f1e6b2a7c")):
+        sealed = app.extensions["ingestion"].sources.box.seal(secret)
+        assert storage.add_credential("freshdesk", account, method, "default", sealed)
+
+    def bad(account: str, secret: str, n: int) -> int:
+        body = json.dumps({"ticket": {"subject": f"no id {n}"}}).encode()
+        response = client.post(url_for("freshdesk", account), data=body, headers={
+            "Content-Type": "application/json", **hmac_headers(credential_of("freshdesk", "hmac"), body, secret)})
+        assert response.status_code == 422, response.json
+        return response.json["quarantine_id"]
+
+    victim = bad("victim", "victim-hmac-5b8e2c7a1f3d", 0)
+    flood = [bad("acme", "acme-hmac-9d4f1e6b2a7c", n) for n in range(1, 6)]
+    kept = [(r["id"], r["account"]) for r in db.execute("SELECT id, account FROM quarantine ORDER BY id").fetchall()]
+    assert kept == [(victim, "victim"), (flood[-2], "acme"), (flood[-1], "acme")]
 
 
 def test_retention_removes_only_entries_older_than_its_days(app, client, db):

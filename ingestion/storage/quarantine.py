@@ -13,8 +13,11 @@ from .pool import Database
 from .tickets import PAGE_BUDGET_BYTES, bounded_page, dicts
 
 #: Quarantine one authentic delivery the normalizer could not read, and evict what falls
-#: past the bound. Ids only grow, so `id <= new - max` leaves at most `max` entries (fewer
-#: when some were replayed): an index range, whatever the table's size.
+#: past the bound: the oldest entries of the account holding the most, so that one
+#: source flooding the quarantine evicts its own entries, not another account's. The
+#: per-account count is only taken once the id range passes the bound (ids only grow:
+#: below it there cannot be more than `max` entries), so a quarantine under its bound
+#: costs an index lookup, not a scan.
 QUARANTINE = """
 WITH added AS (
     INSERT INTO quarantine (vendor, account, status, reason, error, body, headers, auth_method, request_id)
@@ -22,7 +25,14 @@ WITH added AS (
             %(auth_method)s, %(request_id)s)
     RETURNING id
 ), evicted AS (
-    DELETE FROM quarantine WHERE id <= (SELECT id FROM added) - %(max_entries)s RETURNING 1
+    DELETE FROM quarantine
+     WHERE (SELECT id FROM added) - %(max_entries)s >= (SELECT min(id) FROM quarantine)
+       AND id IN (SELECT q.id FROM quarantine q
+                   WHERE (q.vendor, q.account) = (SELECT vendor, account FROM quarantine
+                                                   GROUP BY vendor, account ORDER BY count(*) DESC, min(id) LIMIT 1)
+                   ORDER BY q.id
+                   LIMIT greatest(0, (SELECT count(*) FROM quarantine) + 1 - %(max_entries)s))
+    RETURNING 1
 )
 SELECT (SELECT id FROM added), (SELECT count(*) FROM evicted)
 """
