@@ -68,8 +68,6 @@ class Source:
     verifiers: tuple[Verifier, ...]
     #: A row of `sources` (else the vendor's default source, from the environment).
     stored: bool
-    #: Whether the environment's credentials write here (the default source, or `env` links).
-    environment: bool
     #: The default source's account came from <VENDOR>_ACCOUNT.
     pinned: bool = False
 
@@ -94,7 +92,7 @@ class SourceDirectory:
         self.box = SecretBox(settings.sources_keys)
         self._lookup = lookup
         self._bind = bind
-        self._bound: dict[tuple[str, str], tuple[float, str]] = {}
+        self._bound: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[float, StoredSource | None]] = {}
         self._built: dict[tuple[str, str], tuple[StoredSource, Source]] = {}
@@ -126,8 +124,11 @@ class SourceDirectory:
         when the delivery names another one (the unpinned default source with no account
         yet takes the name, as before sources existed, unless it has a source of its own)."""
         vendor = self.vendors[source.vendor]
-        named = vendor.claimed_accounts(payload, headers) if vendor.claimed_accounts else ()
+        if vendor.claimed_accounts is None:
+            return source.account
+        named = vendor.claimed_accounts(payload, headers)
         account = source.account
+        signed: tuple[str, ...] | None = None  # the claims of the body alone, read when needed
         for claimed in named:
             if claimed == account:
                 continue
@@ -141,8 +142,8 @@ class SourceDirectory:
             if named_otherwise:
                 # Only what the credential covered binds (the body): an unsigned header
                 # could otherwise bind the source to a forged id and lock its webhooks out.
-                in_body = vendor.claimed_accounts is not None and claimed in vendor.claimed_accounts(payload, {})
-                bound = self._bound_id(source.vendor, account, claimed if in_body else None)
+                signed = signed if signed is not None else vendor.claimed_accounts(payload, {})
+                bound = self._bound_id(source.vendor, account, claimed if claimed in signed else None)
                 if bound is None or bound == claimed:
                     continue
             raise AccountMismatch(source.vendor, account, claimed)
@@ -168,7 +169,7 @@ class SourceDirectory:
 
     # --- what a source verifies with ----------------------------------------------------
     def _default(self, vendor: str, account: str, pinned: bool) -> Source:
-        return Source(vendor, account, self._environment[vendor], stored=False, environment=True, pinned=pinned)
+        return Source(vendor, account, self._environment[vendor], stored=False, pinned=pinned)
 
     def _source(self, vendor: str, account: str, stored: StoredSource) -> Source:
         """The stored source, ready to verify: built (its secrets decrypted, its HMAC keys
@@ -190,8 +191,7 @@ class SourceDirectory:
             raise ServiceUnavailable(f"Source {vendor}/{account} cannot be checked now (its stored secret does not "
                                      "open with this service's SOURCES_ENCRYPTION_KEY); please retry later",
                                      self.settings.retry_after_seconds) from None
-        source = Source(vendor, account, verifiers, stored=True,
-                        environment=any(c.name == ENV for c in stored.credentials))
+        source = Source(vendor, account, verifiers, stored=True)
         with self._lock:
             self._built[(vendor, account)] = (stored, source)
         return source
@@ -200,12 +200,12 @@ class SourceDirectory:
         """One verifier per method, over the source's values of it, each labelled
         `<method>:<name>` (` (previous)` for a rotation's old value)."""
         declared = self.vendors[vendor]
-        values: dict[str, list[tuple[str, Any]]] = {}
+        values: dict[Any, list[tuple[str, Any]]] = {}  # the vendor's Credential -> (label, value)
         for credential in stored.credentials:
             declaration = declared.credential_for(credential.method)
             if declaration is None:  # a method this vendor no longer has
                 continue
-            found = values.setdefault(credential.method, [])
+            found = values.setdefault(declaration, [])
             if credential.name == ENV:
                 found.extend(declaration.environment_values(self.settings))
                 continue
@@ -215,8 +215,7 @@ class SourceDirectory:
                     secret = self.box.open(sealed, where)
                     value: Any = tuple(secret.split(":", 1)) if declaration.kind == "basic" else secret
                     found.append((f"{credential.method}:{credential.name}{suffix}", value))
-        return tuple(declared.credential_for(method).verifier(tuple(pairs), self.settings)  # type: ignore[union-attr]
-                     for method, pairs in values.items() if pairs)
+        return tuple(declaration.verifier(tuple(pairs), self.settings) for declaration, pairs in values.items() if pairs)
 
     # --- the cache ------------------------------------------------------------------------
     def _stored(self, vendor: str, account: str) -> StoredSource | None:
