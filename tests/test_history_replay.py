@@ -158,3 +158,50 @@ def test_a_history_ingested_live_and_then_rebuilt_gives_the_same_ticket_and_hist
     assert after == row, {k: (row[k], after[k]) for k in row if row[k] != after[k]}
     assert history(db, row["id"]) == events_before
     assert summary.changed == 0
+
+
+def test_a_ticket_forgotten_after_a_persons_redaction_rebuilds_to_the_forgotten_ticket(app, db):
+    """Found by the property above: the person's redaction record kept the subject it
+    merged (`Refund for [redacted]`) after `redact --ticket` forgot the ticket, and the
+    rebuild put it back (revision 4, subject restored)."""
+    client = app.test_client()
+    storage = app.extensions["ingestion"].storage
+    ticket = "432740830"
+    steps = [Update("Created", None, None, None, 0, None, None),
+             Update("Refund for Ana Perez", None, None, None, None, None, None), "redact_person", "redact_ticket"]
+    for step in steps:
+        if isinstance(step, Update):
+            payload, headers = body("helpscout", ticket, step, False)
+            assert post(client, "helpscout", payload, **headers).status_code < 300
+        elif step == "redact_person":
+            redact_email(storage, PEOPLE[0][1])
+        else:
+            redact_ticket(storage, "helpscout", "", ticket)
+    row = db.execute("SELECT * FROM tickets WHERE external_id = %s", (ticket,)).fetchone()
+    assert row["subject"] is None
+    settings_ = app.extensions["ingestion"].settings
+    summary = rebuilding.rebuild(storage, {v.name: v for v in VENDORS},
+                                 {v.name: v.normalizer(settings_) for v in VENDORS},
+                                 rebuilding.Scope("helpscout", "", ticket))
+    assert db.execute("SELECT * FROM tickets WHERE id = %s", (row["id"],)).fetchone() == row
+    assert summary.changed == 0
+    assert not any("Ana" in str(e["fields"]) or "redacted]" in str(e["fields"]) for e in history(db, row["id"]))
+
+
+def test_migration_10_empties_what_earlier_forgettings_left_on_redaction_records(app, db):
+    """A database forgotten by the earlier forget_ticket() holds the person's redaction
+    record with its values: migration 10 empties them, so the rebuild keeps the ticket."""
+    from ingestion.storage.migrate import DIRECTORY
+
+    test_a_ticket_forgotten_after_a_persons_redaction_rebuilds_to_the_forgotten_ticket(app, db)
+    row = db.execute("SELECT * FROM tickets WHERE external_id = '432740830'").fetchone()
+    db.execute("UPDATE events SET fields = '{\"subject\": \"Refund for [redacted]\"}', fields_retained = false "
+               "WHERE ticket_id = %s AND changes->>'forgotten' = 'person'", (row["id"],))
+    db.execute((DIRECTORY / "0010_forgotten_redaction_records.sql").read_text())
+    record = db.execute("SELECT fields, fields_retained FROM events WHERE ticket_id = %s "
+                        "AND changes->>'forgotten' = 'person'", (row["id"],)).fetchone()
+    assert record == {"fields": {"subject": None}, "fields_retained": True}
+    settings_ = app.extensions["ingestion"].settings
+    rebuilding.rebuild(app.extensions["ingestion"].storage, {v.name: v for v in VENDORS},
+                       {v.name: v.normalizer(settings_) for v in VENDORS}, rebuilding.Scope("helpscout", "", "432740830"))
+    assert db.execute("SELECT * FROM tickets WHERE id = %s", (row["id"],)).fetchone() == row

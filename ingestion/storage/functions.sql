@@ -154,11 +154,16 @@ BEGIN
                          assignee_email, assignee_id, organization) > 0
             OR tags <> '{}' OR custom_fields <> '{}');
     GET DIAGNOSTICS tickets_changed = ROW_COUNT;
+    -- The redactions' own records (outcome `forget`) keep their summaries, which name
+    -- fields, never values; but the fields they merged hold values (`Refund for
+    -- [redacted]`), emptied like every other event's, or a rebuild would put them back.
     UPDATE events SET payload = NULL, comment_body = NULL, comment_author = NULL, comment_public = NULL,
-                      changes = NULL, fields = fields_without_personal_data(fields), fields_retained = true
-     WHERE ticket_id = p_ticket AND outcome <> 'forget'  -- (their summaries name fields, never values)
-       AND (num_nonnulls(payload, comment_body, comment_author, changes) > 0
-            OR fields IS NOT NULL AND NOT fields_retained);
+                      changes = CASE WHEN outcome = 'forget' THEN changes END,
+                      fields = fields_without_personal_data(fields), fields_retained = true
+     WHERE ticket_id = p_ticket
+       AND (outcome <> 'forget' AND (num_nonnulls(payload, comment_body, comment_author, changes) > 0
+                                     OR fields IS NOT NULL AND NOT fields_retained)
+            OR outcome = 'forget' AND fields IS DISTINCT FROM fields_without_personal_data(fields));
     GET DIAGNOSTICS events_changed = ROW_COUNT;
 END
 $$;
