@@ -76,6 +76,20 @@ def _status_names(env: Mapping[str, str], name: str) -> dict[int, str]:
     return names
 
 
+def _code_names(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """`1=new, 4=closed`: what an account calls a vendor's codes (HubSpot's pipeline stage
+    ids are the portal's own), for any vendor that declares such a variable."""
+    names: dict[str, str] = {}
+    for part in env.get(name, "").split(","):
+        if not part.strip():
+            continue
+        code, equals, word = part.partition("=")
+        if not equals or not code.strip() or not word.strip():
+            raise ConfigError(name, f"must be comma-separated code=name pairs (4=closed), got {part.strip()!r}")
+        names[code.strip()] = " ".join(word.lower().split())
+    return names
+
+
 def _bind(env: Mapping[str, str], name: str, default: str) -> str:
     """host:port, [ipv6]:port or unix:/path: what gunicorn can listen on."""
     raw = env.get(name, "").strip() or default
@@ -157,6 +171,9 @@ class Settings:
     #: seconds (the vendors' retry horizon: Freshdesk retries for about 95 minutes).
     redelivery_window: int = 7200
     freshdesk_status_names: Mapping[int, str] = field(default_factory=dict)
+    #: variable -> code -> name, for the variables vendors declare in `code_names`
+    #: (HUBSPOT_STATUS_NAMES): an account's own names for a vendor's codes.
+    vendor_code_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: Bearer tokens of the read API, each with the (vendor, account) it may read, or None
     #: for every account (`token@zendesk/4242` in API_TOKENS).
     api_tokens: tuple[tuple[str, tuple[str, str] | None], ...] = field(default=(), repr=False)
@@ -178,6 +195,10 @@ class Settings:
     @property
     def development(self) -> bool:
         return self.app_env == "development"
+
+    def code_names(self, variable: str) -> Mapping[str, str]:
+        """An account's own names for a vendor's codes (a variable a vendor declares)."""
+        return self.vendor_code_names.get(variable, {})
 
     def credential(self, variable: str) -> tuple:
         """The values of one credential variable (empty when not configured)."""
@@ -248,6 +269,8 @@ class Settings:
             quarantine_retention_days=_bounded(env, "QUARANTINE_RETENTION_DAYS", 30, 1, 36500),
             redelivery_window=_bounded(env, "REDELIVERY_WINDOW", 7200, 60, 7 * 86400),
             freshdesk_status_names=_status_names(env, "FRESHDESK_STATUS_NAMES"),
+            vendor_code_names={variable: _code_names(env, variable) for vendor in vendors
+                               for variable in getattr(vendor, "code_names", ())},
             api_tokens=api_tokens,
             sources_keys=sources_keys,
             default_accounts={name: account for name, account in default_accounts.items() if account},

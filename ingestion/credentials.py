@@ -120,6 +120,8 @@ class DeclaresVariables(Protocol):
     public_test_secrets: frozenset[str]
     #: None, or with `.access(env)`, `.secret_variable` and `.url_variable`.
     export: Any
+    #: Variables of code=name pairs (HUBSPOT_STATUS_NAMES).
+    code_names: tuple[str, ...]
 
 
 def webhook_credentials(env: Mapping[str, str], vendors: Iterable[DeclaresVariables], warnings: list[str],

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .tickets import TicketEvent
-from .verifiers import BasicCredentials, HmacSignature, TimestampedSignature, Verifier
+from .verifiers import LAYOUTS, BasicCredentials, HmacSignature, TimestampedSignature, Verifier
 
 #: (payload, request headers, account from the URL or None) -> the event, or None for an
 #: authentic event that is not about a ticket. Raises InvalidField (422) when unusable.
@@ -32,6 +32,8 @@ class VendorSettings(Protocol):
 
     def credential(self, variable: str) -> tuple: ...
 
+    def code_names(self, variable: str) -> Mapping[str, str]: ...
+
 
 @dataclass(frozen=True)
 class Credential:
@@ -40,8 +42,11 @@ class Credential:
     `kind` is how the value is written: "secret" (a key, at least 16 characters) or
     "basic" (`user:password`). `scheme` says how a call carries it on the wire, for the
     verifier, the OpenAPI description and the test signers alike:
-    - ("hmac", header, digest, encoding): an HMAC of the raw body, hex or base64;
-    - ("timestamped", header, timestamp header): base64 HMAC-SHA256 of timestamp + body;
+    - ("hmac", header, digest, encoding, prefix): an HMAC of the raw body, hex or base64,
+      sent after `prefix` (`sha1=` for Intercom; the verifier takes it with or without);
+    - ("timestamped", header, timestamp header, layout): base64 HMAC-SHA256 of what the
+      layout lays out (verifiers.LAYOUTS: Zendesk's timestamp + body, Front's
+      `<ms>:<body>`, HubSpot's method + URI + body + ms);
     - ("basic",): HTTP Basic.
     """
 
@@ -61,11 +66,12 @@ class Credential:
         """`values`: (label, value) pairs; a value is a secret, or a (user, password) pair."""
         name, *parameters = self.scheme
         if name == "hmac":
-            header, digest, encoding = parameters
+            header, digest, encoding, _prefix = parameters
             return HmacSignature(header, values, digest, encoding)
         if name == "timestamped":
-            header, timestamp_header = parameters
-            return TimestampedSignature(header, timestamp_header, values, settings.webhook_timestamp_tolerance)
+            header, timestamp_header, layout = parameters
+            return TimestampedSignature(header, timestamp_header, values, settings.webhook_timestamp_tolerance,
+                                        layout=layout)
         return BasicCredentials(values)
 
     def environment_values(self, settings: VendorSettings) -> tuple:
@@ -78,12 +84,16 @@ class Credential:
 METHODS = {"hmac": "hmac", "timestamped": "signing", "basic": "basic"}
 
 
-def hmac_header(variable: str, header: str, digest: str = "sha256", encoding: str = "hex") -> Credential:
-    return Credential(variable, "secret", ("hmac", header, digest, encoding))
+def hmac_header(variable: str, header: str, digest: str = "sha256", encoding: str = "hex",
+                prefix: str = "") -> Credential:
+    return Credential(variable, "secret", ("hmac", header, digest, encoding, prefix))
 
 
-def timestamped_signature(variable: str, header: str, timestamp_header: str) -> Credential:
-    return Credential(variable, "secret", ("timestamped", header, timestamp_header))
+def timestamped_signature(variable: str, header: str, timestamp_header: str,
+                          layout: str = "stamp+body") -> Credential:
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown signature layout {layout!r}: one of {sorted(LAYOUTS)}")
+    return Credential(variable, "secret", ("timestamped", header, timestamp_header, layout))
 
 
 def basic_auth(variable: str, old_variable: str | None = None) -> Credential:
@@ -165,6 +175,11 @@ class Vendor:
     #: For a vendor whose normalizer an operator setting tunes (FRESHDESK_STATUS_NAMES):
     #: settings -> the tuned normalizer.
     tuned: Callable[[Any], Normalizer] | None = None
+    #: Variables an operator sets to name the vendor's codes the account's own way
+    #: (`HUBSPOT_STATUS_NAMES=1=new,4=closed`: comma-separated code=name pairs), read
+    #: from the environment for every vendor; its `tuned` normalizer gets them from
+    #: `settings.code_names(variable)`.
+    code_names: tuple[str, ...] = ()
     #: The header naming the event when the body does not (Help Scout's X-HelpScout-Event):
     #: `python -m ingestion rebuild` hands each stored event's type back in it.
     event_header: str | None = None

@@ -32,13 +32,31 @@ class Failure:
 Labelled = tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a signature may cover besides the headers and the body: the request's method
+    and where it was addressed (HubSpot's v3 signs `method + URI + body + timestamp`).
+    The URI a vendor signs is the public one it was configured with, which a proxy may
+    not pass on as it was: the scheme is tried both ways (the secret still has to match,
+    so this widens nothing an attacker can use)."""
+
+    method: str = "POST"
+    host: str = "localhost"
+    #: The request target as sent: path and query, still percent-encoded.
+    path: str = "/"
+
+    @property
+    def uris(self) -> tuple[str, ...]:
+        return tuple(f"{scheme}://{self.host}{self.path}" for scheme in ("https", "http"))
+
+
 class Verifier(Protocol):
     method: str
 
     @property
     def configured(self) -> bool: ...
 
-    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | str:
+    def check(self, headers: Mapping[str, str], body: bytes, target: Target | None = None) -> Failure | str:
         """The label of the credential that passed, or why none did."""
 
 
@@ -78,7 +96,7 @@ class HmacSignature:
     def configured(self) -> bool:
         return bool(self._keys)
 
-    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | str:
+    def check(self, headers: Mapping[str, str], body: bytes, target: Target | None = None) -> Failure | str:
         provided = headers.get(self.header, "").strip()
         if not provided:
             return Failure("missing", f"Missing {self.header} header")
@@ -120,7 +138,7 @@ class BasicCredentials:
     def configured(self) -> bool:
         return bool(self._credentials)
 
-    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | str:
+    def check(self, headers: Mapping[str, str], body: bytes, target: Target | None = None) -> Failure | str:
         header = headers.get("Authorization")
         if not header:
             return Failure("missing", "Missing Authorization header")
@@ -134,51 +152,84 @@ class BasicCredentials:
         return found if found is not None else Failure("bad_credentials", "Invalid credentials")
 
 
+#: How a timestamped signature lays out what it signs, and how its timestamp is written:
+#: layout -> (timestamp format, parts in order). "stamp" is the timestamp header's text
+#: as sent, "body" the raw body, "method" and "uri" the request's (Target).
+LAYOUTS = {
+    "stamp+body": ("iso", ("stamp", "body")),  # Zendesk: ISO-8601, no separator
+    "stamp:body": ("ms", ("stamp", b":", "body")),  # Front: Unix milliseconds, a colon
+    "method+uri+body+stamp": ("ms", ("method", "uri", "body", "stamp")),  # HubSpot v3: Unix ms
+}
+
+
+def _moment(stamp: str, kind: str) -> float | None:
+    """The timestamp header's time in Unix seconds, or None when it is not one."""
+    if kind == "ms":
+        if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 16:
+            return None
+        return int(stamp) / 1000
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.timestamp()
+    except (OverflowError, ValueError):  # a year no clock reaches
+        return float("inf")
+
+
 class TimestampedSignature:
-    """base64(HMAC-SHA256(secret, timestamp + raw body)) with the timestamp in its own
-    header (Zendesk's native signature). The key is the secret string as is (not
-    base64-decoded), timestamp and body are joined with no separator, and a timestamp
-    further than `tolerance` seconds from now is refused, so a captured request cannot
-    be replayed later."""
+    """base64(HMAC-SHA256(secret, what the layout signs)) with the timestamp in its own
+    header: Zendesk's native signature (timestamp + raw body), Front's application
+    webhooks (`<ms>:<raw body>`) and HubSpot's v3 (method + URI + body + ms). The key is
+    the secret string as is (not base64-decoded), and a timestamp further than
+    `tolerance` seconds from now is refused, so a captured request cannot be replayed
+    later."""
 
     method = "signature"
 
     def __init__(self, header: str, timestamp_header: str, secrets: Labelled, tolerance: int,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, layout: str = "stamp+body") -> None:
         self.header = header
         self.timestamp_header = timestamp_header
         self._keys = tuple((label, hmac.new(s.encode("utf-8"), digestmod=hashlib.sha256)) for label, s in secrets)
         self.tolerance = tolerance
         self._clock = clock
+        self._format, self._parts = LAYOUTS[layout]
 
     @property
     def configured(self) -> bool:
         return bool(self._keys)
 
-    def check(self, headers: Mapping[str, str], body: bytes) -> Failure | str:
+    def _messages(self, stamp: str, body: bytes, target: Target | None) -> list[list[bytes]]:
+        """Each message this request may have been signed as (one per URI it may have had)."""
+        target = target or Target()
+        uris = target.uris if "uri" in self._parts else ("",)
+        values = {"stamp": stamp.encode("utf-8"), "body": body, "method": target.method.encode("ascii", "replace")}
+        return [[part if isinstance(part, bytes) else uri.encode("utf-8", "surrogateescape") if part == "uri"
+                 else values[part] for part in self._parts] for uri in uris]
+
+    def check(self, headers: Mapping[str, str], body: bytes, target: Target | None = None) -> Failure | str:
         provided = headers.get(self.header, "").strip()
         stamp = headers.get(self.timestamp_header, "").strip()
         if not provided or not stamp:
             return Failure("missing", f"Missing {self.header} or {self.timestamp_header} header")
-        try:
-            moment = datetime.fromisoformat(stamp)
-        except ValueError:
-            return Failure("malformed", f"{self.timestamp_header} is not an ISO-8601 timestamp")
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+        moment = _moment(stamp, self._format)
+        if moment is None:
+            written = "Unix milliseconds" if self._format == "ms" else "an ISO-8601 timestamp"
+            return Failure("malformed", f"{self.timestamp_header} is not {written}")
         expected = []
-        for label, key in self._keys:
-            mac = key.copy()
-            mac.update(stamp.encode("utf-8"))
-            mac.update(body)
-            expected.append((label, base64.b64encode(mac.digest()).decode("ascii")))
+        for message in self._messages(stamp, body, target):
+            for label, key in self._keys:
+                mac = key.copy()
+                for part in message:
+                    mac.update(part)
+                expected.append((label, base64.b64encode(mac.digest()).decode("ascii")))
         matched = first_equal(provided, expected)
         if matched is None:
             return Failure("bad_signature", f"{self.header} does not match the request")
-        try:
-            skew = abs(self._clock() - moment.timestamp())
-        except (OverflowError, ValueError):  # a year no clock reaches
-            skew = float("inf")
-        if skew > self.tolerance:
+        if abs(self._clock() - moment) > self.tolerance:
             return Failure("stale_timestamp", f"{self.timestamp_header} is more than {self.tolerance} seconds from now")
         return matched

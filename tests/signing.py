@@ -83,9 +83,11 @@ def url_for(vendor: str, account: str | None = None) -> str:
     return f"{WEBHOOK_PREFIX}/{vendor}" + (f"/{account}" if account else "")
 
 
-def hmac_headers(credential: Credential, body: bytes, key: str, prefix: str = "") -> dict[str, str]:
-    _, header, digest, encoding = credential.scheme
+def hmac_headers(credential: Credential, body: bytes, key: str, prefix: str | None = None) -> dict[str, str]:
+    """`prefix`: None sends the vendor's own (Intercom's `sha1=`)."""
+    _, header, digest, encoding, own_prefix = credential.scheme
     mac = hmac.new(key.encode(), body, getattr(hashlib, digest))
+    prefix = own_prefix if prefix is None else prefix
     return {header: prefix + (mac.hexdigest() if encoding == "hex" else base64.b64encode(mac.digest()).decode())}
 
 
@@ -94,10 +96,31 @@ def timestamp(offset_seconds: float = 0) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def timestamped_headers(credential: Credential, body: bytes, key: str, stamp: str | None = None) -> dict[str, str]:
-    _, header, timestamp_header = credential.scheme
-    stamp = stamp or timestamp()
-    digest = hmac.new(key.encode(), stamp.encode() + body, hashlib.sha256).digest()
+def milliseconds(offset_seconds: float = 0) -> str:
+    return str(int((datetime.now(timezone.utc).timestamp() + offset_seconds) * 1000))
+
+
+#: The URI a test request is addressed to when a signature covers it (the Flask test client's host).
+TEST_CLIENT_BASE = "http://localhost"
+
+
+def timestamped_headers(credential: Credential, body: bytes, key: str, stamp: str | None = None,
+                        method: str = "POST", uri: str = "") -> dict[str, str]:
+    """What each layout signs, written from the vendors' documentation (not from the
+    verifier): Zendesk `timestamp + body` (ISO-8601), Front `<ms>:<body>`, HubSpot v3
+    `method + URI + body + <ms>`."""
+    _, header, timestamp_header, layout = credential.scheme
+    if layout == "stamp+body":
+        stamp = stamp or timestamp()
+        message = stamp.encode() + body
+    elif layout == "stamp:body":
+        stamp = stamp or milliseconds()
+        message = stamp.encode() + b":" + body
+    else:
+        assert layout == "method+uri+body+stamp", layout
+        stamp = stamp or milliseconds()
+        message = method.encode() + uri.encode() + body + stamp.encode()
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
     return {header: base64.b64encode(digest).decode(), timestamp_header: stamp}
 
 
@@ -106,28 +129,30 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def native_headers(vendor: str, body: bytes, previous: bool = False) -> dict[str, str]:
+def native_headers(vendor: str, body: bytes, previous: bool = False, uri: str = "") -> dict[str, str]:
     """The headers of the vendor's own signature (its first signed credential; Basic for
-    a vendor that only has Basic)."""
+    a vendor that only has Basic). `uri`: where the request goes, for a signature that
+    covers it (HubSpot's)."""
     for credential in BY_NAME[vendor].credentials:
         key = secret(vendor, credential.scheme[0], previous)
         if credential.scheme[0] == "hmac":
             return hmac_headers(credential, body, key)
         if credential.scheme[0] == "timestamped":
-            return timestamped_headers(credential, body, key)
+            return timestamped_headers(credential, body, key, uri=uri)
     return basic(*basic_pair(vendor, previous))
 
 
-def signed(vendor: str, payload: dict | bytes | str) -> tuple[bytes, dict[str, str]]:
+def signed(vendor: str, payload: dict | bytes | str, uri: str = "") -> tuple[bytes, dict[str, str]]:
     """A body and the headers of its vendor's native authentication."""
     body = body_of(payload)
-    return body, {"Content-Type": "application/json", **native_headers(vendor, body)}
+    return body, {"Content-Type": "application/json", **native_headers(vendor, body, uri=uri)}
 
 
 def post(client, vendor: str, payload: dict | bytes | str, account: str | None = None, **headers: str):
     """One webhook as the vendor sends it, through the Flask test client."""
-    body, auth = signed(vendor, payload)
-    return client.post(url_for(vendor, account), data=body, headers={**auth, **headers})
+    url = url_for(vendor, account)
+    body, auth = signed(vendor, payload, TEST_CLIENT_BASE + url)
+    return client.post(url, data=body, headers={**auth, **headers})
 
 
 def post_http(base_url: str, vendor: str, payload: dict | bytes | str, account: str | None = None,
@@ -135,9 +160,9 @@ def post_http(base_url: str, vendor: str, payload: dict | bytes | str, account: 
     """The same against a live server (gunicorn, nginx)."""
     import requests
 
-    body, auth = signed(vendor, payload)
-    return requests.post(base_url + url_for(vendor, account), data=body, headers={**auth, **headers},
-                         timeout=timeout)
+    url = base_url + url_for(vendor, account)
+    body, auth = signed(vendor, payload, url)
+    return requests.post(url, data=body, headers={**auth, **headers}, timeout=timeout)
 
 
 # The first release's names, kept for the tests about those two vendors' signatures.

@@ -191,3 +191,21 @@ def test_the_benches_start_production_with_credentials_it_accepts():
     settings = load_settings({**BASE, "APP_ENV": "production", "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET,
                               "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET})
     assert not settings.development
+
+
+def test_a_vendors_code_names_are_read_generically_and_refused_naming_the_variable():
+    """`code_names` (ingestion/vendor.py): any vendor may declare a variable of code=name
+    pairs (HubSpot's portal-specific stage ids); config reads it without knowing the vendor."""
+    from dataclasses import replace
+
+    from ingestion.config import Settings
+    from ingestion.vendors import VENDORS
+
+    declaring = replace(VENDORS[0], name="acme", code_names=("ACME_STATUS_NAMES",))
+    settings = Settings.from_env({**BASE, "ACME_STATUS_NAMES": "1=New, 4=Closed  For Good,stage-x=waiting"},
+                                 (*VENDORS, declaring))
+    assert settings.code_names("ACME_STATUS_NAMES") == {"1": "new", "4": "closed for good", "stage-x": "waiting"}
+    assert settings.code_names("UNDECLARED") == {}
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({**BASE, "ACME_STATUS_NAMES": "1=new, closed"}, (*VENDORS, declaring))
+    assert refused.value.variable == "ACME_STATUS_NAMES"

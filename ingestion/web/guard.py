@@ -15,13 +15,14 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from flask import g, request
 
 from ..errors import ApiError, Unauthorized
 from ..metrics import AUTH_FAILURES, child
 from ..sources import Source
-from ..verifiers import Failure, Verifier
+from ..verifiers import Failure, Target, Verifier
 from .request_context import raw_body
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Guard:
         self.development = development
 
     def verify(self, verifiers: Iterable[Verifier], headers: Mapping[str, str], body: bytes,
-               what: str | None = None) -> Verified:
+               what: str | None = None, target: Target | None = None) -> Verified:
         """The method and credential that passed, or Unauthorized with the most telling reason."""
         configured = [v for v in verifiers if v.configured]
         if not configured:
@@ -50,7 +51,7 @@ class Guard:
             raise Unauthorized(f"Webhook authentication is not configured for {what or self.vendor}", "not_configured")
         failures = []
         for verifier in configured:
-            result = verifier.check(headers, body)
+            result = verifier.check(headers, body, target)
             if not isinstance(result, Failure):
                 return Verified(verifier.method, result)
             failures.append(result)
@@ -75,6 +76,17 @@ class Guard:
                      extra={"vendor": self.vendor})
 
 
+def request_target(environ: Mapping[str, Any]) -> Target:
+    """The request's method, host and target as sent (still percent-encoded: gunicorn's
+    RAW_URI; rebuilt from the path and query elsewhere), for a signature that covers them."""
+    path = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not path:
+        query = environ.get("QUERY_STRING")
+        path = quote(environ.get("PATH_INFO", "/"), safe="/;=,@:+$!*'()~") + (f"?{query}" if query else "")
+    return Target(environ.get("REQUEST_METHOD", "POST"), environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
+                  path)
+
+
 def authenticated(guard: Guard, resolve: Callable[[str | None], Source]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """View decorator: resolve the request's source (`resolve(url account)`), verify the
     raw body with its credentials before the view runs, and leave the source in
@@ -91,7 +103,7 @@ def authenticated(guard: Guard, resolve: Callable[[str | None], Source]) -> Call
             try:
                 source = resolve(kwargs.get("account"))
                 verified = guard.verify(source.verifiers, request.headers, raw_body(),
-                                        source.name if source.stored else None)
+                                        source.name if source.stored else None, request_target(request.environ))
             except ApiError as refused:
                 reason = getattr(refused, "reason", None)
                 if reason is not None and refused.status < 500:

@@ -43,16 +43,18 @@ def _title(vendor: Vendor) -> str:
 def _schemes(vendor: Vendor) -> tuple[list[str], list[str]]:
     """(security scheme entries, the operation's `security` alternatives)."""
     schemes, alternatives = [], []
-    for credential in vendor.credentials:
+    for index, credential in enumerate(vendor.credentials):
         name, *parameters = credential.scheme
         if name == "basic":
             alternatives.append("{basicAuth: []}")
             continue
-        key = f"{vendor.name}Signature"
-        headers = [parameters[0]] if name == "hmac" else list(parameters)
+        # One scheme name per signature a vendor takes (Front has two).
+        signed_before = sum(1 for c in vendor.credentials[:index] if c.scheme[0] != "basic")
+        key = f"{vendor.name}Signature" + (str(signed_before + 1) if signed_before else "")
+        headers = [parameters[0]] if name == "hmac" else list(parameters[:2])
         requirement = []
-        for index, header in enumerate(headers):
-            scheme_name = key if index == 0 else f"{key}Timestamp"
+        for position, header in enumerate(headers):
+            scheme_name = key if position == 0 else f"{key}Timestamp"
             schemes.append(f"    {scheme_name}:\n      type: apiKey\n      in: header\n      name: {header}\n"
                            f"      description: {credential.variable}")
             requirement.append(f"{scheme_name}: []")
