@@ -125,6 +125,7 @@ class InvalidField(ApiError):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"Field '{field}' {problem}")
         self.field = field
+        self.problem = problem
 
 
 class TooDeeplyNested(ApiError):

@@ -11,7 +11,9 @@ since a rule may well send the same body twice in a day (README: "Redeliveries")
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
+from .batches import BatchItem
 from .duplicates import DuplicateCache, Prefetched
 from .storage import Storage
 from .tickets import Outcome, StoredDelivery, TicketEvent
@@ -49,6 +51,19 @@ class Ingestor:
         if stored.outcome is Outcome.ALREADY_EXISTS and self.duplicates is not None:
             self.duplicates.remember(entry_key, event, key, stored, expires_in)
         return stored
+
+    def store_batch(self, vendor: str, account: str, items: Sequence[BatchItem], request_id: str | None,
+                    credential: str | None = None) -> list[StoredDelivery]:
+        """A batch's events, all or none, each with its own identity (ingestion/batches.py);
+        PostgreSQL alone judges redeliveries (no duplicate fast path)."""
+        deliveries = []
+        for item in items:
+            if item.event is None:
+                deliveries.append((None, "", None, item.text))
+                continue
+            key, windowed = identity(item.event, item.body)
+            deliveries.append((item.event, key, self.window if windowed else None, item.text))
+        return self.storage.ingest_batch(vendor, account, deliveries, request_id, credential)
 
     def ignore(self, vendor: str, account: str, request_id: str | None) -> StoredDelivery:
         return self.storage.record_ignored(vendor, account, request_id)

@@ -59,9 +59,10 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_json_object(raw: bytes) -> tuple[dict[str, Any], str]:
+def parse_json_object(raw: bytes, arrays: bool = False) -> tuple[Any, str]:
     """The body as a JSON object, whatever the Content-Type claims (vendors label JSON as
-    form data). Returns the object and the decoded text, which is stored as the raw payload."""
+    form data). Returns the object and the decoded text, which is stored as the raw payload.
+    `arrays`: an array is taken too (a vendor that batches events: ingestion/batches.py)."""
     if not raw.strip():
         raise UnreadableBody("Request body is empty: expected a JSON object", "empty")
     try:
@@ -80,7 +81,7 @@ def parse_json_object(raw: bytes) -> tuple[dict[str, Any], str]:
                              "not_json") from None
     except ValueError as error:  # NaN / Infinity, integers past Python's digit limit
         raise UnreadableBody(f"Request body is not valid JSON: {error}", "not_json") from None
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict) and not (arrays and isinstance(payload, list)):
         raise UnreadableBody(f"JSON body must be an object, got {_JSON_TYPES.get(type(payload), 'a value')}",
                              "not_object")
     return payload, text

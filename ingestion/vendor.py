@@ -9,7 +9,7 @@ description (its payload schema, `openapi.yaml` beside its code), and the test s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -175,6 +175,11 @@ class Vendor:
     #: For a vendor whose normalizer an operator setting tunes (FRESHDESK_STATUS_NAMES):
     #: settings -> the tuned normalizer.
     tuned: Callable[[Any], Normalizer] | None = None
+    #: For a vendor that sends several events in one request (HubSpot's array): the
+    #: parsed body -> its events, each an object the normalizer reads alone, or None when
+    #: the body is one event. Raises InvalidField when an item is not an event. The
+    #: events are stored all or none and answered one by one (ingestion/batches.py).
+    batch: Callable[[Any], "Sequence[Mapping[str, Any]] | None"] | None = None
     #: Variables an operator sets to name the vendor's codes the account's own way
     #: (`HUBSPOT_STATUS_NAMES=1=new,4=closed`: comma-separated code=name pairs), read
     #: from the environment for every vendor; its `tuned` normalizer gets them from

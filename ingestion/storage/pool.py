@@ -128,6 +128,15 @@ class Database:
                 raise UnstorablePayload(f"The database refused a value in the payload: {reason}") from None
             except UnicodeEncodeError:
                 raise UnstorablePayload("The payload contains text that cannot be encoded as UTF-8") from None
+            except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as error:
+                # A deadlock or serialization failure: two transactions of several statements
+                # (batches) took the same tickets' locks in another order. PostgreSQL rolled
+                # this one back whole, so running it again is safe.
+                if attempt < ATTEMPTS:
+                    log.info("transaction rolled back by the database, retrying", extra={
+                        "attempt": attempt, "sqlstate": error.sqlstate})
+                    continue
+                raise DatabaseUnavailable(self.retry_after) from None
             except psycopg.OperationalError as error:
                 if broken and attempt < ATTEMPTS:
                     log.warning("database connection lost, retrying on a fresh one", extra={"attempt": attempt})

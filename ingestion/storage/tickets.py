@@ -30,6 +30,15 @@ SELECT out_ticket_id, out_event_id, out_outcome, out_revision,
                     %(comment_public)s, %(changes)s, %(payload)s::jsonb, %(request_id)s, %(credential)s)
 """
 
+#: A batch's tickets locked up front, in one order every transaction agrees on (their
+#: keys' hashes), so two batches that name the same tickets in other orders queue
+#: instead of deadlocking. Transaction-scoped advisory locks: released at commit.
+LOCK_TICKETS = """
+SELECT pg_advisory_xact_lock(h)
+  FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(%(keys)s::text[]) AS k) AS hashed
+ ORDER BY h
+"""
+
 #: Audit an authentic delivery that is not about a ticket. Plain insert: nothing to race.
 RECORD_IGNORED = """
 INSERT INTO deliveries (vendor, account, outcome, request_id)
@@ -90,6 +99,33 @@ class TicketStore:
             return StoredDelivery(Outcome(outcome), str(ticket_id), str(event_id), revision), expires_in
 
         return self.database.run("ingest_event", work)
+
+    def ingest_batch(self, vendor: str, account: str,
+                     deliveries: list[tuple[TicketEvent | None, str, int | None, str]], request_id: str | None,
+                     credential: str | None = None) -> list[StoredDelivery]:
+        """Store a batch's events in one transaction, all or none (ingestion/batches.py).
+        `deliveries`: (event, identity, window seconds, its JSON text) each, as for
+        `ingest`; an event of None is audited as ignored. Answers in the same order."""
+        params = [None if event is None else ingest_params(event, key, window, text, request_id, credential)
+                  for event, key, window, text in deliveries]
+        ignored = {"vendor": vendor, "account": account, "request_id": request_id}
+        keys = sorted({"\x1f".join(("ingestion.ticket", e.vendor, e.account, e.external_id)) for e, *_ in deliveries if e is not None})
+
+        def work(conn: psycopg.Connection) -> list[StoredDelivery]:
+            answers = []
+            with conn.transaction():
+                if len(keys) > 1:
+                    conn.execute(LOCK_TICKETS, {"keys": keys})
+                for one in params:
+                    if one is None:
+                        conn.execute(RECORD_IGNORED, ignored)
+                        answers.append(StoredDelivery(Outcome.IGNORED))
+                        continue
+                    ticket_id, event_id, outcome, revision, _ = conn.execute(INGEST_EVENT, one).fetchone()
+                    answers.append(StoredDelivery(Outcome(outcome), str(ticket_id), str(event_id), revision))
+            return answers
+
+        return self.database.run("ingest_batch", work)
 
     def record_ignored(self, vendor: str, account: str, request_id: str | None) -> StoredDelivery:
         """Audit an authentic delivery that is not about a ticket."""

@@ -35,6 +35,10 @@ RESPONSES = """\
         "429": {$ref: "#/components/responses/RateLimited"}
         "503": {$ref: "#/components/responses/Unavailable"}"""
 
+#: A vendor that batches (ingestion/batches.py) answers a batch event by event.
+BATCH_RESPONSES = RESPONSES.replace("responses/Created", "responses/BatchCreated").replace(
+    "responses/Processed", "responses/BatchProcessed")
+
 
 def _title(vendor: Vendor) -> str:
     return vendor.name.title().replace("_", "")
@@ -75,7 +79,7 @@ def _paths(vendor: Vendor, alternatives: list[str]) -> str:
             f"      security: {security}\n{parameters}"
             f"      requestBody:\n        required: true\n        content:\n          application/json:\n"
             f'            schema: {{$ref: "#/components/schemas/{_title(vendor)}Payload"}}\n'
-            f"      responses:\n{RESPONSES}\n")
+            f"      responses:\n{BATCH_RESPONSES if vendor.batch else RESPONSES}\n")
     return "\n".join(out)
 
 

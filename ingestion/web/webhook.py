@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, g, request
 from flask.wrappers import Response
 
-from .. import quarantine
+from .. import batches, quarantine
 from ..duplicates import request_key
-from ..errors import ApiError
+from ..errors import ApiError, UnreadableBody
 from ..json_body import parse_json_object
 from ..metrics import WEBHOOKS, child
 from ..services import services
@@ -58,21 +59,52 @@ def response_for(stored: StoredDelivery) -> Response:
                     status=stored.outcome.http_status, mimetype="application/json")
 
 
-def receive(vendor: str, normalize: Normalizer, url_account: str | None) -> Response:
-    """Parse, normalize and store one authenticated delivery, under its source's account."""
+def batch_response(vendor: str, account: str, items: list[batches.BatchItem], answers: list[StoredDelivery],
+                   started: float) -> Response:
+    """A batch's answer: each event's outcome in its place (SPEC 2.1); 201 when one of
+    them created a ticket, else 200."""
+    answered = []
+    for item, stored in zip(items, answers):
+        child(WEBHOOKS, vendor, stored.outcome.value).inc()
+        one: dict[str, Any] = {"status": stored.outcome.value}
+        if item.event is not None:
+            one.update(external_id=item.event.external_id, ticket_id=stored.ticket_id, event_id=stored.event_id)
+            if item.event.vendor_event_id:
+                one["vendor_event_id"] = item.event.vendor_event_id
+        answered.append(one)
+    outcomes = Counter(one["status"] for one in answered)
+    note_webhook({"vendor": vendor, "account": account, "outcome": "batch", "events": len(answered),
+                  "outcomes": dict(outcomes), "webhook_ms": round((time.perf_counter() - started) * 1000, 2)})
+    status = 201 if outcomes[Outcome.CREATED.value] else 200
+    return Response(json.dumps({"status": "batch", "events": answered}, separators=(",", ":")) + "\n",
+                    status=status, mimetype="application/json")
+
+
+def receive(vendor: str, normalize: Normalizer, url_account: str | None,
+            split: batches.Splitter | None = None) -> Response:
+    """Parse, normalize and store one authenticated delivery, under its source's account:
+    one event, or a batch of them (`split`: the vendor's, ingestion/batches.py)."""
     started = time.perf_counter()
     account = g.source.account
+    events = None
     try:
         body = raw_body()
-        payload, text = parse_json_object(body)
+        payload, text = parse_json_object(body, arrays=split is not None)
         account = services().sources.settle_account(g.source, payload, request.headers)
-        event = normalize(payload, request.headers, account)
+        events = batches.events_of(split, payload)
         ingestor = services().ingestor
-        if event is None:
-            stored = ingestor.ignore(vendor, account, g.request_id)
+        if events is not None:
+            items = batches.read(events, normalize, request.headers, account)
+            answers = ingestor.store_batch(vendor, account, items, g.request_id, g.credential)
+        elif not isinstance(payload, dict):
+            raise UnreadableBody("JSON body must be an object, got an array", "not_object")
         else:
-            stored = ingestor.store(event, body, text, g.request_id, request_key(vendor, url_account, body),
-                                    g.get("prefetched"), g.credential)
+            event = normalize(payload, request.headers, account)
+            if event is None:
+                stored = ingestor.ignore(vendor, account, g.request_id)
+            else:
+                stored = ingestor.store(event, body, text, g.request_id, request_key(vendor, url_account, body),
+                                        g.get("prefetched"), g.credential)
     except ApiError as error:
         if error.quarantined and g.get("auth_method", "none") != "none":
             try:
@@ -84,6 +116,8 @@ def receive(vendor: str, normalize: Normalizer, url_account: str | None) -> Resp
         note_webhook({"vendor": vendor, "outcome": outcome, "error": error.message,
                       "quarantine_id": error.extra.get("quarantine_id")})
         raise error from None
+    if events is not None:
+        return batch_response(vendor, account, items, answers, started)
     child(WEBHOOKS, vendor, stored.outcome.value).inc()
     note_webhook({
         "vendor": vendor,
@@ -118,14 +152,15 @@ def webhook_path(vendor: str) -> str:
 ACCOUNT_SEGMENT = "<regex('[A-Za-z0-9][A-Za-z0-9._-]{0,99}'):account>"
 
 
-def webhook_blueprint(vendor: str, normalize: Normalizer, guard: Guard, rate_limited: ViewDecorator) -> Blueprint:
+def webhook_blueprint(vendor: str, normalize: Normalizer, guard: Guard, rate_limited: ViewDecorator,
+                      split: batches.Splitter | None = None) -> Blueprint:
     """One blueprint per vendor, built in the app factory from what the vendor declares.
     Decorators, outermost first: route, rate limit, authentication. Two routes: the
     vendor's URL, and the same with the vendor account as a last segment."""
     blueprint = Blueprint(vendor, __name__)
 
     def view(account: str | None = None) -> Response:
-        return receive(vendor, normalize, account)
+        return receive(vendor, normalize, account, split)
 
     def entry_key() -> str | None:
         """The duplicate-cache key of this request, for the rate limit to fetch with its
