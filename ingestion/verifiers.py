@@ -215,7 +215,8 @@ class TimestampedSignature:
         provided = headers.get(self.header, "").strip()
         stamp = headers.get(self.timestamp_header, "").strip()
         if not provided or not stamp:
-            return Failure("missing", f"Missing {self.header} or {self.timestamp_header} header")
+            absent = [name for name, value in ((self.header, provided), (self.timestamp_header, stamp)) if not value]
+            return Failure("missing", f"Missing {' and '.join(absent)} header{'s' if len(absent) > 1 else ''}")
         moment = _moment(stamp, self._format)
         if moment is None:
             written = "Unix milliseconds" if self._format == "ms" else "an ISO-8601 timestamp"

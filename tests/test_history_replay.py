@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,7 +26,7 @@ from signing import post
 PEOPLE = (("Ana Perez", "ana.perez@example.com"), ("Bo Lindqvist", "bo.lindqvist@example.org"))
 TIMES = [None, *(f"2026-03-0{day}T10:00:00Z" for day in range(1, 6))]
 STATUSES = {"freshdesk": ["open", "pending", "closed"], "zendesk": ["open", "pending", "solved"],
-            "helpscout": ["active", "pending", "closed"]}
+            "helpscout": ["active", "pending", "closed"], "front": ["assigned", "unassigned", "archived"]}
 ZENDESK_ACCOUNT = {"X-Zendesk-Account-Id": "99"}
 
 
@@ -53,7 +54,7 @@ def updates(vendor: str):
 
 
 def operations(vendor: str):
-    lifecycle = ["soft_delete", "restore"] + (["purge"] if vendor != "helpscout" else [])
+    lifecycle = ["soft_delete", "restore"] + (["purge"] if vendor not in ("helpscout", "front") else [])
     return st.lists(st.one_of(
         updates(vendor),
         st.sampled_from(lifecycle + ["redact_person", "redact_ticket", "retention"]),
@@ -81,6 +82,8 @@ def body(vendor: str, ticket: str, update: Update, headless: bool) -> tuple[dict
                                                update.updated_at or "2026-03-01T09:00:00Z"}]}
         event = "convo.customer.reply.created" if update.comment is not None else "convo.updated"
         return convo, ({} if headless else {"X-HelpScout-Event": event})
+    if vendor == "front":
+        return front_body(ticket, update, person), {}
     fields: dict = {"id": ticket}
     if update.subject is not None:
         fields["subject" if vendor == "freshdesk" else "title"] = update.subject
@@ -99,6 +102,28 @@ def body(vendor: str, ticket: str, update: Update, headless: bool) -> tuple[dict
     return {"ticket": fields}, (ZENDESK_ACCOUNT if vendor == "zendesk" else {})
 
 
+def front_body(ticket: str, update: Update, person: tuple[str, str] | None) -> dict:
+    """A rule webhook's Event: the conversation, and the comment as its target."""
+    conversation: dict = {"id": ticket}
+    if update.subject is not None:
+        conversation["subject"] = update.subject
+    if update.status is not None:
+        conversation["status"] = update.status
+    if update.tags is not None:
+        conversation["tags"] = [{"id": f"tag_{tag}", "name": tag} for tag in update.tags]
+    if update.region is not None:
+        conversation["custom_fields"] = {"region": update.region}
+    if person is not None:
+        conversation["recipient"] = {"handle": person[1], "name": person[0], "role": "from"}
+    event: dict = {"id": f"evt_{uuid.uuid4().hex[:12]}", "type": "reopen", "conversation": conversation}
+    if update.updated_at is not None:
+        event["emitted_at"] = datetime.fromisoformat(update.updated_at).timestamp()
+    if update.comment is not None:
+        event.update(type="comment", target={"_meta": {"type": "comment"}, "data": {
+            "body": update.comment, "author": {"id": "tea_1", "first_name": "Bo", "last_name": "Lindqvist"}}})
+    return event
+
+
 def lifecycle(vendor: str, ticket: str, operation: str, n: int) -> tuple[dict, dict]:
     """A deletion, a restore or a permanent delete, as each vendor sends it."""
     if vendor == "zendesk":
@@ -110,6 +135,9 @@ def lifecycle(vendor: str, ticket: str, operation: str, n: int) -> tuple[dict, d
             return {"event": "onTicketDelete", "data": {"ticket": {"id": int(ticket)}}, "n": n}, {}
         return {"ticket": {"id": ticket}, "event": f"ticket_{'deleted' if operation == 'soft_delete' else 'restored'}",
                 "n": n}, {}
+    if vendor == "front":
+        return {"id": f"evt_{operation}_{ticket}_{n}", "type": "trash" if operation == "soft_delete" else "restore",
+                "conversation": {"id": ticket}}, {}
     if operation == "soft_delete":
         return {"id": int(ticket)}, {"X-HelpScout-Event": "convo.deleted"}
     # (a restore is a conversation: an id alone is a deletion's body, and a header alone,

@@ -235,8 +235,9 @@ def test_a_disabled_source_is_refused_and_a_removed_one_unknown_its_tickets_kept
 
 
 def test_the_seeds_bare_urls_work_with_environment_secrets_as_before(client, db):
+    own = {"helpscout": fixture("helpscout", "v2_convo_created"), "front": fixture("front", "rule_inbound_message_full")}
     for vendor in VENDORS:
-        payload = fixture("helpscout", "v2_convo_created") if vendor.name == "helpscout" else {"ticket": {"id": 31}}
+        payload = own.get(vendor.name, {"ticket": {"id": 31}})
         extra = {"X-HelpScout-Event": "convo.created"} if vendor.name == "helpscout" else {}
         response = post(client, vendor.name, payload, **extra)
         assert response.status_code == 201, (vendor.name, response.json)
@@ -245,7 +246,7 @@ def test_the_seeds_bare_urls_work_with_environment_secrets_as_before(client, db)
     accounts = rows(db, "SELECT vendor, account, e.credential FROM tickets t JOIN events e ON e.ticket_id = t.id "
                         "ORDER BY e.id")
     assert [(a["vendor"], a["account"]) for a in accounts] == [
-        ("freshdesk", ""), ("zendesk", ""), ("helpscout", ""), ("zendesk", "4242")]
+        *((vendor.name, "") for vendor in VENDORS), ("zendesk", "4242")]
     assert {a["credential"] for a in accounts} == {"hmac:env", "signing:env"}
 
 

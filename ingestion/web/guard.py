@@ -58,8 +58,11 @@ class Guard:
         # A credential that was sent and is wrong says more than another that is absent.
         telling = next((f for f in failures if f.reason != "missing"), None)
         if telling is None:
+            # Each verifier says what it lacked: two may share a header (Front's app and rule
+            # signatures are both X-Front-Signature), so "missing" alone would mislead.
             expected = " or ".join(v.method for v in configured)
-            telling = Failure("missing", f"Missing webhook authentication (expected: {expected})")
+            lacking = "; ".join(dict.fromkeys(f.message for f in failures))
+            telling = Failure("missing", f"Missing webhook authentication (expected: {expected}): {lacking}")
         raise Unauthorized(telling.message, telling.reason)
 
     def log_posture(self, verifiers: Iterable[Verifier]) -> None:
