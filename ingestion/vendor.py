@@ -180,6 +180,11 @@ class Vendor:
     #: the body is one event. Raises InvalidField when an item is not an event. The
     #: events are stored all or none and answered one by one (ingestion/batches.py).
     batch: Callable[[Any], "Sequence[Mapping[str, Any]] | None"] | None = None
+    #: For a vendor that validates an endpoint by asking it to echo a value (Front's
+    #: `X-Front-Challenge` when an application webhook is saved): request headers ->
+    #: the members to add to the `ignored` answer of an authentic call that is not about
+    #: a ticket (`{"challenge": "<value>"}`), or None.
+    handshake: Callable[[Mapping[str, str]], "Mapping[str, str] | None"] | None = None
     #: Variables an operator sets to name the vendor's codes the account's own way
     #: (`HUBSPOT_STATUS_NAMES=1=new,4=closed`: comma-separated code=name pairs), read
     #: from the environment for every vendor; its `tuned` normalizer gets them from

@@ -86,5 +86,7 @@ def test_each_unusable_fixture_is_a_422_naming_its_field_and_stores_nothing(clie
 @pytest.mark.parametrize("vendor, case", cases("IGNORED"), ids=[f"{v}-{c}" for v, c in cases("IGNORED")])
 def test_each_event_not_about_a_ticket_is_ignored_and_audited(client, db, vendor, case):
     response = post(client, vendor, fixture(vendor, case), **EXPECTED[vendor].HEADERS.get(case, {}))
-    assert (response.status_code, response.json) == (200, {"status": "ignored"})
+    assert response.status_code == 200
+    # (a vendor's handshake may add what its validation request asks echoed: Front's challenge)
+    assert response.json["status"] == "ignored" and set(response.json) <= {"status", "challenge"}
     assert [r["outcome"] for r in db.execute("SELECT outcome FROM deliveries")] == ["ignored"]

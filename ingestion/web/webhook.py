@@ -47,9 +47,13 @@ def note_webhook(fields: dict[str, Any]) -> None:
         log.info("webhook processed", extra=fields)
 
 
-def response_for(stored: StoredDelivery) -> Response:
+#: A vendor's handshake (ingestion/vendor.py): request headers -> members of the answer.
+Handshake = Callable[[Any], "dict[str, str] | None"]
+
+
+def response_for(stored: StoredDelivery, extra: "dict[str, str] | None" = None) -> Response:
     if stored.outcome is Outcome.IGNORED:
-        body: dict[str, Any] = {"status": "ignored"}
+        body: dict[str, Any] = {"status": "ignored", **(extra or {})}
     else:
         body = {"status": stored.outcome.value, "ticket_id": stored.ticket_id, "event_id": stored.event_id}
         if stored.outcome is Outcome.ALREADY_EXISTS:
@@ -81,12 +85,12 @@ def batch_response(vendor: str, account: str, items: list[batches.BatchItem], an
 
 
 def receive(vendor: str, normalize: Normalizer, url_account: str | None,
-            split: batches.Splitter | None = None) -> Response:
+            split: batches.Splitter | None = None, handshake: Handshake | None = None) -> Response:
     """Parse, normalize and store one authenticated delivery, under its source's account:
     one event, or a batch of them (`split`: the vendor's, ingestion/batches.py)."""
     started = time.perf_counter()
     account = g.source.account
-    events = None
+    events = extra = None
     try:
         body = raw_body()
         payload, text = parse_json_object(body, arrays=split is not None)
@@ -102,6 +106,7 @@ def receive(vendor: str, normalize: Normalizer, url_account: str | None,
             event = normalize(payload, request.headers, account)
             if event is None:
                 stored = ingestor.ignore(vendor, account, g.request_id)
+                extra = handshake(request.headers) if handshake is not None else None
             else:
                 stored = ingestor.store(event, body, text, g.request_id, request_key(vendor, url_account, body),
                                         g.get("prefetched"), g.credential)
@@ -129,7 +134,7 @@ def receive(vendor: str, normalize: Normalizer, url_account: str | None,
         "event_id": stored.event_id,
         "webhook_ms": round((time.perf_counter() - started) * 1000, 2),
     })
-    return response_for(stored)
+    return response_for(stored, extra)
 
 
 def quarantine_refused(vendor: str, account: str | None, error: ApiError) -> None:
@@ -153,14 +158,14 @@ ACCOUNT_SEGMENT = "<regex('[A-Za-z0-9][A-Za-z0-9._-]{0,99}'):account>"
 
 
 def webhook_blueprint(vendor: str, normalize: Normalizer, guard: Guard, rate_limited: ViewDecorator,
-                      split: batches.Splitter | None = None) -> Blueprint:
+                      split: batches.Splitter | None = None, handshake: Handshake | None = None) -> Blueprint:
     """One blueprint per vendor, built in the app factory from what the vendor declares.
     Decorators, outermost first: route, rate limit, authentication. Two routes: the
     vendor's URL, and the same with the vendor account as a last segment."""
     blueprint = Blueprint(vendor, __name__)
 
     def view(account: str | None = None) -> Response:
-        return receive(vendor, normalize, account, split)
+        return receive(vendor, normalize, account, split, handshake)
 
     def entry_key() -> str | None:
         """The duplicate-cache key of this request, for the rate limit to fetch with its

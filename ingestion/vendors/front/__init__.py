@@ -26,8 +26,9 @@ openapi/front-webhooks-asyncapi.yaml @53a84c00; the last two are third parties):
   `X-Front-Challenge` header, signed like every call [APPWH]: authentic, about no
   conversation, so answered `ignored`. [AE] and a connector's README say Front expects
   the challenge echoed in the answer (`{"challenge": "<value>"}`) within 10 seconds;
-  Front's retrievable text does not say so. This service does not echo it (the shared
-  answer is `{"status": "ignored"}`): an open question, see the folder's tests.
+  Front's retrievable text does not say so. Echoing costs nothing and is harmless (the
+  call is authenticated first), so the `ignored` answer carries it: `{"status":
+  "ignored", "challenge": "<value>"}` (`handshake`, at most 256 printable characters).
 - The Event [OAS EventResponse]: `id` (`evt_…`, the vendor event id: the same event reached
   through a rule and through an app is one delivery), `type` (inbound, outbound,
   out_reply, forward, comment, mention, assign, unassign, tag, untag, archive, reopen,
@@ -269,6 +270,17 @@ def _tag_change(meaning: str, target: Mapping[str, Any] | None, fields: Mapping[
     return events.previous_current("tags", previous, current) if previous != current else None
 
 
+CHALLENGE_HEADER = "X-Front-Challenge"
+
+
+def challenge(headers: Mapping[str, str]) -> dict[str, str] | None:
+    """The validation request's challenge, to echo in the answer (see the docstring)."""
+    value = (headers.get(CHALLENGE_HEADER) or "").strip()
+    if not value or len(value) > 256 or not value.isprintable():
+        return None
+    return {"challenge": value}
+
+
 VENDOR = Vendor(
     name=NAME,
     title="Front",
@@ -280,4 +292,5 @@ VENDOR = Vendor(
         hmac_header("FRONT_WEBHOOK_SECRET", "X-Front-Signature", "sha1", "base64"),
     ),
     folder=Path(__file__).parent,
+    handshake=challenge,
 )

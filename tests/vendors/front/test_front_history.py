@@ -128,11 +128,26 @@ def test_a_preview_changes_only_what_it_says(client, db):
 
 
 @pytest.mark.parametrize("case", ["app_sync_validation_challenge_docs", "derived_inbound_without_conversation"])
-def test_events_about_no_conversation_are_ignored_and_audited(client, db, case):
+def test_events_about_no_conversation_are_ignored_audited_and_echo_the_challenge(client, db, case):
+    """Saving an application webhook sends a signed `sync` with X-Front-Challenge, which
+    Front expects echoed back: the `ignored` answer carries it."""
     response = as_app(client, fixture("front", case), **{"X-Front-Challenge": "9f8a0c7e1b2d4c6f"})
-    assert (response.status_code, response.json) == (200, {"status": "ignored"})
+    assert (response.status_code, response.json) == (200, {"status": "ignored", "challenge": "9f8a0c7e1b2d4c6f"})
     assert db.execute("SELECT count(*) AS n FROM tickets").fetchone()["n"] == 0
     assert [r["vendor"] for r in db.execute("SELECT vendor FROM deliveries")] == ["front"]
+
+
+@pytest.mark.parametrize("value", ["", "x" * 257, "tab\tinside"])
+def test_a_challenge_that_is_not_a_short_printable_value_is_not_echoed(client, db, value):
+    response = as_app(client, fixture("front", "app_sync_validation_challenge_docs"), **{"X-Front-Challenge": value})
+    assert (response.status_code, response.json) == (200, {"status": "ignored"})
+
+
+def test_a_challenge_is_echoed_only_after_the_signature_passed(client, db):
+    body = fixture("front", "app_sync_validation_challenge_docs")
+    response = client.post(url_for("front"), data=body, headers={
+        "X-Front-Challenge": "9f8a0c7e1b2d4c6f", **app_headers(body, "not-the-app-secret-at-all-1234")})
+    assert response.status_code == 401 and "challenge" not in response.json
 
 
 def test_both_signatures_verify_on_the_environments_source_with_their_rotations(client, db):
