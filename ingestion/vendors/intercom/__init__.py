@@ -7,8 +7,9 @@ Vendor facts that shape this folder (sources: tests/vendors/intercom/fixtures/SO
 - Every notification is signed: `X-Hub-Signature: sha1=<hex>`, HMAC-SHA1 of the raw body
   keyed with the app's client secret (apps whose subscription was made through the old
   REST API chose a `hub_secret` instead) [WM]. No timestamp is signed or sent, so a
-  replay is recognised by the notification id only. Intercom checks the URL with a HEAD
-  request before saving a subscription (Zulip's intercom view).
+  replay is recognised by the notification id only. The endpoint "must be able to
+  receive a HEAD request, which we use to validate the URL"
+  (developers.intercom.com/docs/webhooks/setting-up-webhooks): HEAD is answered 200.
 - The body is the envelope `{type: notification_event, app_id, topic, id: "notif_...",
   created_at, first_sent_at, delivery_attempts, data: {item}}` [WM]. `topic` names the
   event (no header does); `id` is the notification's, the same on its one retry, and null
@@ -167,4 +168,5 @@ VENDOR = Vendor(
     credentials=(hmac_header("INTERCOM_WEBHOOK_SECRET", "X-Hub-Signature", "sha1", "hex", prefix="sha1="),),
     folder=Path(__file__).parent,
     claimed_accounts=claimed_accounts,
+    answers_head=True,
 )
