@@ -152,7 +152,7 @@ def intercom_notification(ticket: str, update: Update, person: tuple[str, str] |
                   else "ticket.attribute.updated", "data": {"item": {"type": "ticket_ticket_part", "ticket": item,
                                                                      "ticket_part": part}}}
     if update.updated_at is not None:
-        body["created_at"] = int(datetime.fromisoformat(update.updated_at.replace("Z", "+00:00")).timestamp())
+        body["created_at"] = int(datetime.fromisoformat(update.updated_at).timestamp())
     body["id"] = "notif_" + hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()
     return body
 

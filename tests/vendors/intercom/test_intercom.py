@@ -559,7 +559,7 @@ def test_a_conversation_handed_on_alone_is_a_snapshot_without_news():
 def test_the_notification_id_is_the_delivery_and_none_when_unusable():
     for value, expected in ((" notif_1 ", "notif_1"), (None, None), ("", None), (7, None), ("notif_\x00", None),
                             ("n" * 300, "n" * 200)):
-        event = intercom.normalize(changed("ticket_closed", lambda b: b.update(id=value)), {})
+        event = intercom.normalize(changed("ticket_closed", lambda b, value=value: b.update(id=value)), {})
         assert event.vendor_event_id == expected
 
 
