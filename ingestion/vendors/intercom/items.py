@@ -41,7 +41,7 @@ def ticket_fields(ticket: Mapping[str, Any], where: str) -> dict[str, Any]:
         kind, kind_where = kind.get("name"), where + "ticket_type.name"
     else:
         kind_where = where + "ticket_type"
-    if "ticket_type" in ticket:
+    if "ticket_type" in ticket:  # the workspace's type name, lower-cased as every vendor's type is
         named = text(kind, kind_where)
         fields["type"] = named.lower() if named else None
     _people(fields, ticket, where)
