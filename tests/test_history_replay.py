@@ -185,7 +185,7 @@ def history(db, ticket_id):
 #: The vendors whose bodies `body` and `lifecycle` write. The rule under test (one merge,
 #: in SQL) is the same for every vendor; each other vendor's own history test posts a
 #: ticket's life through its normalizer (tests/vendors/<vendor>/).
-WRITTEN = ("freshdesk", "zendesk", "helpscout", "front")
+WRITTEN = ("freshdesk", "zendesk", "helpscout", "front", "intercom")
 
 
 def test_the_property_covers_vendors_of_every_signature_kind():
