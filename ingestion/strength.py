@@ -25,8 +25,8 @@ COMMON_WORDS = frozenset({
     "dragon", "football", "baseball", "iloveyou", "master", "sunshine", "princess", "trustno1", "shadow",
     "superman", "batman", "starwars", "whatever", "freedom", "login", "access", "secret", "changeme",
     "default", "guest", "root", "test", "testing", "example", "sample", "demo", "temp", "token", "apikey",
-    "ingestion", "webhook", "webhooks", "helpdesk", "support", "zendesk", "freshdesk", "helpscout", "front", "postgres",
-    "redis", "nginx", "replaceme", "placeholder", "mysecret", "supersecret", "topsecret",
+    "ingestion", "webhook", "webhooks", "helpdesk", "support", "zendesk", "freshdesk", "helpscout", "front", "intercom",
+    "postgres", "redis", "nginx", "replaceme", "placeholder", "mysecret", "supersecret", "topsecret",
 })
 #: Runs a finger or a schoolchild follows.
 SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiopasdfghjklzxcvbnm", "1qaz2wsx3edc4rfv5tgb",

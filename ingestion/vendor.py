@@ -190,6 +190,9 @@ class Vendor:
     #: from the environment for every vendor; its `tuned` normalizer gets them from
     #: `settings.code_names(variable)`.
     code_names: tuple[str, ...] = ()
+    #: Whether the vendor checks the webhook URL with a HEAD request before it sends
+    #: (Intercom will not save a subscription otherwise): HEAD is then answered 200.
+    answers_head: bool = False
     #: The header naming the event when the body does not (Help Scout's X-HelpScout-Event):
     #: `python -m ingestion rebuild` hands each stored event's type back in it.
     event_header: str | None = None

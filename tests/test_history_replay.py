@@ -10,6 +10,8 @@ normalizer) must change nothing: not a field, not a revision, not a stored event
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +28,8 @@ from signing import post
 PEOPLE = (("Ana Perez", "ana.perez@example.com"), ("Bo Lindqvist", "bo.lindqvist@example.org"))
 TIMES = [None, *(f"2026-03-0{day}T10:00:00Z" for day in range(1, 6))]
 STATUSES = {"freshdesk": ["open", "pending", "closed"], "zendesk": ["open", "pending", "solved"],
-            "helpscout": ["active", "pending", "closed"], "front": ["assigned", "unassigned", "archived"]}
+            "helpscout": ["active", "pending", "closed"], "front": ["assigned", "unassigned", "archived"],
+            "intercom": ["submitted", "in_progress", "resolved"]}
 ZENDESK_ACCOUNT = {"X-Zendesk-Account-Id": "99"}
 
 
@@ -54,7 +57,9 @@ def updates(vendor: str):
 
 
 def operations(vendor: str):
-    lifecycle = ["soft_delete", "restore"] + (["purge"] if vendor not in ("helpscout", "front") else [])
+    # Intercom sends no ticket deletion (only conversation.deleted), nor any restore.
+    lifecycle = [] if vendor == "intercom" else (
+        ["soft_delete", "restore"] + (["purge"] if vendor not in ("helpscout", "front") else []))
     return st.lists(st.one_of(
         updates(vendor),
         st.sampled_from(lifecycle + ["redact_person", "redact_ticket", "retention"]),
@@ -84,6 +89,8 @@ def body(vendor: str, ticket: str, update: Update, headless: bool) -> tuple[dict
         return convo, ({} if headless else {"X-HelpScout-Event": event})
     if vendor == "front":
         return front_body(ticket, update, person), {}
+    if vendor == "intercom":
+        return intercom_notification(ticket, update, person), {}
     fields: dict = {"id": ticket}
     if update.subject is not None:
         fields["subject" if vendor == "freshdesk" else "title"] = update.subject
@@ -124,6 +131,32 @@ def front_body(ticket: str, update: Update, person: tuple[str, str] | None) -> d
     return event
 
 
+def intercom_notification(ticket: str, update: Update, person: tuple[str, str] | None) -> dict:
+    """A ticket.* notification: the ticket and the part that fired (a contact's reply, or
+    an attribute change by the contact), the event's time in unix seconds. Intercom names
+    people only as part authors; tickets have no tags."""
+    item: dict = {"type": "ticket", "id": ticket}
+    attributes = {name: value for name, value in (("_default_title_", update.subject), ("region", update.region))
+                  if value is not None}
+    if attributes:
+        item["ticket_attributes"] = attributes
+    if update.status is not None:
+        item["ticket_state"] = {"type": "ticket_state", "category": update.status}
+    author = {"type": "admin", "id": "7", "name": "Agent"}
+    if person is not None:
+        item["contacts"] = {"type": "contact.list", "contacts": [{"type": "contact", "id": f"contact-{person[1]}"}]}
+        author = {"type": "user", "id": f"contact-{person[1]}", "name": person[0], "email": person[1]}
+    part = {"type": "ticket_part", "part_type": "comment" if update.comment else "attribute_collected",
+            "body": update.comment, "author": author}
+    body: dict = {"type": "notification_event", "topic": "ticket.contact.replied" if update.comment
+                  else "ticket.attribute.updated", "data": {"item": {"type": "ticket_ticket_part", "ticket": item,
+                                                                     "ticket_part": part}}}
+    if update.updated_at is not None:
+        body["created_at"] = int(datetime.fromisoformat(update.updated_at).timestamp())
+    body["id"] = "notif_" + hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return body
+
+
 def lifecycle(vendor: str, ticket: str, operation: str, n: int) -> tuple[dict, dict]:
     """A deletion, a restore or a permanent delete, as each vendor sends it."""
     if vendor == "zendesk":
@@ -152,7 +185,7 @@ def history(db, ticket_id):
 #: The vendors whose bodies `body` and `lifecycle` write. The rule under test (one merge,
 #: in SQL) is the same for every vendor; each other vendor's own history test posts a
 #: ticket's life through its normalizer (tests/vendors/<vendor>/).
-WRITTEN = ("freshdesk", "zendesk", "helpscout", "front")
+WRITTEN = ("freshdesk", "zendesk", "helpscout", "front", "intercom")
 
 
 def test_the_property_covers_vendors_of_every_signature_kind():
@@ -173,6 +206,7 @@ def test_a_history_ingested_live_and_then_rebuilt_gives_the_same_ticket_and_hist
     storage = app.extensions["ingestion"].storage
     ticket = str(uuid.uuid4().int % 10**9)
     account = "99" if vendor == "zendesk" else ""
+    external = f"ticket:{ticket}" if vendor == "intercom" else ticket
     headless = vendor == "helpscout" and data.draw(st.booleans(), label="headless")
     steps = data.draw(operations(vendor), label="operations")
     for n, step in enumerate([Update("Created", None, None, None, 0, None, None), *steps]):
@@ -185,18 +219,18 @@ def test_a_history_ingested_live_and_then_rebuilt_gives_the_same_ticket_and_hist
         elif step == "redact_person":
             redact_email(storage, PEOPLE[0][1])
         elif step == "redact_ticket":
-            redact_ticket(storage, vendor, account, ticket)
+            redact_ticket(storage, vendor, account, external)
         else:  # retention: every event stored so far is past it
             storage.prune_event_payloads(-1)
 
     row = db.execute("SELECT * FROM tickets WHERE vendor = %s AND account = %s AND external_id = %s",
-                     (vendor, account, ticket)).fetchone()
+                     (vendor, account, external)).fetchone()
     assert row is not None
     events_before = history(db, row["id"])
     settings_ = app.extensions["ingestion"].settings
     summary = rebuilding.rebuild(storage, {v.name: v for v in VENDORS},
                                  {v.name: v.normalizer(settings_) for v in VENDORS},
-                                 rebuilding.Scope(vendor, account, ticket))
+                                 rebuilding.Scope(vendor, account, external))
     after = db.execute("SELECT * FROM tickets WHERE id = %s", (row["id"],)).fetchone()
     assert after == row, {k: (row[k], after[k]) for k in row if row[k] != after[k]}
     assert history(db, row["id"]) == events_before

@@ -53,7 +53,8 @@ def build_app(settings: Settings) -> Flask:
     for vendor in VENDORS:
         guard = Guard(vendor.name, settings.development)
         app.register_blueprint(webhook_blueprint(vendor.name, vendor.normalizer(settings), guard, rate_limited,
-                                                 vendor.batch, vendor.handshake))
+                                                 vendor.batch, vendor.handshake,
+                                                 answers_head=vendor.answers_head))
         # A zero series from the start, so rates and alerts exist before the first 429.
         RATE_LIMITED.labels(webhook_path(vendor.name))
     app.register_blueprint(read_api_blueprint(settings, [v.name for v in VENDORS], rate_limited.for_scope("api")))

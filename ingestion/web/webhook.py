@@ -9,6 +9,7 @@ vendor.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -157,11 +158,24 @@ def webhook_path(vendor: str) -> str:
 ACCOUNT_SEGMENT = "<regex('[A-Za-z0-9][A-Za-z0-9._-]{0,99}'):account>"
 
 
+def _answering_head(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def head_or_view(*args: Any, **kwargs: Any) -> Any:
+        return Response(status=200) if request.method == "HEAD" else view(*args, **kwargs)
+
+    return head_or_view
+
+
 def webhook_blueprint(vendor: str, normalize: Normalizer, guard: Guard, rate_limited: ViewDecorator,
-                      split: batches.Splitter | None = None, handshake: Handshake | None = None) -> Blueprint:
+                      split: batches.Splitter | None = None, handshake: Handshake | None = None,
+                      answers_head: bool = False) -> Blueprint:
     """One blueprint per vendor, built in the app factory from what the vendor declares.
-    Decorators, outermost first: route, rate limit, authentication. Two routes: the
-    vendor's URL, and the same with the vendor account as a last segment."""
+    Decorators, outermost first: route, rate limit, (a HEAD check,) authentication. Two
+    routes: the vendor's URL, and the same with the vendor account as a last segment.
+
+    `answers_head`: the vendor checks the URL with a HEAD request before it sends any
+    notification (Intercom). A HEAD has no body: nothing to verify and nothing to store,
+    so it is answered 200 with no body, inside the rate limit, before authentication."""
     blueprint = Blueprint(vendor, __name__)
 
     def view(account: str | None = None) -> Response:
@@ -180,10 +194,13 @@ def webhook_blueprint(vendor: str, normalize: Normalizer, guard: Guard, rate_lim
         return services().sources.resolve(vendor, account, request.headers)
 
     view.__name__ = view.__qualname__ = f"receive_{vendor}"  # unique names, for logs and tracebacks
-    guarded = rate_limited(authenticated(guard, resolve)(view), prefetch=entry_key)
+    guarded = authenticated(guard, resolve)(view)
+    if answers_head:
+        guarded = _answering_head(guarded)
+    guarded = rate_limited(guarded, prefetch=entry_key)
     for rule in (webhook_path(vendor), f"{webhook_path(vendor)}/{ACCOUNT_SEGMENT}"):
         blueprint.add_url_rule(
-            rule, endpoint="receive", view_func=guarded, methods=["POST"],
+            rule, endpoint="receive", view_func=guarded, methods=["POST", "HEAD"] if answers_head else ["POST"],
             provide_automatic_options=False,  # OPTIONS gets the JSON 405 like any other method
         )
     return blueprint
