@@ -53,7 +53,8 @@ Vendor quirks that shape this module (developers.hubspot.com/docs/api/webhooks a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -217,28 +218,18 @@ class HubSpotSettings(Protocol):
     def code_names(self, variable: str) -> Mapping[str, str]: ...
 
 
-def normalizer(settings: HubSpotSettings):
+def normalizer(settings: HubSpotSettings) -> Callable[..., TicketEvent | None]:
     """The normalizer with the portal's own stage names (HUBSPOT_STATUS_NAMES)."""
-    names = {**properties.DEFAULT_STAGES, **settings.code_names(STATUS_NAMES)}
-
-    def run(payload: Mapping[str, Any], headers: Mapping[str, str], account: str | None) -> TicketEvent | None:
-        return normalize(payload, headers, account, names)
-
-    return run
+    return functools.partial(normalize, stage_names={**properties.DEFAULT_STAGES, **settings.code_names(STATUS_NAMES)})
 
 
 VENDOR = Vendor(
     name=NAME,
     title="HubSpot",
     summary="A HubSpot app webhook (an array of CRM events, of which ticket.* events are stored)",
-    normalize=normalize,
-    tuned=normalizer,
-    code_names=(STATUS_NAMES,),
-    credentials=(
-        timestamped_signature("HUBSPOT_CLIENT_SECRET", "X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp",
-                              layout="method+uri+body+stamp"),
-    ),
     folder=Path(__file__).parent,
-    claimed_accounts=claimed_accounts,
-    is_account_id=is_account_id,
+    credentials=(timestamped_signature("HUBSPOT_CLIENT_SECRET", "X-HubSpot-Signature-v3",
+                                       "X-HubSpot-Request-Timestamp", layout="method+uri+body+stamp"),),
+    normalize=normalize, tuned=normalizer, code_names=(STATUS_NAMES,),
+    claimed_accounts=claimed_accounts, is_account_id=is_account_id,
 )
