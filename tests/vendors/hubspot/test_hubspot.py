@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from normalizing import fixture_tests, load, plain
+from signing import fixture
 
 from ingestion.errors import InvalidField
 from ingestion.vendors import hubspot
-from normalizing import fixture_tests, load, plain
-from signing import fixture
 
 CASES = {'documented_association_removed_contact_side': {'external_id': '17395620143',
                                                  'account': '62515',

@@ -11,10 +11,10 @@ import json
 import time
 
 import pytest
-
-from ingestion.verifiers import Target, TimestampedSignature
-from ingestion.vendors import hubspot
 from signing import AUTH_ENV, TEST_CLIENT_BASE, fixture, post, url_for
+
+from ingestion.vendors import hubspot
+from ingestion.verifiers import Target, TimestampedSignature
 
 LIFE = ["life_01_creation", "life_02_subject", "life_03_content", "life_04_priority_high", "life_05_owner",
         "life_06_category", "life_07_stage_waiting_on_contact", "life_08_custom_property",
