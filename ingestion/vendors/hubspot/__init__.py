@@ -11,9 +11,10 @@ Vendor quirks that shape this module (developers.hubspot.com/docs/api/webhooks a
   `X-HubSpot-Signature` (v1: SHA-256 of secret + body, no timestamp, replayable) is not
   accepted.
 - The body is a JSON array of events, "up to 100" per request (the same page also says
-  "under 100"), for any object type and any of the app's subscriptions, batched
-  (`batch`). HubSpot guarantees neither order ("Use the occurredAt property") nor a
-  single delivery of an event, and retries a failed request up to 10 times over 24 hours.
+  "under 100"), for any object type and any of the app's subscriptions (`batch`: the
+  service reads each item alone and stores them all or none; an empty array is
+  refused). HubSpot guarantees neither order ("Use the occurredAt property") nor a single
+  delivery of an event, and retries a failed request up to 10 times over 24 hours.
 - Each event: `subscriptionType` (`ticket.propertyChange`; the docs' field table and
   batch example call it `eventType`: both are read), `objectId` (for tickets the ticket
   id; ids pass 2^31: 316126906070), `portalId` (the customer's HubSpot account),
@@ -45,8 +46,10 @@ Vendor quirks that shape this module (developers.hubspot.com/docs/api/webhooks a
 - The delivery: `eventId`, "The ID of the event that triggered this notification. This
   value is not guaranteed to be unique." It is the vendor event id all the same (issue
   23); a delivery identity holds per ticket, so two events would have to share both the
-  ticket and the id to be taken for one. Whether a retry keeps the id is not documented
-  (every retry seen keeps it: `attemptNumber` counts them).
+  ticket and the id to be taken for one. That a retry keeps the id is not documented
+  either; a retry is the same notification again (`attemptNumber` counts the attempts),
+  so it is taken to. A retry's body differs by `attemptNumber`, which is why no body
+  fingerprint could recognise it.
 - The account: `portalId`, signed with the body (`claimed_accounts`); a source named
   otherwise than by a portal id is bound to the first portal an authentic delivery names.
 """
@@ -59,7 +62,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from ...errors import InvalidField
+from ...errors import InvalidField, UnreadableBody
 from ...normalize import events
 from ...normalize.values import storable, ticket_id
 from ...tickets import Deletion, TicketEvent
@@ -203,11 +206,14 @@ def claimed_accounts(payload: Any, headers: Mapping[str, str]) -> tuple[str, ...
 
 def batch(body: Any) -> Sequence[Mapping[str, Any]] | None:
     """The events of a delivery: the array's items; None for a single event object (a
-    relay's, or a test's)."""
+    relay's, or a test's). HubSpot never sends an empty array: one is refused like an
+    empty body (400, quarantined), as a delivery of nothing."""
     if isinstance(body, dict):
         return None
     if not isinstance(body, list):
         raise InvalidField("body", "must be an array of HubSpot events")
+    if not body:
+        raise UnreadableBody("JSON body is an empty array: a HubSpot delivery holds at least one event", "empty")
     for index, event in enumerate(body):
         if not isinstance(event, dict):
             raise InvalidField(f"[{index}]", "must be a JSON object: a HubSpot event")
@@ -230,6 +236,6 @@ VENDOR = Vendor(
     folder=Path(__file__).parent,
     credentials=(timestamped_signature("HUBSPOT_CLIENT_SECRET", "X-HubSpot-Signature-v3",
                                        "X-HubSpot-Request-Timestamp", layout="method+uri+body+stamp"),),
-    normalize=normalize, tuned=normalizer, code_names=(STATUS_NAMES,),
+    normalize=normalize, tuned=normalizer, code_names=(STATUS_NAMES,), batch=batch,
     claimed_accounts=claimed_accounts, is_account_id=is_account_id,
 )

@@ -15,7 +15,7 @@ import pytest
 from normalizing import fixture_tests, load, plain
 from signing import fixture
 
-from ingestion.errors import InvalidField
+from ingestion.errors import InvalidField, UnreadableBody
 from ingestion.vendors import hubspot
 
 CASES = {'documented_association_removed_contact_side': {'external_id': '17395620143',
@@ -266,8 +266,10 @@ def test_a_batch_holding_anything_but_events_is_refused_naming_the_item(body, fi
     assert refused.value.field == field
 
 
-def test_an_empty_array_holds_no_event():
-    assert list(hubspot.batch([])) == []
+def test_an_empty_array_is_refused_like_an_empty_body():
+    with pytest.raises(UnreadableBody) as refused:
+        hubspot.batch([])
+    assert (refused.value.status, refused.value.reason) == (400, "empty")
 
 
 # --- the account: portalId -----------------------------------------------------------------
