@@ -216,7 +216,8 @@ IGNORED = ['sesam_company_creation',
  'sim_deal_propertychange_dealstage']
 
 #: The delivery bodies as HubSpot posts them (arrays), published so.
-BATCHES = ["hubspot_docs_batch_contact_propertychange_and_creation", "hubspot_docs_v1_signature_example_contact_creation",
+BATCHES = ["hubspot_docs_batch_contact_propertychange_and_creation",
+           "hubspot_docs_v1_signature_example_contact_creation",
            "snowplow_enrich_contact_creation", "prismatic_contact_creation_crm_ui"]
 
 #: HubSpot names every event in its body: no fixture needs a header.

@@ -48,7 +48,8 @@ def test_a_tickets_life_is_one_ticket_and_every_event_in_order(client, db):
     assert {name: ticket[name] for name in ("subject", "description", "status", "priority", "type", "assignee_id",
                                             "custom_fields", "deleted_at")} == {
         "subject": "Invoice PDF will not download",
-        "description": "Clicking \u201cDownload PDF\u201d on invoice INV-2207 shows a blank page.\nTried Firefox and Chrome.",
+        "description": "Clicking \u201cDownload PDF\u201d on invoice INV-2207 shows a blank page.\n"
+                       "Tried Firefox and Chrome.",
         "status": "closed", "priority": "high", "type": "product_issue", "assignee_id": None,
         "custom_fields": {"hs_pipeline": "0"}, "deleted_at": None}
     assert (ticket["vendor_created_at"].isoformat(), ticket["vendor_updated_at"].isoformat()) == (
@@ -90,7 +91,8 @@ def test_a_deleted_ticket_keeps_its_fields_and_is_restored(client, db):
     assert db.execute("SELECT deleted_at FROM tickets").fetchone()["deleted_at"] is None
 
 
-@pytest.mark.parametrize("case", ["sim_deal_creation", "sim_conversation_newmessage", "sesam_company_deletion_attempt5"])
+@pytest.mark.parametrize("case", ["sim_deal_creation", "sim_conversation_newmessage",
+                                  "sesam_company_deletion_attempt5"])
 def test_events_not_about_a_ticket_are_ignored_and_audited(client, db, case):
     response = deliver(client, case)
     assert (response.status_code, response.json) == (200, {"status": "ignored"})
