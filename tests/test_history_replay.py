@@ -26,7 +26,8 @@ from signing import post
 PEOPLE = (("Ana Perez", "ana.perez@example.com"), ("Bo Lindqvist", "bo.lindqvist@example.org"))
 TIMES = [None, *(f"2026-03-0{day}T10:00:00Z" for day in range(1, 6))]
 STATUSES = {"freshdesk": ["open", "pending", "closed"], "zendesk": ["open", "pending", "solved"],
-            "helpscout": ["active", "pending", "closed"], "front": ["assigned", "unassigned", "archived"]}
+            "helpscout": ["active", "pending", "closed"], "front": ["assigned", "unassigned", "archived"],
+            "hubspot": ["1", "2", "4"]}  # (HubSpot's: pipeline stage ids)
 ZENDESK_ACCOUNT = {"X-Zendesk-Account-Id": "99"}
 
 
@@ -54,14 +55,14 @@ def updates(vendor: str):
 
 
 def operations(vendor: str):
-    lifecycle = ["soft_delete", "restore"] + (["purge"] if vendor not in ("helpscout", "front") else [])
+    lifecycle = ["soft_delete", "restore"] + (["purge"] if vendor not in ("helpscout", "front", "hubspot") else [])
     return st.lists(st.one_of(
         updates(vendor),
         st.sampled_from(lifecycle + ["redact_person", "redact_ticket", "retention"]),
     ), min_size=1, max_size=8)
 
 
-def body(vendor: str, ticket: str, update: Update, headless: bool) -> tuple[dict, dict]:
+def body(vendor: str, ticket: str, update: Update, headless: bool) -> tuple[dict | list, dict]:
     """The delivery as the vendor (or an admin's trigger) writes it, and its headers."""
     person = PEOPLE[update.requester] if update.requester is not None else None
     if vendor == "helpscout":
@@ -84,6 +85,8 @@ def body(vendor: str, ticket: str, update: Update, headless: bool) -> tuple[dict
         return convo, ({} if headless else {"X-HelpScout-Event": event})
     if vendor == "front":
         return front_body(ticket, update, person), {}
+    if vendor == "hubspot":
+        return hubspot_batch(ticket, update), {}
     fields: dict = {"id": ticket}
     if update.subject is not None:
         fields["subject" if vendor == "freshdesk" else "title"] = update.subject
@@ -124,7 +127,22 @@ def front_body(ticket: str, update: Update, person: tuple[str, str] | None) -> d
     return event
 
 
-def lifecycle(vendor: str, ticket: str, operation: str, n: int) -> tuple[dict, dict]:
+def hubspot_event(ticket: str, kind: str, at: str | None, **more) -> dict:
+    """One HubSpot event: it always has a time (a fixed one stands in for none)."""
+    moment = datetime.fromisoformat(at or "2026-03-01T00:00:00Z")
+    return {"subscriptionType": kind, "objectId": int(ticket), "portalId": 62515, "eventId": uuid.uuid4().int % 10**12,
+            "occurredAt": int(moment.timestamp() * 1000), **more}
+
+
+def hubspot_batch(ticket: str, update: Update) -> list:
+    """A batch of one event per property (HubSpot's events carry no people, tags or comments)."""
+    changed = [(name, value) for name, value in (("subject", update.subject), ("hs_pipeline_stage", update.status),
+                                                 ("region", update.region)) if value is not None]
+    return [hubspot_event(ticket, "ticket.propertyChange", update.updated_at, propertyName=name, propertyValue=value)
+            for name, value in changed] or [hubspot_event(ticket, "ticket.creation", update.updated_at)]
+
+
+def lifecycle(vendor: str, ticket: str, operation: str, n: int) -> tuple[dict | list, dict]:
     """A deletion, a restore or a permanent delete, as each vendor sends it."""
     if vendor == "zendesk":
         kind = {"soft_delete": "soft_deleted", "restore": "undeleted", "purge": "permanently_deleted"}[operation]
@@ -135,6 +153,9 @@ def lifecycle(vendor: str, ticket: str, operation: str, n: int) -> tuple[dict, d
             return {"event": "onTicketDelete", "data": {"ticket": {"id": int(ticket)}}, "n": n}, {}
         return {"ticket": {"id": ticket}, "event": f"ticket_{'deleted' if operation == 'soft_delete' else 'restored'}",
                 "n": n}, {}
+    if vendor == "hubspot":
+        kind = "ticket.deletion" if operation == "soft_delete" else "ticket.restore"
+        return [hubspot_event(ticket, kind, f"2026-03-06T10:{n:02d}:00Z")], {}
     if vendor == "front":
         return {"id": f"evt_{operation}_{ticket}_{n}", "type": "trash" if operation == "soft_delete" else "restore",
                 "conversation": {"id": ticket}}, {}
@@ -152,7 +173,7 @@ def history(db, ticket_id):
 #: The vendors whose bodies `body` and `lifecycle` write. The rule under test (one merge,
 #: in SQL) is the same for every vendor; each other vendor's own history test posts a
 #: ticket's life through its normalizer (tests/vendors/<vendor>/).
-WRITTEN = ("freshdesk", "zendesk", "helpscout", "front")
+WRITTEN = ("freshdesk", "zendesk", "helpscout", "front", "hubspot")
 
 
 def test_the_property_covers_vendors_of_every_signature_kind():
@@ -172,7 +193,7 @@ def test_a_history_ingested_live_and_then_rebuilt_gives_the_same_ticket_and_hist
     client = app.test_client()
     storage = app.extensions["ingestion"].storage
     ticket = str(uuid.uuid4().int % 10**9)
-    account = "99" if vendor == "zendesk" else ""
+    account = {"zendesk": "99", "hubspot": "62515"}.get(vendor, "")
     headless = vendor == "helpscout" and data.draw(st.booleans(), label="headless")
     steps = data.draw(operations(vendor), label="operations")
     for n, step in enumerate([Update("Created", None, None, None, 0, None, None), *steps]):
