@@ -29,7 +29,8 @@ PEOPLE = (("Ana Perez", "ana.perez@example.com"), ("Bo Lindqvist", "bo.lindqvist
 TIMES = [None, *(f"2026-03-0{day}T10:00:00Z" for day in range(1, 6))]
 STATUSES = {"freshdesk": ["open", "pending", "closed"], "zendesk": ["open", "pending", "solved"],
             "helpscout": ["active", "pending", "closed"], "front": ["assigned", "unassigned", "archived"],
-            "intercom": ["submitted", "in_progress", "resolved"]}
+            "intercom": ["submitted", "in_progress", "resolved"],
+            "hubspot": ["1", "2", "4"]}  # (HubSpot's: pipeline stage ids)
 ZENDESK_ACCOUNT = {"X-Zendesk-Account-Id": "99"}
 
 
@@ -59,14 +60,14 @@ def updates(vendor: str):
 def operations(vendor: str):
     # Intercom sends no ticket deletion (only conversation.deleted), nor any restore.
     lifecycle = [] if vendor == "intercom" else (
-        ["soft_delete", "restore"] + (["purge"] if vendor not in ("helpscout", "front") else []))
+        ["soft_delete", "restore"] + (["purge"] if vendor not in ("helpscout", "front", "hubspot") else []))
     return st.lists(st.one_of(
         updates(vendor),
         st.sampled_from(lifecycle + ["redact_person", "redact_ticket", "retention"]),
     ), min_size=1, max_size=8)
 
 
-def body(vendor: str, ticket: str, update: Update, headless: bool) -> tuple[dict, dict]:
+def body(vendor: str, ticket: str, update: Update, headless: bool) -> tuple[dict | list, dict]:
     """The delivery as the vendor (or an admin's trigger) writes it, and its headers."""
     person = PEOPLE[update.requester] if update.requester is not None else None
     if vendor == "helpscout":
@@ -91,6 +92,8 @@ def body(vendor: str, ticket: str, update: Update, headless: bool) -> tuple[dict
         return front_body(ticket, update, person), {}
     if vendor == "intercom":
         return intercom_notification(ticket, update, person), {}
+    if vendor == "hubspot":
+        return hubspot_batch(ticket, update), {}
     fields: dict = {"id": ticket}
     if update.subject is not None:
         fields["subject" if vendor == "freshdesk" else "title"] = update.subject
@@ -157,7 +160,22 @@ def intercom_notification(ticket: str, update: Update, person: tuple[str, str] |
     return body
 
 
-def lifecycle(vendor: str, ticket: str, operation: str, n: int) -> tuple[dict, dict]:
+def hubspot_event(ticket: str, kind: str, at: str | None, **more) -> dict:
+    """One HubSpot event: it always has a time (a fixed one stands in for none)."""
+    moment = datetime.fromisoformat(at or "2026-03-01T00:00:00Z")
+    return {"subscriptionType": kind, "objectId": int(ticket), "portalId": 62515, "eventId": uuid.uuid4().int % 10**12,
+            "occurredAt": int(moment.timestamp() * 1000), **more}
+
+
+def hubspot_batch(ticket: str, update: Update) -> list:
+    """A batch of one event per property (HubSpot's events carry no people, tags or comments)."""
+    changed = [(name, value) for name, value in (("subject", update.subject), ("hs_pipeline_stage", update.status),
+                                                 ("region", update.region)) if value is not None]
+    return [hubspot_event(ticket, "ticket.propertyChange", update.updated_at, propertyName=name, propertyValue=value)
+            for name, value in changed] or [hubspot_event(ticket, "ticket.creation", update.updated_at)]
+
+
+def lifecycle(vendor: str, ticket: str, operation: str, n: int) -> tuple[dict | list, dict]:
     """A deletion, a restore or a permanent delete, as each vendor sends it."""
     if vendor == "zendesk":
         kind = {"soft_delete": "soft_deleted", "restore": "undeleted", "purge": "permanently_deleted"}[operation]
@@ -168,6 +186,9 @@ def lifecycle(vendor: str, ticket: str, operation: str, n: int) -> tuple[dict, d
             return {"event": "onTicketDelete", "data": {"ticket": {"id": int(ticket)}}, "n": n}, {}
         return {"ticket": {"id": ticket}, "event": f"ticket_{'deleted' if operation == 'soft_delete' else 'restored'}",
                 "n": n}, {}
+    if vendor == "hubspot":
+        kind = "ticket.deletion" if operation == "soft_delete" else "ticket.restore"
+        return [hubspot_event(ticket, kind, f"2026-03-06T10:{n:02d}:00Z")], {}
     if vendor == "front":
         return {"id": f"evt_{operation}_{ticket}_{n}", "type": "trash" if operation == "soft_delete" else "restore",
                 "conversation": {"id": ticket}}, {}
@@ -185,7 +206,7 @@ def history(db, ticket_id):
 #: The vendors whose bodies `body` and `lifecycle` write. The rule under test (one merge,
 #: in SQL) is the same for every vendor; each other vendor's own history test posts a
 #: ticket's life through its normalizer (tests/vendors/<vendor>/).
-WRITTEN = ("freshdesk", "zendesk", "helpscout", "front", "intercom")
+WRITTEN = ("freshdesk", "zendesk", "helpscout", "front", "intercom", "hubspot")
 
 
 def test_the_property_covers_vendors_of_every_signature_kind():
@@ -205,7 +226,7 @@ def test_a_history_ingested_live_and_then_rebuilt_gives_the_same_ticket_and_hist
     client = app.test_client()
     storage = app.extensions["ingestion"].storage
     ticket = str(uuid.uuid4().int % 10**9)
-    account = "99" if vendor == "zendesk" else ""
+    account = {"zendesk": "99", "hubspot": "62515"}.get(vendor, "")
     external = f"ticket:{ticket}" if vendor == "intercom" else ticket
     headless = vendor == "helpscout" and data.draw(st.booleans(), label="headless")
     steps = data.draw(operations(vendor), label="operations")

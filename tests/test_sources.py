@@ -236,7 +236,8 @@ def test_a_disabled_source_is_refused_and_a_removed_one_unknown_its_tickets_kept
 
 def test_the_seeds_bare_urls_work_with_environment_secrets_as_before(client, db):
     own = {"helpscout": fixture("helpscout", "v2_convo_created"), "front": fixture("front", "rule_inbound_message_full"),
-           "intercom": fixture("intercom", "ticket_created")}
+           "intercom": fixture("intercom", "ticket_created"),
+           "hubspot": fixture("hubspot", "life_01_creation")}  # (HubSpot's event names portal 62515)
     for vendor in VENDORS:
         payload = own.get(vendor.name, {"ticket": {"id": 31}})
         extra = {"X-HelpScout-Event": "convo.created"} if vendor.name == "helpscout" else {}
@@ -246,10 +247,11 @@ def test_the_seeds_bare_urls_work_with_environment_secrets_as_before(client, db)
     assert zendesk.status_code == 201  # the header names the account, as it did
     accounts = rows(db, "SELECT vendor, account, e.credential FROM tickets t JOIN events e ON e.ticket_id = t.id "
                         "ORDER BY e.id")
+    # an Intercom notification names its workspace (app_id), HubSpot's event its portal:
+    # the bare URL stores each there
+    named = {"hubspot": "62515", "intercom": "abc123def"}
     assert [(a["vendor"], a["account"]) for a in accounts] == [
-        # an Intercom notification names its workspace (app_id): the bare URL stores it there
-        *((vendor.name, "abc123def" if vendor.name == "intercom" else "") for vendor in VENDORS),
-        ("zendesk", "4242")]
+        *((vendor.name, named.get(vendor.name, "")) for vendor in VENDORS), ("zendesk", "4242")]
     assert {a["credential"] for a in accounts} == {"hmac:env", "signing:env"}
 
 
