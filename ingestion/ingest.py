@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import datetime, timezone
 
 from .batches import BatchItem
 from .duplicates import DuplicateCache, Prefetched
@@ -26,6 +27,16 @@ def identity(event: TicketEvent, raw_body: bytes) -> tuple[str, bool]:
     digest = hashlib.blake2b(raw_body, digest_size=16, person=b"ingestion-body")
     digest.update(b"\0" + event.event_type.encode("utf-8", "surrogatepass"))
     return "body:" + digest.hexdigest(), True
+
+
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _moment(item: BatchItem) -> datetime:
+    """When a batch's event happened at the vendor (events without a time first: they
+    apply whatever their place, as a single delivery without one does)."""
+    moment = item.event.fields.get("vendor_updated_at") if item.event is not None else None
+    return moment if isinstance(moment, datetime) else _EARLIEST
 
 
 class Ingestor:
@@ -55,15 +66,26 @@ class Ingestor:
     def store_batch(self, vendor: str, account: str, items: Sequence[BatchItem], request_id: str | None,
                     credential: str | None = None) -> list[StoredDelivery]:
         """A batch's events, all or none, each with its own identity (ingestion/batches.py);
-        PostgreSQL alone judges redeliveries (no duplicate fast path)."""
+        PostgreSQL alone judges redeliveries (no duplicate fast path).
+
+        Stored oldest first by the vendor's time, answered in the body's order: a batch
+        lists its events in no promised order (HubSpot's), and one event older than the
+        one stored just before it would be judged stale and change nothing, where each
+        carries a different property of the ticket."""
+        order = sorted(range(len(items)), key=lambda place: _moment(items[place]))
         deliveries = []
-        for item in items:
+        for place in order:
+            item = items[place]
             if item.event is None:
                 deliveries.append((None, "", None, item.text))
                 continue
             key, windowed = identity(item.event, item.body)
             deliveries.append((item.event, key, self.window if windowed else None, item.text))
-        return self.storage.ingest_batch(vendor, account, deliveries, request_id, credential)
+        stored = self.storage.ingest_batch(vendor, account, deliveries, request_id, credential)
+        answers: list[StoredDelivery] = [None] * len(items)  # type: ignore[list-item]
+        for place, answer in zip(order, stored):
+            answers[place] = answer
+        return answers
 
     def ignore(self, vendor: str, account: str, request_id: str | None) -> StoredDelivery:
         return self.storage.record_ignored(vendor, account, request_id)

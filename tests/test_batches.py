@@ -48,6 +48,29 @@ def test_a_batch_is_stored_in_order_and_answered_in_place_then_a_redelivery_is_a
     assert db.execute("SELECT count(*) AS n FROM deliveries WHERE outcome = 'ignored'").fetchone()["n"] == 2
 
 
+def test_a_batch_is_stored_oldest_first_and_answered_in_the_bodys_order(app, db):
+    """HubSpot lists a batch's events in no promised order, one property each: stored in
+    the body's order, the older priority change after the newer subject change would be
+    stale and the priority lost."""
+    from datetime import datetime, timezone
+
+    def at(minute: int, **fields) -> TicketEvent:
+        moment = datetime(2026, 3, 1, 10, minute, tzinfo=timezone.utc)
+        return TicketEvent(vendor="hubspot", account="62515", external_id="9", event_type="ticket.propertyChange",
+                           fields={**fields, "vendor_updated_at": moment}, vendor_event_id=f"9-{minute}")
+
+    ingestor = app.extensions["ingestion"].ingestor
+    answers = ingestor.store_batch("hubspot", "62515", items(
+        at(3, subject="New subject"), None, at(1, priority="high"), at(2, status="closed")), "req-1")
+    assert outcomes(answers) == ["updated", "ignored", "created", "updated"]
+    ticket = db.execute("SELECT subject, priority, status, vendor_updated_at FROM tickets").fetchone()
+    assert (ticket["subject"], ticket["priority"], ticket["status"]) == ("New subject", "high", "closed")
+    assert ticket["vendor_updated_at"].minute == 3
+    stored = db.execute("SELECT vendor_event_id, outcome FROM events ORDER BY id").fetchall()
+    assert [(r["vendor_event_id"], r["outcome"]) for r in stored] == [
+        ("9-1", "created"), ("9-2", "updated"), ("9-3", "updated")]
+
+
 def test_an_event_the_database_refuses_leaves_nothing_of_its_batch(app, db):
     ingestor = app.extensions["ingestion"].ingestor
     refused = TicketEvent(vendor="hubspot", account="62515", external_id="3", fields={"subject": "nul \x00 inside"},
