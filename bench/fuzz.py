@@ -1,7 +1,7 @@
 """`make fuzz`: schemathesis against a live production-mode instance, from openapi.yaml.
 
 Starts PostgreSQL, Redis and the service under gunicorn (production mode, HTTP Basic
-configured for both vendors so generated requests reach the handlers, not only the 401
+configured for every vendor that takes it so generated requests reach the handlers, not only the 401
 path; rate limit out of the way), then runs schemathesis with the checks that matter
 here: no 5xx, and every status, content type, header and body as documented. Exits with
 schemathesis' status, so CI fails on any finding.
@@ -66,8 +66,10 @@ def main() -> int:
         migrate(url)
         service = Server("service", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], {
             "APP_ENV": "production", "DATABASE_URL": url, "REDIS_URL": redis.url(), "GUNICORN_WORKERS": "2",
-            "RATE_LIMIT_PER_MINUTE": "1000000000", "FRESHDESK_WEBHOOK_AUTH": f"{USER}:{PASSWORD}",
-            "ZENDESK_WEBHOOK_AUTH": f"{USER}:{PASSWORD}", "API_TOKENS": API_TOKEN,
+            "RATE_LIMIT_PER_MINUTE": "1000000000", "API_TOKENS": API_TOKEN,
+            # every vendor that takes Basic (Freshdesk, Zendesk, Jira...), so schemathesis' --auth reaches it
+            **{credential.variable: f"{USER}:{PASSWORD}" for vendor in VENDORS for credential in vendor.credentials
+               if credential.kind == "basic"},
         }, ROOT, work / "service.log")
         # Tickets for the read API's documented example ids, so its fuzzing reaches stored data.
         for vendor in ("freshdesk", "zendesk"):
