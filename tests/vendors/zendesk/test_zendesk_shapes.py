@@ -1,0 +1,88 @@
+"""The Zendesk shapes read since issue 23: n8n's flat placeholder bodies. Pure
+normalization first, then through the whole service (real PostgreSQL), signed as
+Zendesk signs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ingestion.errors import InvalidField
+from ingestion.normalize.shapes import MAX_PATH, unflatten
+from ingestion.vendors import zendesk
+from normalizing import load, plain
+from signing import fixture, post
+
+N8N = ["n8n_default_ticket_id", "n8n_selected_fields", "n8n_all_placeholders", "n8n_unassigned"]
+
+
+def nested(flat: dict) -> dict:
+    """The nested body a flat one spells, built by hand: what a trigger body written with
+    the same placeholders nested looks like."""
+    body: dict = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = body
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return body
+
+
+# --- n8n ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", N8N)
+def test_an_n8n_body_is_the_ticket_its_nested_twin_describes(case):
+    flat = load("zendesk", case)
+    assert all("." in key for key in flat)
+    assert plain(zendesk.normalize(flat)) == plain(zendesk.normalize(nested(flat)))
+
+
+def test_unflattening_reads_paths_and_leaves_the_callers_body_as_sent():
+    body = {"ticket.id": "1", "ticket.requester.email": "a@example.com", "ticket": {"subject": "s"}, "x": 1}
+    sent = json.loads(json.dumps(body))
+    assert unflatten(body) == {"x": 1, "ticket": {"subject": "s", "id": "1", "requester": {"email": "a@example.com"}}}
+    assert body == sent
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"ticket": {"id": "1"}, "ticket.id": "2"}, {"ticket": {"id": "1"}, "ticket.id": "2"}),  # nested wins
+    ({"ticket": "7", "ticket.id": "2"}, {"ticket": "7", "ticket.id": "2"}),  # a value in the way
+    ({"a..b": 1, ".a": 2, "a.": 3, "a. .b": 4}, {"a..b": 1, ".a": 2, "a.": 3, "a. .b": 4}),  # empty segments
+    ({"a." * MAX_PATH + "z": 1}, {"a." * MAX_PATH + "z": 1}),  # longer than any placeholder
+    ({"id": "5", "subject": "no dots"}, {"id": "5", "subject": "no dots"}),
+])
+def test_a_dotted_key_that_is_no_placeable_path_stays_as_written(body, expected):
+    assert unflatten(body) == expected
+
+
+def test_a_deep_dotted_key_cannot_nest_a_body_deeper_than_its_readers_expect():
+    deep = {"ticket.id": "9", "ticket." + ".".join(["group"] * 3000): "x"}
+    assert plain(zendesk.normalize(deep))["external_id"] == "9"
+
+
+def test_an_n8n_body_without_its_ticket_id_is_refused_naming_the_field():
+    event = {"ticket.title": "No id", "ticket.status": "Open"}
+    with pytest.raises(InvalidField) as refused:
+        zendesk.normalize(event)
+    assert refused.value.field == "ticket.id"
+
+
+# --- through the service --------------------------------------------------------------
+
+
+def test_an_n8n_body_creates_its_ticket(client, db):
+    created = post(client, "zendesk", fixture("zendesk", "n8n_selected_fields"))
+    assert (created.status_code, created.json["status"]) == (201, "created")
+    assert post(client, "zendesk", fixture("zendesk", "n8n_selected_fields")).json["status"] == "already_exists"
+
+    [ticket] = db.execute("SELECT * FROM tickets").fetchall()
+    assert {name: ticket[name] for name in ("external_id", "subject", "status", "priority", "type", "group_name",
+                                            "requester_email", "assignee_name", "tags")} == {
+        "external_id": "35436", "subject": "VPN keeps disconnecting", "status": "open", "priority": "low",
+        "type": "incident", "group_name": "Network", "requester_email": "jane.doe@example.com",
+        "assignee_name": "Alex Agent", "tags": ["vpn", "network"]}
+    events = db.execute("SELECT event_type, vendor_event_id FROM events ORDER BY id")
+    assert [tuple(e.values()) for e in events] == [("ticket.snapshot", None)]
