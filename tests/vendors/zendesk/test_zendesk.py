@@ -366,11 +366,32 @@ CASES.update({
         'comment': None, 'changes': None},
 })
 
+#: Zendesk messaging: a chat message of the ticket `detail.id` names, and nothing of its fields.
+MESSAGE_ADDED = 'zen:event-type:messaging_ticket.message_added'
+CASES.update({
+    'messaging_ticket_message_added': {
+        'external_id': '141', 'account': '21825834', 'event_type': MESSAGE_ADDED,
+        'vendor_event_id': '01JQMQH83YNAKWSWJ8B1QH2NSC', 'fields': {},
+        'comment': ['Hi there. How can I help you today?', 'Z3n Tests (ff66ff 403433/1724317083)', True],
+        'changes': None},
+    'messaging_ticket_message_added_end_user': {
+        'external_id': '71520', 'account': '', 'event_type': MESSAGE_ADDED,
+        'vendor_event_id': '01KTR6B23G65XY9HMFCRX19C9A', 'fields': {},
+        'comment': ['thanks that helps', 'X', True], 'changes': None},
+    'messaging_ticket_message_added_agent_minimal': {
+        'external_id': '71520', 'account': '', 'event_type': MESSAGE_ADDED, 'vendor_event_id': 'evt-1',
+        'fields': {}, 'comment': ['let me check', None, True], 'changes': None},
+    'messaging_ticket_message_added_blank_body': {
+        'external_id': '1', 'account': '', 'event_type': MESSAGE_ADDED, 'vendor_event_id': 'evt-1',
+        'fields': {}, 'comment': None, 'changes': None},
+})
+
 REJECTED = {'event_detail_not_object': 'detail',
  'event_without_ticket_id': 'detail.id',
  'trigger_without_ticket_id': 'id',
  'wrong_type_status': 'ticket.status'}
-IGNORED = ['event_user_created']
+IGNORED = ['event_user_created',
+           'messaging_ticket_without_ticket_id']  # a messaging event naming no ticket
 
 
 #: Headers a fixture arrives with (none here: what the tests post is the body alone).

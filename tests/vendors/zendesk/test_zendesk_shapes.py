@@ -1,6 +1,6 @@
-"""The Zendesk shapes read since issue 23: n8n's flat placeholder bodies. Pure
-normalization first, then through the whole service (real PostgreSQL), signed as
-Zendesk signs."""
+"""The Zendesk shapes read since issue 23: n8n's flat placeholder bodies and messaging
+events. Pure normalization first, then through the whole service (real PostgreSQL),
+signed as Zendesk signs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from normalizing import load, plain
 from signing import fixture, post
 
 N8N = ["n8n_default_ticket_id", "n8n_selected_fields", "n8n_all_placeholders", "n8n_unassigned"]
+MESSAGE_ADDED = "zen:event-type:messaging_ticket.message_added"
 
 
 def nested(flat: dict) -> dict:
@@ -70,13 +71,64 @@ def test_an_n8n_body_without_its_ticket_id_is_refused_naming_the_field():
     assert refused.value.field == "ticket.id"
 
 
+# --- messaging ------------------------------------------------------------------------
+
+
+def messaging(**overrides) -> dict:
+    body = load("zendesk", "messaging_ticket_message_added")
+    body.update(overrides)
+    return body
+
+
+@pytest.mark.parametrize("overrides", [
+    {"detail": {}}, {"detail": None}, {"detail": "141"}, {"detail": ["141"]}, {"detail": {"id": {"id": "141"}}},
+    {"detail": {"id": "{{ticket.id}}"}}, {"detail": {"id": ""}}, {"detail": {"id": True}},
+    {"detail": {}, "subject": "zen:user:141"}, {"detail": {}, "subject": 141},
+])
+def test_a_messaging_event_naming_no_usable_ticket_is_ignored_never_refused(overrides):
+    assert zendesk.normalize(messaging(**{"subject": None, **overrides})) is None
+
+
+def test_a_messaging_event_without_detail_id_takes_the_ticket_from_its_subject():
+    event = plain(zendesk.normalize(messaging(detail={})))  # "subject": "zen:ticket:141"
+    assert (event["external_id"], event["comment"][0]) == ("141", "Hi there. How can I help you today?")
+
+
+@pytest.mark.parametrize("event, comment", [
+    ({"message": {"body": "hi"}, "actor": {"id": "zd:answerBot", "name": ["not", "text"]}}, ["hi", "zd:answerBot", True]),
+    ({"message": {"body": "hi"}, "actor": {"id": 8447388090494}}, ["hi", "8447388090494", True]),
+    ({"message": {"body": "hi"}, "actor": "Jane"}, ["hi", None, True]),
+    ({"message": {"body": "hi", "id": "m"}}, ["hi", None, True]),
+    ({"message": {"body": {"text": "hi"}}}, None),
+    ({"message": {"body": "a\x00b"}}, None),
+    ({"message": {"body": "\ud800"}}, None),
+    ({"message": "hi"}, None),
+    ({}, None),
+])
+def test_a_messaging_events_odd_message_is_no_comment_but_the_event_is_kept(event, comment):
+    result = plain(zendesk.normalize(messaging(event=event)))
+    assert (result["external_id"], result["event_type"], result["comment"]) == ("141", MESSAGE_ADDED, comment)
+
+
+def test_a_messaging_event_whose_event_is_not_an_object_is_still_the_tickets_event():
+    result = plain(zendesk.normalize(messaging(event="message")))
+    assert (result["external_id"], result["fields"], result["comment"]) == ("141", {}, None)
+
+
+def test_other_messaging_domains_are_not_about_a_ticket():
+    metrics = {"type": "zen:event-type:messaging_live_metrics.wait_time_changed", "detail": {"id": "141"}}
+    assert zendesk.normalize(metrics) is None
+
+
 # --- through the service --------------------------------------------------------------
 
 
-def test_an_n8n_body_creates_its_ticket(client, db):
+def test_an_n8n_body_creates_its_ticket_and_a_messaging_event_adds_a_public_message(client, db):
     created = post(client, "zendesk", fixture("zendesk", "n8n_selected_fields"))
     assert (created.status_code, created.json["status"]) == (201, "created")
     assert post(client, "zendesk", fixture("zendesk", "n8n_selected_fields")).json["status"] == "already_exists"
+    message = dict(load("zendesk", "messaging_ticket_message_added_end_user"), detail={"id": "35436"})
+    assert post(client, "zendesk", message).json["status"] == "recorded"
 
     [ticket] = db.execute("SELECT * FROM tickets").fetchall()
     assert {name: ticket[name] for name in ("external_id", "subject", "status", "priority", "type", "group_name",
@@ -84,5 +136,7 @@ def test_an_n8n_body_creates_its_ticket(client, db):
         "external_id": "35436", "subject": "VPN keeps disconnecting", "status": "open", "priority": "low",
         "type": "incident", "group_name": "Network", "requester_email": "jane.doe@example.com",
         "assignee_name": "Alex Agent", "tags": ["vpn", "network"]}
-    events = db.execute("SELECT event_type, vendor_event_id FROM events ORDER BY id")
-    assert [tuple(e.values()) for e in events] == [("ticket.snapshot", None)]
+    events = db.execute("SELECT event_type, vendor_event_id, comment_body, comment_public FROM events ORDER BY id")
+    assert [tuple(e.values()) for e in events] == [
+        ("ticket.snapshot", None, None, None),
+        (MESSAGE_ADDED, "01KTR6B23G65XY9HMFCRX19C9A", "thanks that helps", True)]
