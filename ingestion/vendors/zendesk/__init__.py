@@ -25,6 +25,15 @@ Vendor quirks that shape this module:
   ticket events' `detail.updated_at` is to the second, so a status change in the same
   second would look older and be lost. A messaging event whose ticket id is missing or
   unusable names no ticket: `ignored`, never quarantined.
+- Sunshine Conversations (Zendesk messaging's platform, formerly Smooch) posts batches
+  `{"app": {"id"}, "webhook": {"id", "version": "v2"}, "events": [{"id", "createdAt",
+  "type": "conversation:message", "payload": {conversation, message}}]}` (v1 webhooks:
+  `{"trigger": "message:appUser", "app": {"_id"}, "messages": [...]}`): they name
+  conversations and users, never a ticket (developer.zendesk.com/documentation/
+  conversations/messaging-platform/programmable-conversations/receiving-messages), so
+  they are `ignored`. Sunshine sends its webhook secret as `X-API-Key`, which is no
+  credential here: such a batch is authentic only through the Zendesk credentials (a
+  relay that signs it, or Basic).
 - n8n's Zendesk Trigger node (packages/nodes-base/nodes/Zendesk/ZendeskTrigger.node.ts)
   creates a trigger whose webhook body is `{"<placeholder>": "{{<placeholder>}}"}` for
   each field chosen (only `{"ticket.id": "{{ticket.id}}"}` when none is): flat keys that
@@ -82,6 +91,8 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
         if payload["type"].startswith(MESSAGING_EVENT_PREFIX):
             return _messaging_event(payload, headers, account)
         return None
+    if _is_sunshine_batch(payload):
+        return None
     reading = bodies.read(payload, WORDS, _STRIP)
     return TicketEvent(
         vendor=NAME, account=_account(account, headers, payload), external_id=reading.external_id,
@@ -136,6 +147,13 @@ def _chat_message(event: Mapping[str, Any]) -> Comment | None:
     author = next((str(name) for name in names if isinstance(name, (str, int)) and not isinstance(name, bool)
                    and str(name).strip() and storable(str(name))), None)
     return Comment(body, author, True)
+
+
+def _is_sunshine_batch(payload: Mapping[str, Any]) -> bool:
+    """A Sunshine Conversations webhook: an `app` object with v2's `events` list or v1's
+    `trigger` name (see the module docstring)."""
+    return isinstance(payload.get("app"), dict) and (
+        isinstance(payload.get("events"), list) or isinstance(payload.get("trigger"), str))
 
 
 def _changes(kind: str, event: Mapping[str, Any]) -> dict[str, Any] | None:

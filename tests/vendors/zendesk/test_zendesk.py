@@ -391,7 +391,10 @@ REJECTED = {'event_detail_not_object': 'detail',
  'trigger_without_ticket_id': 'id',
  'wrong_type_status': 'ticket.status'}
 IGNORED = ['event_user_created',
-           'messaging_ticket_without_ticket_id']  # a messaging event naming no ticket
+           # a messaging event naming no ticket, and Sunshine Conversations' batches (v2) and v1 webhooks
+           'messaging_ticket_without_ticket_id',
+           'sunshine_conversation_message', 'sunshine_conversation_message_line', 'sunshine_empty_batch',
+           'sunshine_v1_message_appuser']
 
 
 #: Headers a fixture arrives with (none here: what the tests post is the body alone).

@@ -1,6 +1,6 @@
-"""The Zendesk shapes read since issue 23: n8n's flat placeholder bodies and messaging
-events. Pure normalization first, then through the whole service (real PostgreSQL),
-signed as Zendesk signs."""
+"""The Zendesk shapes read since issue 23: n8n's flat placeholder bodies, messaging events
+and Sunshine Conversations batches. Pure normalization first, then through the whole
+service (real PostgreSQL), signed as Zendesk signs."""
 
 from __future__ import annotations
 
@@ -120,7 +120,30 @@ def test_other_messaging_domains_are_not_about_a_ticket():
     assert zendesk.normalize(metrics) is None
 
 
+# --- Sunshine Conversations -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    {"app": {"id": "a"}, "webhook": {"id": "w", "version": "v2"}, "events": [{"type": "conversation:read"}]},
+    {"app": {"id": "a"}, "events": [{"id": 5, "payload": {"ticket_id": "5"}}]},  # the batch names no ticket
+    {"app": {"_id": "a"}, "trigger": "conversation:start", "appUser": {"_id": "u"}},
+])
+def test_sunshine_batches_are_not_about_a_ticket(body):
+    assert zendesk.normalize(body) is None
+
+
+def test_a_trigger_body_with_an_app_key_is_still_a_ticket():
+    assert plain(zendesk.normalize({"app": {"id": "a"}, "ticket_id": "5"}))["external_id"] == "5"
+
+
 # --- through the service --------------------------------------------------------------
+
+
+def test_a_signed_sunshine_batch_is_ignored_and_stores_no_ticket(client, db):
+    response = post(client, "zendesk", fixture("zendesk", "sunshine_conversation_message"))
+    assert (response.status_code, response.json) == (200, {"status": "ignored"})
+    assert db.execute("SELECT (SELECT count(*) FROM tickets) + (SELECT count(*) FROM events) AS n").fetchone()["n"] == 0
+    assert [r["outcome"] for r in db.execute("SELECT outcome FROM deliveries")] == ["ignored"]
 
 
 def test_an_n8n_body_creates_its_ticket_and_a_messaging_event_adds_a_public_message(client, db):
