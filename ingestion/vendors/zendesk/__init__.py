@@ -32,8 +32,8 @@ Vendor quirks that shape this module:
   conversations and users, never a ticket (developer.zendesk.com/documentation/
   conversations/messaging-platform/programmable-conversations/receiving-messages), so
   they are `ignored`. Sunshine sends its webhook secret as `X-API-Key`, which is no
-  credential here: such a batch is authentic only through the Zendesk credentials (a
-  relay that signs it, or Basic).
+  credential here: a batch is authentic only when it arrives with a Zendesk credential
+  (through a relay that signs or authenticates it).
 - n8n's Zendesk Trigger node (packages/nodes-base/nodes/Zendesk/ZendeskTrigger.node.ts)
   creates a trigger whose webhook body is `{"<placeholder>": "{{<placeholder>}}"}` for
   each field chosen (only `{"ticket.id": "{{ticket.id}}"}` when none is): flat keys that
