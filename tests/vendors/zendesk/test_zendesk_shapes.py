@@ -95,7 +95,8 @@ def test_a_messaging_event_without_detail_id_takes_the_ticket_from_its_subject()
 
 
 @pytest.mark.parametrize("event, comment", [
-    ({"message": {"body": "hi"}, "actor": {"id": "zd:answerBot", "name": ["not", "text"]}}, ["hi", "zd:answerBot", True]),
+    ({"message": {"body": "hi"}, "actor": {"id": "zd:answerBot", "name": ["not", "text"]}},
+     ["hi", "zd:answerBot", True]),
     ({"message": {"body": "hi"}, "actor": {"id": 8447388090494}}, ["hi", "8447388090494", True]),
     ({"message": {"body": "hi"}, "actor": "Jane"}, ["hi", None, True]),
     ({"message": {"body": "hi", "id": "m"}}, ["hi", None, True]),
