@@ -1,6 +1,7 @@
 """An admin-written or relayed body, read the same way for every vendor.
 
-The ticket is located (shapes.py), its fields recognised (ticket_fields.py), people
+Dotted keys are read as the paths they spell (shapes.unflatten: n8n's relayed Zendesk
+bodies), the ticket is located (shapes.py), its fields recognised (ticket_fields.py), people
 given beside a nested ticket added (`{"requester": {...}, "ticket": {...}}`), the comment
 found in the ticket or beside it, the event named by the body if it names itself, and
 changes taken where they are given. Vendor modules add what only they know (Freshdesk's
@@ -17,7 +18,7 @@ from ..errors import InvalidField
 from ..tickets import Comment
 from . import comments, events
 from .keys import Keys
-from .shapes import TICKET_KEYS, locate_ticket
+from .shapes import TICKET_KEYS, locate_ticket, unflatten
 from .ticket_fields import Vocabulary, find_id, recognise
 from .values import ticket_id
 
@@ -39,7 +40,7 @@ class Reading:
 
 def read(body: Mapping[str, Any], vocabulary: Vocabulary, strip: tuple[str, ...] = (),
          ticket_keys: tuple[str, ...] = TICKET_KEYS) -> Reading:
-    located = locate_ticket(body, ticket_keys)
+    located = locate_ticket(unflatten(body), ticket_keys)
     if not isinstance(located.ticket, dict):
         raise InvalidField(located.where.rstrip("."), "must be a JSON object")
     keys = Keys(located.ticket, located.where, strip)

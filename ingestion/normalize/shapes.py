@@ -6,6 +6,11 @@ Vendors nest it under `ticket` (Freshdesk's API shape, admin bodies) or
 Integration Services, `{"schema", "data": {...}}` from a tracker); and many admin bodies
 are flat. The first object found under a ticket key, looking through the usual wrapper
 keys breadth-first, is the ticket; the object holding it is the event's envelope.
+
+Some relays flatten the nesting into the keys: n8n's Zendesk Trigger node posts a body
+whose keys are the placeholders it asked for (`{"ticket.id": "35436", "ticket.requester.email":
+...}`, packages/nodes-base/nodes/Zendesk/ZendeskTrigger.node.ts). `unflatten` reads such
+a body as the nested one it spells out, so it is located like any other.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from .keys import fold
 TICKET_KEYS = ("ticket", "freshdesk_webhook")
 WRAPPER_KEYS = ("data", "detail", "ticket_event", "input", "payload", "body", "event")
 MAX_DEPTH = 3
+#: The most segments a dotted key is read as a path (n8n's longest placeholder,
+#: `current_user.organization.details`, has 3); a longer key stays a key as written, so
+#: no body can nest deeper than the readers expect.
+MAX_PATH = 4
 
 
 @dataclass(frozen=True)
@@ -52,3 +61,38 @@ def locate_ticket(body: Mapping[str, Any], ticket_keys: tuple[str, ...] = TICKET
 
 def _has_id(mapping: Mapping[str, Any]) -> bool:
     return any(isinstance(key, str) and fold(key) in ("id", "ticketid") for key in mapping)
+
+
+def unflatten(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The body with its top-level dotted keys read as paths: `{"ticket.id": "1",
+    "ticket.requester.email": "a@b"}` is `{"ticket": {"id": "1", "requester": {"email":
+    "a@b"}}}`. A body without dotted keys is returned as it is. A key the body already
+    spells out nested wins; a dotted key that cannot be placed (its path runs into a value
+    that is not an object, or it has an empty segment or too many) stays as written. The
+    body itself is never changed."""
+    if not any(_is_path(key) for key in body):
+        return body
+    result: dict[str, Any] = {key: value for key, value in body.items() if not _is_path(key)}
+    for key, value in body.items():
+        if not _is_path(key):
+            continue
+        *parents, leaf = key.split(".")
+        node: dict[str, Any] | None = result
+        for part in parents:
+            child = node.get(part, {})
+            if not isinstance(child, dict):
+                node = None
+                break
+            node[part] = node = dict(child)  # a copy: the caller's objects stay as sent
+        if node is None or leaf in node:
+            result.setdefault(key, value)
+        else:
+            node[leaf] = value
+    return result
+
+
+def _is_path(key: Any) -> bool:
+    if not isinstance(key, str) or "." not in key:
+        return False
+    parts = key.split(".")
+    return len(parts) <= MAX_PATH and all(part.strip() for part in parts)

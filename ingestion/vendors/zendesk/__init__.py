@@ -15,6 +15,30 @@ Vendor quirks that shape this module:
   "Jane Doe <jane@example.com>" ("  <>" when unassigned), the type is "Ticket" when
   unset and "On-hold" is the status `hold` is elsewhere. Keys are the admin's choice:
   `ticket_id`, `ticketId`, `zd_ticket_id`...
+- Messaging events (`zen:event-type:messaging_ticket.message_added`, the only one
+  documented: developer.zendesk.com/api-reference/webhooks/event-types/messaging-events)
+  carry no ticket fields: `detail` holds only `id`, the ticket's. They are read as events
+  about that ticket, because the rest is usable: `event.message.body` is a chat message
+  of the ticket's conversation (the end user sees it, so the comment is public),
+  `event.actor` its author (`end_user`, `agent`, `trigger`, `system`), `id` the delivery.
+  Their `time` is not taken as the ticket's update time: it is to the nanosecond while
+  ticket events' `detail.updated_at` is to the second, so a status change in the same
+  second would look older and be lost. A messaging event whose ticket id is missing or
+  unusable names no ticket: `ignored`, never quarantined.
+- Sunshine Conversations (Zendesk messaging's platform, formerly Smooch) posts batches
+  `{"app": {"id"}, "webhook": {"id", "version": "v2"}, "events": [{"id", "createdAt",
+  "type": "conversation:message", "payload": {conversation, message}}]}` (v1 webhooks:
+  `{"trigger": "message:appUser", "app": {"_id"}, "messages": [...]}`): they name
+  conversations and users, never a ticket (developer.zendesk.com/documentation/
+  conversations/messaging-platform/programmable-conversations/receiving-messages), so
+  they are `ignored`. Sunshine sends its webhook secret as `X-API-Key`, which is no
+  credential here: a batch is authentic only when it arrives with a Zendesk credential
+  (through a relay that signs or authenticates it).
+- n8n's Zendesk Trigger node (packages/nodes-base/nodes/Zendesk/ZendeskTrigger.node.ts)
+  creates a trigger whose webhook body is `{"<placeholder>": "{{<placeholder>}}"}` for
+  each field chosen (only `{"ticket.id": "{{ticket.id}}"}` when none is): flat keys that
+  are placeholder paths. The shared reading unflattens them (normalize/shapes.py), so
+  they give what the same placeholders nested give.
 - The delivery: the event's `id`, which the signature covers (it is in the body). The
   `X-Zendesk-Webhook-Invocation-Id` header is not signed: a captured request re-sent with
   a new one would be a "new" delivery. So a trigger body, which has no id, is recognised
@@ -33,17 +57,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ...errors import InvalidField
 from ...normalize import bodies, comments, events
 from ...normalize.keys import Keys
 from ...normalize.ticket_fields import Vocabulary, find_id, recognise
 from ...normalize.values import code_word, optional_object, storable, ticket_id
-from ...tickets import Deletion, TicketEvent
+from ...tickets import Comment, Deletion, TicketEvent
 from ...vendor import Vendor, basic_auth, timestamped_signature
 from .export import EXPORT
 
 NAME = "zendesk"
 EVENT_PREFIX = "zen:event-type:"
 TICKET_EVENT_PREFIX = "zen:event-type:ticket."
+MESSAGING_EVENT_PREFIX = "zen:event-type:messaging_ticket."
 WORDS = Vocabulary(synonyms={"on-hold": "hold", "on hold": "hold"})
 ACCOUNT_HEADER = "X-Zendesk-Account-Id"
 _STRIP = ("zd", "zendesk")
@@ -60,9 +86,13 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
               account: str | None = None) -> TicketEvent | None:
     headers = headers or {}
     if _is_event(payload):
-        if not payload["type"].startswith(TICKET_EVENT_PREFIX):
-            return None
-        return _subscription_event(payload, headers, account)
+        if payload["type"].startswith(TICKET_EVENT_PREFIX):
+            return _subscription_event(payload, headers, account)
+        if payload["type"].startswith(MESSAGING_EVENT_PREFIX):
+            return _messaging_event(payload, headers, account)
+        return None
+    if _is_sunshine_batch(payload):
+        return None
     reading = bodies.read(payload, WORDS, _STRIP)
     return TicketEvent(
         vendor=NAME, account=_account(account, headers, payload), external_id=reading.external_id,
@@ -87,6 +117,43 @@ def _subscription_event(payload: Mapping[str, Any], headers: Mapping[str, str], 
         vendor_event_id=_delivery_id(payload.get("id")), changes=_changes(kind, event),
         deletion=DELETIONS.get(kind),
     )
+
+
+def _messaging_event(payload: Mapping[str, Any], headers: Mapping[str, str], account: str | None) -> TicketEvent | None:
+    """A chat message of a messaging ticket: the ticket's id, the event and its message
+    (see the module docstring); None when it names no usable ticket."""
+    detail = payload.get("detail")
+    found = Keys(detail, "detail.").find(("id",)) if isinstance(detail, dict) else None
+    try:
+        external_id = ticket_id(found[1] if found else _id_from_subject(payload.get("subject")), "detail.id")
+    except InvalidField:
+        return None
+    event = payload.get("event") if isinstance(payload.get("event"), dict) else {}
+    return TicketEvent(
+        vendor=NAME, account=_account(account, headers, payload), external_id=external_id, fields={},
+        event_type=payload["type"], comment=_chat_message(event), vendor_event_id=_delivery_id(payload.get("id")),
+    )
+
+
+def _chat_message(event: Mapping[str, Any]) -> Comment | None:
+    """`event.message.body` by `event.actor` (its name, else its id). A body that is not
+    text PostgreSQL can hold is no comment (the event is still kept): never a 422."""
+    message = event.get("message")
+    body = message.get("body") if isinstance(message, dict) else None
+    if not isinstance(body, str) or not body.strip() or not storable(body):
+        return None
+    actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
+    names = (actor.get(key) for key in ("name", "id"))
+    author = next((str(name) for name in names if isinstance(name, (str, int)) and not isinstance(name, bool)
+                   and str(name).strip() and storable(str(name))), None)
+    return Comment(body, author, True)
+
+
+def _is_sunshine_batch(payload: Mapping[str, Any]) -> bool:
+    """A Sunshine Conversations webhook: an `app` object with v2's `events` list or v1's
+    `trigger` name (see the module docstring)."""
+    return isinstance(payload.get("app"), dict) and (
+        isinstance(payload.get("events"), list) or isinstance(payload.get("trigger"), str))
 
 
 def _changes(kind: str, event: Mapping[str, Any]) -> dict[str, Any] | None:

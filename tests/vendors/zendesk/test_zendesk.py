@@ -335,11 +335,66 @@ CASES = {'event_ticket_soft_deleted_minimal': {'external_id': '12345',
                                         'organization': 'Acme Corp'},
                              'comment': ['Thanks Jane, we are looking into it.', 'Alex Agent', True],
                              'changes': None}}
+#: n8n's Zendesk Trigger node: flat bodies whose keys are the placeholders it chose.
+CASES.update({
+    'n8n_default_ticket_id': {'external_id': '35436', 'account': '', 'event_type': 'ticket.snapshot',
+                              'vendor_event_id': None, 'fields': {}, 'comment': None, 'changes': None},
+    'n8n_selected_fields': {
+        'external_id': '35436', 'account': '', 'event_type': 'ticket.snapshot', 'vendor_event_id': None,
+        'fields': {'subject': 'VPN keeps disconnecting',
+                   'description': '----------------------------------------------\n\n'
+                                  'Jane Doe, Jan 8, 2025, 10:12\n\nThe VPN drops every 5 minutes',
+                   'status': 'open', 'priority': 'low', 'type': 'incident', 'tags': ['vpn', 'network'],
+                   'group': 'Network', 'requester_name': 'Jane Doe', 'requester_email': 'jane.doe@example.com',
+                   'assignee_name': 'Alex Agent', 'assignee_email': 'alex.agent@example.com'},
+        'comment': None, 'changes': None},
+    'n8n_all_placeholders': {
+        'external_id': '1042', 'account': '', 'event_type': 'ticket.snapshot', 'vendor_event_id': None,
+        'fields': {'subject': 'Cannot change my delivery address',
+                   'description': '----------------------------------------------\n\nJane Doe, Mar 14, 2024, '
+                                  '15:58\n\nHi, I moved last week and the checkout keeps using my old address.',
+                   'status': 'open', 'priority': 'high', 'type': None, 'tags': ['billing', 'vip'],
+                   'group': 'Support', 'organization': 'Acme Corp',
+                   'requester_name': 'Jane Doe', 'requester_email': 'jane.doe@example.com',
+                   'assignee_name': 'Alex Agent', 'assignee_email': 'alex.agent@example.com'},
+        'comment': None, 'changes': None},
+    'n8n_unassigned': {
+        'external_id': '1043', 'account': '', 'event_type': 'ticket.snapshot', 'vendor_event_id': None,
+        'fields': {'subject': 'Refund request', 'status': 'new', 'type': 'question', 'group': None,
+                   'organization': None, 'requester_name': 'Sam Sample', 'requester_email': 'sam.sample@example.com',
+                   'assignee_name': None, 'assignee_email': None},
+        'comment': None, 'changes': None},
+})
+
+#: Zendesk messaging: a chat message of the ticket `detail.id` names, and nothing of its fields.
+MESSAGE_ADDED = 'zen:event-type:messaging_ticket.message_added'
+CASES.update({
+    'messaging_ticket_message_added': {
+        'external_id': '141', 'account': '21825834', 'event_type': MESSAGE_ADDED,
+        'vendor_event_id': '01JQMQH83YNAKWSWJ8B1QH2NSC', 'fields': {},
+        'comment': ['Hi there. How can I help you today?', 'Z3n Tests (ff66ff 403433/1724317083)', True],
+        'changes': None},
+    'messaging_ticket_message_added_end_user': {
+        'external_id': '71520', 'account': '', 'event_type': MESSAGE_ADDED,
+        'vendor_event_id': '01KTR6B23G65XY9HMFCRX19C9A', 'fields': {},
+        'comment': ['thanks that helps', 'X', True], 'changes': None},
+    'messaging_ticket_message_added_agent_minimal': {
+        'external_id': '71520', 'account': '', 'event_type': MESSAGE_ADDED, 'vendor_event_id': 'evt-1',
+        'fields': {}, 'comment': ['let me check', None, True], 'changes': None},
+    'messaging_ticket_message_added_blank_body': {
+        'external_id': '1', 'account': '', 'event_type': MESSAGE_ADDED, 'vendor_event_id': 'evt-1',
+        'fields': {}, 'comment': None, 'changes': None},
+})
+
 REJECTED = {'event_detail_not_object': 'detail',
  'event_without_ticket_id': 'detail.id',
  'trigger_without_ticket_id': 'id',
  'wrong_type_status': 'ticket.status'}
-IGNORED = ['event_user_created']
+IGNORED = ['event_user_created',
+           # a messaging event naming no ticket, and Sunshine Conversations' batches (v2) and v1 webhooks
+           'messaging_ticket_without_ticket_id',
+           'sunshine_conversation_message', 'sunshine_conversation_message_line', 'sunshine_empty_batch',
+           'sunshine_v1_message_appuser']
 
 
 #: Headers a fixture arrives with (none here: what the tests post is the body alone).
