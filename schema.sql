@@ -181,7 +181,7 @@ CREATE TABLE sources (
 CREATE TABLE source_credentials (
     vendor     text        NOT NULL,
     account    text        NOT NULL,
-    method     text        NOT NULL CHECK (method IN ('hmac', 'basic', 'signing')),
+    method     text        NOT NULL CHECK (method IN ('hmac', 'basic', 'signing', 'token')),
     name       text        NOT NULL,
     current    bytea,
     previous   bytea,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .tickets import TicketEvent
-from .verifiers import LAYOUTS, BasicCredentials, HmacSignature, TimestampedSignature, Verifier
+from .verifiers import LAYOUTS, BasicCredentials, HeaderToken, HmacSignature, TimestampedSignature, Verifier
 
 #: (payload, request headers, account from the URL or None) -> the event, or None for an
 #: authentic event that is not about a ticket. Raises InvalidField (422) when unusable.
@@ -47,6 +47,7 @@ class Credential:
     - ("timestamped", header, timestamp header, layout): base64 HMAC-SHA256 of what the
       layout lays out (verifiers.LAYOUTS: Zendesk's timestamp + body, Front's
       `<ms>:<body>`, HubSpot's method + URI + body + ms);
+    - ("token", header): the secret itself in a header (Sunshine Conversations' X-API-Key);
     - ("basic",): HTTP Basic.
     """
 
@@ -72,6 +73,8 @@ class Credential:
             header, timestamp_header, layout = parameters
             return TimestampedSignature(header, timestamp_header, values, settings.webhook_timestamp_tolerance,
                                         layout=layout)
+        if name == "token":
+            return HeaderToken(parameters[0], values)
         return BasicCredentials(values)
 
     def environment_values(self, settings: VendorSettings) -> tuple:
@@ -81,7 +84,7 @@ class Credential:
 
 
 #: A credential scheme -> the name sources give its method.
-METHODS = {"hmac": "hmac", "timestamped": "signing", "basic": "basic"}
+METHODS = {"hmac": "hmac", "timestamped": "signing", "token": "token", "basic": "basic"}
 
 
 def hmac_header(variable: str, header: str, digest: str = "sha256", encoding: str = "hex",
@@ -94,6 +97,10 @@ def timestamped_signature(variable: str, header: str, timestamp_header: str,
     if layout not in LAYOUTS:
         raise ValueError(f"unknown signature layout {layout!r}: one of {sorted(LAYOUTS)}")
     return Credential(variable, "secret", ("timestamped", header, timestamp_header, layout))
+
+
+def header_token(variable: str, header: str) -> Credential:
+    return Credential(variable, "secret", ("token", header))
 
 
 def basic_auth(variable: str, old_variable: str | None = None) -> Credential:

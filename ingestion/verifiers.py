@@ -112,6 +112,29 @@ class HmacSignature:
         return matched if matched is not None else Failure("bad_signature", f"{self.header} does not match the request body")
 
 
+class HeaderToken:
+    """A shared secret sent as is in a header (Sunshine Conversations' `X-API-Key`): no
+    signature, so a captured request can be replayed; only for what a vendor offers no
+    better for (Sunshine's webhooks, which the service answers `ignored` anyway)."""
+
+    method = "token"
+
+    def __init__(self, header: str, secrets: Labelled) -> None:
+        self.header = header
+        self._secrets = secrets
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._secrets)
+
+    def check(self, headers: Mapping[str, str], body: bytes, target: Target | None = None) -> Failure | str:
+        provided = headers.get(self.header, "").strip()
+        if not provided:
+            return Failure("missing", f"Missing {self.header} header")
+        matched = first_equal(provided, self._secrets)
+        return matched if matched is not None else Failure("bad_credentials", f"{self.header} is not a configured key")
+
+
 def basic_credentials(header: str) -> tuple[str, str] | None:
     """(user, password) of an `Authorization: Basic ...` header, or None when it is not one."""
     scheme, _, token = header.strip().partition(" ")

@@ -124,6 +124,11 @@ def timestamped_headers(credential: Credential, body: bytes, key: str, stamp: st
     return {header: base64.b64encode(digest).decode(), timestamp_header: stamp}
 
 
+def token_headers(credential: Credential, key: str) -> dict[str, str]:
+    _, header = credential.scheme
+    return {header: key}
+
+
 def basic(user: str, password: str) -> dict[str, str]:
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
@@ -139,6 +144,8 @@ def native_headers(vendor: str, body: bytes, previous: bool = False, uri: str = 
             return hmac_headers(credential, body, key)
         if credential.scheme[0] == "timestamped":
             return timestamped_headers(credential, body, key, uri=uri)
+        if credential.scheme[0] == "token":
+            return token_headers(credential, key)
     return basic(*basic_pair(vendor, previous))
 
 

@@ -111,7 +111,7 @@ def command() -> None:
 @command.command("add")
 @click.argument("vendor")
 @click.argument("account")
-@click.option("--method", "method", required=True, help="hmac, basic or signing (the vendor's own methods).")
+@click.option("--method", "method", required=True, help="hmac, signing, token or basic (the vendor's own methods).")
 @click.option("--name", default=DEFAULT_NAME, show_default=True,
               help="The credential's name, one per webhook (a Zendesk trigger webhook and an event one: two).")
 @click.option("--env", "environment", is_flag=True,

@@ -31,9 +31,10 @@ Vendor quirks that shape this module:
   `{"trigger": "message:appUser", "app": {"_id"}, "messages": [...]}`): they name
   conversations and users, never a ticket (developer.zendesk.com/documentation/
   conversations/messaging-platform/programmable-conversations/receiving-messages), so
-  they are `ignored`. Sunshine sends its webhook secret as `X-API-Key`, which is no
-  credential here: a batch is authentic only when it arrives with a Zendesk credential
-  (through a relay that signs or authenticates it).
+  they are `ignored`. Sunshine signs nothing: it sends its webhook's secret as is in
+  `X-API-Key`, which ZENDESK_SUNSHINE_SECRET (method `token` for a source) checks, in
+  constant time like every secret. A batch is authentic with it or with any other of the
+  source's Zendesk credentials; without any, 401.
 - n8n's Zendesk Trigger node (packages/nodes-base/nodes/Zendesk/ZendeskTrigger.node.ts)
   creates a trigger whose webhook body is `{"<placeholder>": "{{<placeholder>}}"}` for
   each field chosen (only `{"ticket.id": "{{ticket.id}}"}` when none is): flat keys that
@@ -63,7 +64,7 @@ from ...normalize.keys import Keys
 from ...normalize.ticket_fields import Vocabulary, find_id, recognise
 from ...normalize.values import code_word, optional_object, storable, ticket_id
 from ...tickets import Comment, Deletion, TicketEvent
-from ...vendor import Vendor, basic_auth, timestamped_signature
+from ...vendor import Vendor, basic_auth, header_token, timestamped_signature
 from .export import EXPORT
 
 NAME = "zendesk"
@@ -238,6 +239,8 @@ VENDOR = Vendor(
         # Basic (Zendesk's auth type basic_auth). Its first name, ZENDESK_WEBHOOK_SECRET,
         # read like every other vendor's *_WEBHOOK_SECRET as an HMAC key: still read.
         basic_auth("ZENDESK_WEBHOOK_AUTH", old_variable="ZENDESK_WEBHOOK_SECRET"),
+        # Sunshine Conversations' webhook secret, sent as is (its batches are `ignored`).
+        header_token("ZENDESK_SUNSHINE_SECRET", "X-API-Key"),
     ),
     folder=Path(__file__).parent,
     export=EXPORT,

@@ -12,7 +12,7 @@ from ingestion.errors import InvalidField
 from ingestion.normalize.shapes import MAX_PATH, unflatten
 from ingestion.vendors import zendesk
 from normalizing import load, plain
-from signing import fixture, post
+from signing import fixture, post, secret, url_for
 
 N8N = ["n8n_default_ticket_id", "n8n_selected_fields", "n8n_all_placeholders", "n8n_unassigned"]
 MESSAGE_ADDED = "zen:event-type:messaging_ticket.message_added"
@@ -164,3 +164,28 @@ def test_an_n8n_body_creates_its_ticket_and_a_messaging_event_adds_a_public_mess
     assert [tuple(e.values()) for e in events] == [
         ("ticket.snapshot", None, None, None),
         (MESSAGE_ADDED, "01KTR6B23G65XY9HMFCRX19C9A", "thanks that helps", True)]
+
+
+def test_a_sunshine_batch_with_its_x_api_key_is_authentic_and_ignored(client, db):
+    """Sunshine Conversations signs nothing: it sends its webhook secret as is in X-API-Key
+    (ZENDESK_SUNSHINE_SECRET, compared in constant time like every secret)."""
+    body = fixture("zendesk", "sunshine_conversation_message")
+    key = secret("zendesk", "token")
+    answered = client.post(url_for("zendesk"), data=body, headers={"X-API-Key": key,
+                                                                   "Content-Type": "application/json"})
+    assert (answered.status_code, answered.json) == (200, {"status": "ignored"})
+    previous = client.post(url_for("zendesk"), data=body, headers={"X-API-Key": secret("zendesk", "token", True)})
+    assert previous.status_code == 200  # the rotation's previous value too
+    wrong = client.post(url_for("zendesk"), data=body, headers={"X-API-Key": key + "x"})
+    assert (wrong.status_code, wrong.json["error"]) == (401, "X-API-Key is not a configured key")
+    assert db.execute("SELECT count(*) AS n FROM tickets").fetchone()["n"] == 0
+    assert [r["outcome"] for r in db.execute("SELECT outcome FROM deliveries ORDER BY id")] == ["ignored", "ignored"]
+
+
+def test_a_source_holds_a_sunshine_key_of_its_own(client, db, add_source):
+    add_source("zendesk", "4242", "token", "acme-sunshine-webhook-secret-7f3a")
+    body = fixture("zendesk", "sunshine_conversation_message")
+    own = client.post(url_for("zendesk", "4242"), data=body, headers={"X-API-Key": "acme-sunshine-webhook-secret-7f3a"})
+    assert (own.status_code, own.json) == (200, {"status": "ignored"})
+    env_key = client.post(url_for("zendesk", "4242"), data=body, headers={"X-API-Key": secret("zendesk", "token")})
+    assert env_key.status_code == 401  # the environment's key is the bare URL's, not this account's
