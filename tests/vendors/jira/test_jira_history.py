@@ -240,3 +240,18 @@ def test_production_refuses_the_documented_test_secret():
     with pytest.raises(ConfigError) as caught:
         load_settings({"DATABASE_URL": "postgresql://u:p@127.0.0.1/db", "JIRA_WEBHOOK_SECRET": jira.PUBLIC_TEST_SECRET})
     assert caught.value.variable == "JIRA_WEBHOOK_SECRET"
+
+
+def test_an_unreadable_jira_delivery_is_quarantined_with_jiras_delivery_headers(client, db):
+    """The identifier is no delivery identity, but it is what Jira's webhook log shows: a
+    quarantined delivery keeps it (and its retry count and flow) to be found there."""
+    body = fixture("jira", "issue_id_as_key")
+    response = deliver(client, body, **{"X-Atlassian-Webhook-Identifier": "6a1f0c2e-delivery",
+                                        "X-Atlassian-Webhook-Retry": "2", "X-Atlassian-Webhook-Flow": "Primary"})
+    assert response.status_code == 422 and "'issue.key'" in response.json["error"]
+    [entry] = db.execute("SELECT headers, reason FROM quarantine").fetchall()
+    assert entry["reason"] == "invalid_field"
+    assert {name: value for name, value in entry["headers"].items() if name.startswith("x-atlassian")} == {
+        "x-atlassian-webhook-identifier": "6a1f0c2e-delivery", "x-atlassian-webhook-retry": "2",
+        "x-atlassian-webhook-flow": "Primary"}
+    assert "x-hub-signature" not in entry["headers"]
