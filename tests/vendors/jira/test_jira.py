@@ -580,7 +580,8 @@ def test_a_value_of_the_wrong_kind_is_refused_naming_where_it_is(path, value):
     target[path[-1]] = value
     with pytest.raises(InvalidField) as refused:
         jira.normalize(body)
-    assert refused.value.field.startswith(".".join(path[:2]) if path[0] == "issue" else "changelog"), refused.value.field
+    where = ".".join(path[:2]) if path[0] == "issue" else "changelog"
+    assert refused.value.field.startswith(where), refused.value.field
 
 
 def test_the_event_time_is_the_later_of_the_issues_updated_and_the_firing_timestamp():
@@ -599,7 +600,8 @@ def test_changes_of_labels_people_and_custom_fields_and_a_cleared_custom_field()
         {"field": "labels", "fieldtype": "jira", "fieldId": "labels", "from": None, "fromString": "vip",
          "to": None, "toString": "billing vip"},
         {"field": "assignee", "fieldtype": "jira", "fieldId": "assignee", "from": "5b10a28", "fromString": "Ana Perez",
-         "to": "712020:9f0c", "toString": "Bo Lindqvist", "tmpFromAccountId": "5b10a28", "tmpToAccountId": "712020:9f0c"},
+         "to": "712020:9f0c", "toString": "Bo Lindqvist", "tmpFromAccountId": "5b10a28",
+         "tmpToAccountId": "712020:9f0c"},
         {"field": "Request participants", "fieldtype": "custom", "fieldId": "customfield_10116", "from": None,
          "fromString": "0|hzzzzz:", "to": None, "toString": None},
         {"field": "Sprint", "fieldtype": "custom", "from": "", "fromString": "", "to": "3", "toString": "Sprint 3"},
