@@ -13,10 +13,11 @@ from .metrics import QUARANTINE_REMOVED, QUARANTINED, child
 from .storage import Storage
 
 #: Headers that say which delivery this was: vendor event, delivery, webhook and account
-#: ids, the event name, and the request's own id and content type.
+#: ids (Jira's `X-Atlassian-Webhook-Identifier`, with its retry count and flow), the event
+#: name, and the request's own id and content type.
 _IDENTIFYING = re.compile(
-    r"^(content-type|user-agent|x-request-id|[a-z0-9-]*-(id|event|event-type|topic|delivery|attempt|"
-    r"retry-count|timestamp))$")
+    r"^(content-type|user-agent|x-request-id|[a-z0-9-]*-(id|identifier|event|event-type|topic|delivery|attempt|"
+    r"retry|retry-count|flow|timestamp))$")
 #: Never kept, whatever their name ends with: they authenticate or identify a person.
 _SECRET = re.compile(r"authorization|signature|token|secret|cookie|key|password|auth|email")
 _MAX_HEADER_VALUE = 256

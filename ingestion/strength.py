@@ -26,7 +26,8 @@ COMMON_WORDS = frozenset({
     "superman", "batman", "starwars", "whatever", "freedom", "login", "access", "secret", "changeme",
     "default", "guest", "root", "test", "testing", "example", "sample", "demo", "temp", "token", "apikey",
     "ingestion", "webhook", "webhooks", "helpdesk", "support", "zendesk", "freshdesk", "helpscout", "front", "intercom",
-    "postgres", "redis", "nginx", "replaceme", "placeholder", "mysecret", "supersecret", "topsecret",
+    "jira", "atlassian", "postgres", "redis", "nginx", "replaceme", "placeholder", "mysecret", "supersecret",
+    "topsecret",
 })
 #: Runs a finger or a schoolchild follows.
 SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiopasdfghjklzxcvbnm", "1qaz2wsx3edc4rfv5tgb",

@@ -236,7 +236,7 @@ def test_a_disabled_source_is_refused_and_a_removed_one_unknown_its_tickets_kept
 
 def test_the_seeds_bare_urls_work_with_environment_secrets_as_before(client, db):
     own = {"helpscout": fixture("helpscout", "v2_convo_created"), "front": fixture("front", "rule_inbound_message_full"),
-           "intercom": fixture("intercom", "ticket_created"),
+           "intercom": fixture("intercom", "ticket_created"), "jira": fixture("jira", "cloud_issue_created"),
            "hubspot": fixture("hubspot", "life_01_creation")}  # (HubSpot's event names portal 62515)
     for vendor in VENDORS:
         payload = own.get(vendor.name, {"ticket": {"id": 31}})

@@ -16,7 +16,7 @@ from ..config import Settings
 from ..vendor import Vendor
 
 #: The vendor folders, in the order the service lists them.
-NAMES = ("freshdesk", "zendesk", "helpscout", "front", "intercom", "hubspot")
+NAMES = ("freshdesk", "zendesk", "helpscout", "front", "intercom", "hubspot", "jira")
 
 VENDORS: tuple[Vendor, ...] = tuple(import_module(f"{__name__}.{name}").VENDOR for name in NAMES)
 
