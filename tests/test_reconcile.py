@@ -21,13 +21,10 @@ from prometheus_client import REGISTRY
 
 from conftest import make_env
 from fake_vendor_api import FRESHDESK_KEY, ZENDESK_TOKEN, ZENDESK_USER, FakeVendorAPI
+from reconciling import Reconcilers, events
 from ingestion.errors import ConfigError
 from ingestion.vendors import load_settings
-from ingestion.jobs.reconcile.client import VendorAPI
-from ingestion.jobs.reconcile.engine import Reconciler
 from ingestion.jobs.reconcile.settings import ReconcileSettings
-from ingestion.storage import Storage
-from ingestion.vendors import VENDORS
 from processes import ROOT
 from signing import post
 
@@ -75,30 +72,9 @@ def environment(database_url, fake):
 
 @pytest.fixture
 def reconciler_for(environment):
-    sleeps: list[float] = []
-    opened: list[Storage] = []
-
-    def build(vendor: str, **overrides) -> Reconciler:
-        env = {**environment, **overrides}
-        settings, options = load_settings(env), ReconcileSettings.from_env(env)
-        storage = Storage(settings)
-        opened.append(storage)
-        access = settings.vendor_apis[vendor]
-        client = VendorAPI(vendor, access, requests_per_minute=options.requests_per_minute,
-                           timeout=options.timeout, max_attempts=options.max_attempts,
-                           breaker_threshold=settings.circuit_breaker_threshold,
-                           breaker_timeout=settings.circuit_breaker_timeout, sleep=sleeps.append)
-        return Reconciler(settings, options, {v.name: v for v in VENDORS}[vendor], access, storage, client=client)
-
-    build.sleeps = sleeps
+    build = Reconcilers(environment)
     yield build
-    for storage in opened:
-        storage.close()
-
-
-def events(db, kind: str = "reconciliation") -> list[dict]:
-    return db.execute("SELECT t.external_id, e.outcome FROM events e JOIN tickets t ON t.id = e.ticket_id "
-                      "WHERE e.event_type = %s ORDER BY e.id", (kind,)).fetchall()
+    build.close()
 
 
 def test_delivered_older_and_missing_tickets_are_told_apart_and_only_repairs_are_stored(
