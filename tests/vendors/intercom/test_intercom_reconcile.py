@@ -162,3 +162,13 @@ def test_the_export_reads_pages_and_refuses_what_is_not_one():
     with pytest.raises(ValueError):
         export.resume("not a cursor")
     assert export.snapshot(ticket(1, T))[1:] == (str(T), False)
+
+
+def test_a_redirected_search_is_not_followed_with_the_token(db, fake, reconciler_for):
+    other = FakeVendorAPI()
+    try:
+        fake.failures = [("status", 307, {"Location": other.url + "/tickets/search"})]
+        result = reconciler_for("intercom").run("reconcile")
+        assert "307" in result.error and other.authorizations == [] and other.requests == []
+    finally:
+        other.close()
