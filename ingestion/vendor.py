@@ -107,17 +107,54 @@ def basic_auth(variable: str, old_variable: str | None = None) -> Credential:
     return Credential(variable, "basic", ("basic",), old_variable)
 
 
+#: How a vendor's API takes its credentials: HTTP Basic (`user:password`) or a Bearer token.
+API_SCHEMES = ("basic", "bearer")
+
+
 @dataclass(frozen=True)
 class APIAccess:
     """Where and as whom the reconciler calls a vendor's REST API (from the environment)."""
 
     base_url: str  # no trailing slash; tests, proxies and sandboxes point it elsewhere
-    user: str = field(repr=False)
-    password: str = field(repr=False)
+    user: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
     #: The account key the vendor's webhooks store tickets under (their URL segment or
     #: account header), so that reconciled tickets are the same tickets. None: found
     #: from the stored tickets (the one account in use, or the ticket's own).
     account: str | None = None
+    #: "basic": `Authorization: Basic base64(user:password)` (Zendesk, Freshdesk);
+    #: "bearer": `Authorization: Bearer <token>` (an access token, a private-app token).
+    scheme: str = "basic"
+    token: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.scheme not in API_SCHEMES:
+            raise ValueError(f"unknown API scheme {self.scheme!r}: one of {API_SCHEMES}")
+        if self.scheme == "bearer" and not self.token:
+            raise ValueError("a bearer API access needs its token")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """One request of a vendor's export, when a path and a query are not enough: a search
+    that is a POST with a JSON body (Intercom's, HubSpot's), or a header the vendor wants
+    on every call (Intercom-Version). A search is a read all the same: the client paces,
+    retries and breaks a POST exactly as a GET."""
+
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    #: The JSON body (a POST's), or None.
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, request: "ExportRequest | tuple[str, Mapping[str, str]]") -> "ExportRequest":
+        """What `start` and `resume` return, as a request: a (path, query) pair is a GET."""
+        if isinstance(request, ExportRequest):
+            return request
+        path, query = request
+        return cls(path, dict(query))
 
 
 @dataclass(frozen=True)
@@ -148,10 +185,11 @@ class TicketExport:
     #: The variable that overrides the API's base URL (tests, proxies, sandboxes): named
     #: when production refuses a URL that would carry the secret in clear.
     url_variable: str
-    #: since -> (path, query) of the first request.
-    start: Callable[[datetime], tuple[str, dict[str, str]]]
-    #: stored cursor -> (path, query) of the next request.
-    resume: Callable[[str], tuple[str, dict[str, str]]]
+    #: since -> the first request: (path, query) of a GET, or an ExportRequest (a POST
+    #: search with its JSON body, the vendor's headers).
+    start: Callable[[datetime], "ExportRequest | tuple[str, dict[str, str]]"]
+    #: stored cursor -> the next request, written the same way.
+    resume: Callable[[str], "ExportRequest | tuple[str, dict[str, str]]"]
     #: (the response's JSON, its headers (lower-case names), the cursor the request was
     #: made from or None for `start`'s, the vendor time reached so far in this run or the
     #: run's since, overlap seconds) -> the page. Raises ValueError when the body is not

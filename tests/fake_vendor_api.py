@@ -1,10 +1,14 @@
 """A fake of the vendors' REST APIs the reconciler reads, served by a real HTTP server on
-loopback: Zendesk's cursor-based incremental ticket export and Freshdesk's ticket list,
-with their authentication, pagination and failure modes on demand (429 with
-Retry-After, 500, a response slower than the client's timeout, a body that is not JSON).
+loopback: Zendesk's cursor-based incremental ticket export, Freshdesk's ticket list,
+Intercom's ticket search and HubSpot's CRM ticket search (the last two POSTs with a JSON
+body and a Bearer token), with their authentication, pagination and failure modes on
+demand (429 with Retry-After, 500, a response slower than the client's timeout, a body
+that is not JSON).
 
-Tests set `tickets` (each a vendor ticket object with `id` and `updated_at`) and queue
-failures in `failures` (consumed one per request); `requests` records what was asked.
+Tests set each vendor's tickets (Zendesk's, Freshdesk's and Intercom's ticket objects
+with `id` and `updated_at`; HubSpot's CRM objects with `properties.hs_lastmodifieddate`)
+and queue failures in `failures` (consumed one per request); `requests` records what was
+asked (the query, and a POST's JSON body and headers).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from werkzeug.serving import make_server
 
 ZENDESK_USER, ZENDESK_TOKEN = "agent@example.com/token", "zd-api-token-0123456789abcdef"
 FRESHDESK_KEY = "fd-api-key-0123456789abcdef"
+INTERCOM_TOKEN = "dG9rOmZha2UtaW50ZXJjb20tdG9rZW4tMDEyMzQ1Njc4OWFiY2RlZg=="
+HUBSPOT_TOKEN = "pat-na1-1f2e3d4c-5b6a-4789-8a7b-6c5d4e3f2a1b"
 
 
 def _time(value: str) -> float:
@@ -35,6 +41,14 @@ class FakeVendorAPI:
     failures: list[tuple] = field(default_factory=list)
     #: Tickets per Zendesk page (Zendesk may answer fewer than per_page).
     zendesk_page: int = 1000
+    intercom: list[dict[str, Any]] = field(default_factory=list)
+    #: Tickets per Intercom page (at most the request's per_page).
+    intercom_page: int = 150
+    hubspot: list[dict[str, Any]] = field(default_factory=list)
+    #: Tickets per HubSpot page (at most the request's limit).
+    hubspot_page: int = 200
+    #: Called after each search page is computed (a ticket changing while pages are read).
+    after_page: Any = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     authorizations: list[str] = field(default_factory=list)
 
@@ -57,8 +71,14 @@ class FakeVendorAPI:
             expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
             return header == expected
 
+        def bearer(token: str) -> bool:
+            header = request.headers.get("Authorization", "")
+            self.authorizations.append(header)
+            return header == f"Bearer {token}"
+
         def failure():
-            self.requests.append({"path": request.path, "args": dict(request.args)})
+            self.requests.append({"path": request.path, "args": dict(request.args), "method": request.method,
+                                  "json": request.get_json(silent=True), "headers": dict(request.headers)})
             if not self.failures:
                 return None
             kind, *rest = self.failures.pop(0)
@@ -107,5 +127,72 @@ class FakeVendorAPI:
             listed = sorted((t for t in self.freshdesk if _time(t["updated_at"]) >= since),
                             key=lambda t: (_time(t["updated_at"]), t["id"]))
             return jsonify(listed[(number - 1) * per_page:number * per_page])
+
+        @app.post("/tickets/search")
+        def intercom_search():
+            """Intercom's ticket search: `updated_at` ">" ("Greater (or equal) than", as
+            documented), no sort (here: by id, not by time), `starting_after` cursors."""
+            injected = failure()
+            if injected is not None:
+                return injected
+            if not bearer(INTERCOM_TOKEN):
+                return jsonify(type="error.list", errors=[{"code": "unauthorized",
+                                                           "message": "Access Token Invalid"}]), 401
+            body = request.get_json()
+            query, pagination = body["query"], body.get("pagination") or {}
+            assert (query["field"], query["operator"]) == ("updated_at", ">") and isinstance(query["value"], str)
+            per_page = int(pagination.get("per_page", 20))
+            if per_page > 150:
+                return jsonify(type="error.list", errors=[{"code": "parameter_invalid"}]), 400
+            since = int(query["value"])
+            listed = sorted((t for t in self.intercom if t["updated_at"] >= since), key=lambda t: t["id"])
+            offset = int(base64.b64decode(pagination["starting_after"]).decode()) \
+                if pagination.get("starting_after") else 0
+            size = min(per_page, self.intercom_page)
+            page, following = listed[offset:offset + size], offset + size
+            pages = {"type": "pages", "page": offset // size + 1, "per_page": per_page,
+                     "total_pages": max(1, -(-len(listed) // size))}
+            if following < len(listed):
+                pages["next"] = {"page": pages["page"] + 1,
+                                 "starting_after": base64.b64encode(str(following).encode()).decode()}
+            if self.after_page is not None:
+                self.after_page()
+            return jsonify(type="ticket.list", tickets=page, total_count=len(listed), pages=pages)
+
+        @app.post("/crm/v3/objects/tickets/search")
+        def hubspot_search():
+            """HubSpot's CRM search: one filter, one sort, `after` offsets, at most 200 a
+            page and 10,000 a search; only the properties asked for."""
+            injected = failure()
+            if injected is not None:
+                return injected
+            if not bearer(HUBSPOT_TOKEN):
+                return jsonify(status="error", category="INVALID_AUTHENTICATION",
+                               message="Authentication credentials not found."), 401
+            body = request.get_json()
+            (group,) = body["filterGroups"]
+            (only,) = group["filters"]
+            assert (only["propertyName"], only["operator"]) == ("hs_lastmodifieddate", "GTE")
+            assert body["sorts"] == [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
+            limit, offset = int(body.get("limit", 10)), int(body.get("after") or 0)
+            if limit > 200 or offset >= 10_000:
+                return jsonify(status="error", category="VALIDATION_ERROR"), 400
+            since = int(only["value"]) / 1000
+
+            def modified(ticket):
+                return _time(ticket["properties"]["hs_lastmodifieddate"])
+
+            listed = sorted((t for t in self.hubspot if modified(t) >= since and not t.get("archived")),
+                            key=lambda t: (modified(t), int(t["id"])))
+            size = min(limit, self.hubspot_page)
+            asked = set(body.get("properties") or ())
+            page = [{**t, "properties": {k: v for k, v in t["properties"].items() if k in asked}}
+                    for t in listed[offset:offset + size]]
+            answer: dict[str, Any] = {"total": len(listed), "results": page}
+            if offset + size < len(listed):
+                answer["paging"] = {"next": {"after": str(offset + size), "link": "?after=" + str(offset + size)}}
+            if self.after_page is not None:
+                self.after_page()
+            return jsonify(answer)
 
         return app

@@ -21,13 +21,10 @@ from prometheus_client import REGISTRY
 
 from conftest import make_env
 from fake_vendor_api import FRESHDESK_KEY, ZENDESK_TOKEN, ZENDESK_USER, FakeVendorAPI
+from reconciling import Reconcilers, events
 from ingestion.errors import ConfigError
 from ingestion.vendors import load_settings
-from ingestion.jobs.reconcile.client import VendorAPI
-from ingestion.jobs.reconcile.engine import Reconciler
 from ingestion.jobs.reconcile.settings import ReconcileSettings
-from ingestion.storage import Storage
-from ingestion.vendors import VENDORS
 from processes import ROOT
 from signing import post
 
@@ -56,6 +53,7 @@ def freshdesk_ticket(number: int, updated: str, **extra) -> dict:
 
 #: Vendor API secrets as an admin pastes them (production refuses repeated characters).
 API_TOKEN, API_KEY = "zd-api-7Hq2Lx9PwK4m", "fd-key-3Nv8Rt6YsJ2q"
+BEARER = "pat-na1-4f9c2e7a-81d3-4b6e-9a05-c7e2d8f1b3a6"
 
 @pytest.fixture
 def fake():
@@ -75,30 +73,9 @@ def environment(database_url, fake):
 
 @pytest.fixture
 def reconciler_for(environment):
-    sleeps: list[float] = []
-    opened: list[Storage] = []
-
-    def build(vendor: str, **overrides) -> Reconciler:
-        env = {**environment, **overrides}
-        settings, options = load_settings(env), ReconcileSettings.from_env(env)
-        storage = Storage(settings)
-        opened.append(storage)
-        access = settings.vendor_apis[vendor]
-        client = VendorAPI(vendor, access, requests_per_minute=options.requests_per_minute,
-                           timeout=options.timeout, max_attempts=options.max_attempts,
-                           breaker_threshold=settings.circuit_breaker_threshold,
-                           breaker_timeout=settings.circuit_breaker_timeout, sleep=sleeps.append)
-        return Reconciler(settings, options, {v.name: v for v in VENDORS}[vendor], access, storage, client=client)
-
-    build.sleeps = sleeps
+    build = Reconcilers(environment)
     yield build
-    for storage in opened:
-        storage.close()
-
-
-def events(db, kind: str = "reconciliation") -> list[dict]:
-    return db.execute("SELECT t.external_id, e.outcome FROM events e JOIN tickets t ON t.id = e.ticket_id "
-                      "WHERE e.event_type = %s ORDER BY e.id", (kind,)).fetchall()
+    build.close()
 
 
 def test_delivered_older_and_missing_tickets_are_told_apart_and_only_repairs_are_stored(
@@ -234,6 +211,11 @@ def test_wrong_credentials_stop_the_run_without_retrying_and_never_reach_a_log(d
     ({"FRESHDESK_API_KEY": API_KEY, "FRESHDESK_API_URL": "http://acme.freshdesk.com"}, "FRESHDESK_API_URL"),
     ({"ZENDESK_API_EMAIL": "a@b.c", "ZENDESK_API_TOKEN": API_TOKEN, "ZENDESK_API_URL": "http://10.0.0.7:8080"},
      "ZENDESK_API_URL"),
+    # Bearer tokens are vetted like every API secret, their URLs the same way.
+    ({"INTERCOM_API_TOKEN": "change-me"}, "INTERCOM_API_TOKEN"),
+    ({"HUBSPOT_API_TOKEN": "pat-na1-short"}, "HUBSPOT_API_TOKEN"),
+    ({"INTERCOM_API_TOKEN": BEARER, "INTERCOM_API_URL": "http://api.eu.intercom.io"}, "INTERCOM_API_URL"),
+    ({"HUBSPOT_API_TOKEN": BEARER, "HUBSPOT_API_URL": "https://api.hubapi.com?hapikey=x"}, "HUBSPOT_API_URL"),
     ({"RECONCILE_INTERVAL": "0"}, "RECONCILE_INTERVAL")])
 def test_a_bad_api_setting_is_refused_naming_its_variable(database_url, env, variable):
     with pytest.raises(ConfigError) as refused:
@@ -265,6 +247,13 @@ def test_the_vendors_own_hosts_are_the_default_base_urls(database_url):
     assert apis["freshdesk"].base_url == "https://acme.freshdesk.com"
     assert (apis["zendesk"].user, apis["freshdesk"].password) == ("a@b.c/token", "X")
     assert API_TOKEN not in repr(settings) and API_KEY not in repr(settings)
+    bearer = load_settings({"DATABASE_URL": database_url, "INTERCOM_API_TOKEN": BEARER,
+                            "HUBSPOT_API_TOKEN": BEARER, "HUBSPOT_API_ACCOUNT": "62515"}).vendor_apis
+    assert (bearer["intercom"].base_url, bearer["intercom"].scheme, bearer["intercom"].account) == (
+        "https://api.intercom.io", "bearer", None)
+    assert (bearer["hubspot"].base_url, bearer["hubspot"].token, bearer["hubspot"].account) == (
+        "https://api.hubapi.com", BEARER, "62515")
+    assert BEARER not in repr(bearer)
 
 
 def test_the_commands_backfill_and_reconcile_once_print_json_and_log_no_credentials(environment, db, fake):

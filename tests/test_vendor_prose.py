@@ -83,3 +83,20 @@ def test_the_compose_file_lists_the_vendors_webhook(vendor):
     listed = re.search(r"/api/v1/ingest/webhook/\{([a-z,]+)\}", text)
     assert listed, "the compose file's header lists the webhook URLs"
     assert vendor.name in listed.group(1).split(",")
+
+
+EXPORTS = [vendor for vendor in VENDORS if vendor.export is not None]
+
+
+@pytest.mark.parametrize("vendor", EXPORTS, ids=[vendor.name for vendor in EXPORTS])
+def test_every_reconciled_vendors_api_variables_are_documented_and_offered(vendor):
+    """A vendor the reconciler reads: its API secret and URL variables in the configuration
+    table, its account variable too, its secret in both example environments."""
+    section = readme_section("Configuration")
+    account = f"{vendor.name.upper()}_API_ACCOUNT"  # the variable the reconciler names (engine.py)
+    for variable in (vendor.export.secret_variable, vendor.export.url_variable, account):
+        assert f"`{variable}`" in section, variable
+    assert vendor.title in readme_section("Operations").split("### Reconciliation", 1)[1].split("\n### ", 1)[0]
+    for example in (".env.example", "deploy/k8s/secret.example.yaml"):
+        text = (ROOT / example).read_text()
+        assert re.search(rf"^\s*#?\s*{vendor.export.secret_variable}\s*[=:]", text, re.MULTILINE), example

@@ -23,7 +23,7 @@ from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBre
 
 from ...errors import BreakerOpen, RefusedError, Stopped, Throttled, TransientError
 from ...metrics import BREAKER_STATE, RECONCILE_API_ERRORS, child
-from ...vendor import APIAccess
+from ...vendor import APIAccess, ExportRequest
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,7 @@ class VendorAPI:
         Retry-After, backoff) end at once on SIGTERM."""
         self.vendor = vendor
         self.base_url = access.base_url
-        token = base64.b64encode(f"{access.user}:{access.password}".encode()).decode()
-        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json",
+        self._headers = {"Authorization": _authorization(access), "Accept": "application/json",
                          "User-Agent": "helpdesk-ingestion-reconciler"}
         self.interval = 60.0 / requests_per_minute
         self.timeout = timeout
@@ -83,7 +82,18 @@ class VendorAPI:
     def get(self, path: str, query: dict[str, str]) -> tuple[Any, Mapping[str, str]]:
         """(the JSON, the response headers) of `GET base_url + path ? query`, after as many
         polite retries as it takes; VendorAPIError when the vendor cannot give it now."""
-        url = f"{self.base_url}{path}?{urlencode(query)}"
+        return self.send(ExportRequest(path, query))
+
+    def send(self, request: ExportRequest) -> tuple[Any, Mapping[str, str]]:
+        """The same for any export request: a GET, or a POST search with a JSON body (a
+        read too, so it is paced, retried and broken exactly like a GET)."""
+        path = request.path
+        url = f"{self.base_url}{path}" + (f"?{urlencode(dict(request.query))}" if request.query else "")
+        data = None if request.body is None else json.dumps(request.body, separators=(",", ":")).encode()
+        # The vendor's own headers never replace the credentials or what we accept.
+        headers = {**{k: v for k, v in request.headers.items() if k.lower() not in _OWN_HEADERS}, **self._headers}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         failures = 0
         throttled = 0
         while True:
@@ -93,7 +103,7 @@ class VendorAPI:
             self._pace()
             try:
                 with self.breaker:
-                    return self._once(url, path)
+                    return self._once(url, path, request.method, headers, data)
             except Throttled as throttle:
                 throttled += 1
                 if throttled > self.max_attempts * 4:
@@ -127,9 +137,10 @@ class VendorAPI:
             now = self.clock()
         self._next_start = max(now, self._next_start) + self.interval
 
-    def _once(self, url: str, path: str) -> tuple[Any, Mapping[str, str]]:
+    def _once(self, url: str, path: str, method: str, headers: Mapping[str, str],
+              data: bytes | None) -> tuple[Any, Mapping[str, str]]:
         self.requests += 1
-        request = urllib.request.Request(url, headers=self._headers, method="GET")
+        request = urllib.request.Request(url, data=data, headers=dict(headers), method=method)
         try:
             with _OPENER.open(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_BODY + 1)
@@ -159,6 +170,17 @@ class VendorAPI:
 
     def _note_state(self) -> None:
         self._gauge.set(BREAKER_STATES.get(self.breaker.state, 0))
+
+
+#: Headers the client sets itself (lower-case): an export's request cannot override them.
+_OWN_HEADERS = frozenset({"authorization", "accept", "user-agent", "content-type", "content-length", "host"})
+
+
+def _authorization(access: APIAccess) -> str:
+    """The Authorization header of the access's scheme: Basic user:password, or Bearer."""
+    if access.scheme == "bearer":
+        return f"Bearer {access.token}"
+    return "Basic " + base64.b64encode(f"{access.user}:{access.password}".encode()).decode()
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -14,8 +14,17 @@ from .engine import reconcilers, restore_lag_gauges
 from .runner import ProgressLine, run_forever, summary
 from .settings import ReconcileSettings
 
-UNCONFIGURED = ("no vendor API is configured: set ZENDESK_API_EMAIL and ZENDESK_API_TOKEN (with ZENDESK_SUBDOMAIN), "
-                "or FRESHDESK_API_KEY (with FRESHDESK_DOMAIN)")
+
+
+def _unconfigured() -> str:
+    """What to set, from the vendors' declarations: each export's API secret variable."""
+    from ...vendors import VENDORS
+
+    secrets = [vendor.export.secret_variable for vendor in VENDORS if vendor.export is not None]
+    return f"no vendor API is configured: set one of {', '.join(secrets)} and its companions (README: Reconciliation)"
+
+
+UNCONFIGURED = _unconfigured()
 
 
 def _options() -> ReconcileSettings:

@@ -25,7 +25,7 @@ from ...storage import Storage
 from ...storage.reconcile import KEPT, ReconcileRun
 from ...storage.tickets import ingest_params
 from ...tickets import RECONCILIATION, Deletion, Outcome
-from ...vendor import APIAccess, Vendor
+from ...vendor import APIAccess, ExportRequest, Vendor
 from .client import VendorAPI
 from .settings import ReconcileSettings
 
@@ -124,8 +124,8 @@ class Reconciler:
                 account_problem = self._check_accounts(run)
                 if account_problem:
                     raise ValueError(account_problem)
-                path, query = self.export.start(since) if cursor is None else self.export.resume(cursor)
-                body, headers = self.client.get(path, query)
+                request = ExportRequest.of(self.export.start(since) if cursor is None else self.export.resume(cursor))
+                body, headers = self.client.send(request)
                 page = self.export.read(body, headers, cursor, reached or since, self.options.overlap)
             except Stopped:
                 return  # SIGTERM during a wait: the cursor is where the last page left it
@@ -204,13 +204,14 @@ class Reconciler:
         if not self._accounts and not self._warned:  # asked again each page until some are stored
             self._warned = True
             log.warning(f"no {self.vendor.name} ticket is stored yet and {variable} is not set: reconciled "
-                        f"tickets go to the empty account; if your webhooks name an account (Zendesk sends its "
-                        f"account id), set {variable} to it", extra={"vendor": self.vendor.name})
+                        f"tickets go to the empty account; if your webhooks name an account (Zendesk's account "
+                        f"id, Intercom's workspace, HubSpot's portal), set {variable} to it", extra={"vendor": self.vendor.name})
         return None
 
     def _account_for(self) -> str:
         """The account the webhooks store tickets under: the configured one
-        (ZENDESK_API_ACCOUNT, FRESHDESK_API_ACCOUNT), else the one in use, else ""."""
+        (<VENDOR>_API_ACCOUNT: ZENDESK_API_ACCOUNT, HUBSPOT_API_ACCOUNT, ...), else the one
+        in use, else ""."""
         if self.access.account is not None:
             return self.access.account
         return self._accounts[0] if self._accounts else ""

@@ -17,7 +17,8 @@ from ...config import _bounded
 class ReconcileSettings:
     #: Seconds between passes of `python -m ingestion reconcile`.
     interval: int = 900
-    #: Seconds a time-based export (Freshdesk) starts before where the last pass got to.
+    #: Seconds a time-based export (Freshdesk, Intercom, HubSpot) starts before where the
+    #: last pass got to.
     overlap: int = 300
     #: How far back the very first pass looks (seconds), when no cursor is stored yet.
     lookback: int = 86400

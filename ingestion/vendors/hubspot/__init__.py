@@ -52,6 +52,9 @@ Vendor quirks that shape this module (developers.hubspot.com/docs/api/webhooks a
   fingerprint could recognise it.
 - The account: `portalId`, signed with the body (`claimed_accounts`); a source named
   otherwise than by a portal id is bound to the first portal an authentic delivery names.
+- A CRM ticket object (`{id, properties, createdAt, updatedAt, archived}`, no event type)
+  is read as a `ticket.snapshot` of the whole ticket (objects.py): what the reconciler
+  pulls from the CRM search (export.py).
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ from ...normalize import events
 from ...normalize.values import storable, ticket_id
 from ...tickets import Deletion, TicketEvent
 from ...vendor import Vendor, timestamped_signature
-from . import properties
+from . import objects, properties
+from .export import EXPORT
 
 NAME = "hubspot"
 STATUS_NAMES = "HUBSPOT_STATUS_NAMES"
@@ -81,7 +85,11 @@ DELETIONS = {"deletion": Deletion.SOFT, "restore": Deletion.RESTORED}
 
 def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = None, account: str | None = None,
               stage_names: Mapping[str, str] | None = None) -> TicketEvent | None:
-    """One event of a delivery (the service hands each array item here: `batch`)."""
+    """One event of a delivery (the service hands each array item here: `batch`), or a
+    CRM ticket object read as a snapshot (the reconciler's: objects.py)."""
+    if objects.is_object(payload, EVENT_NAME):
+        return objects.snapshot(payload, NAME, account or "",
+                                properties.DEFAULT_STAGES if stage_names is None else stage_names)
     name = event_name(payload)
     family, _, action = name.partition(".")
     if family == GENERIC_FAMILY and str(payload.get("objectTypeId")) == TICKET_TYPE_ID:
@@ -237,5 +245,5 @@ VENDOR = Vendor(
     credentials=(timestamped_signature("HUBSPOT_CLIENT_SECRET", "X-HubSpot-Signature-v3",
                                        "X-HubSpot-Request-Timestamp", layout="method+uri+body+stamp"),),
     normalize=normalize, tuned=normalizer, code_names=(STATUS_NAMES,), batch=batch,
-    claimed_accounts=claimed_accounts, is_account_id=is_account_id,
+    claimed_accounts=claimed_accounts, is_account_id=is_account_id, export=EXPORT,
 )

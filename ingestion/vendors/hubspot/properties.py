@@ -20,6 +20,9 @@ properties the shared model has a field for are mapped to it; every other proper
   MEDIUM, HIGH and URGENT are the default options, which portals may change).
 - `hubspot_owner_id` -> assignee_id ("" when unassigned: no assignee).
 - `hs_ticket_category` -> type, lower-case (a multiple checkbox: "A;B" stays one value).
+
+The same properties come all at once in a CRM ticket object (`fields`: the reconciler's
+search, objects.py), with the same names and the same string values.
 """
 
 from __future__ import annotations
@@ -37,24 +40,24 @@ NAME = "propertyName"
 VALUE = "propertyValue"
 
 
-def _stage(value: Any, names: Mapping[str, str]) -> str | None:
-    word = text(value, VALUE)
+def _stage(value: Any, names: Mapping[str, str], where: str) -> str | None:
+    word = text(value, where)
     if word is None or not word.strip():
         return None
     named = names.get(word.strip())
-    return named if named is not None else code_word(word, VALUE, {})
+    return named if named is not None else code_word(word, where, {})
 
 
-def _word(value: Any, _names: Mapping[str, str]) -> str | None:
-    return code_word(value, VALUE, {})
+def _word(value: Any, _names: Mapping[str, str], where: str) -> str | None:
+    return code_word(value, where, {})
 
 
-def _text(value: Any, _names: Mapping[str, str]) -> str | None:
-    return text(value, VALUE)
+def _text(value: Any, _names: Mapping[str, str], where: str) -> str | None:
+    return text(value, where)
 
 
-def _id(value: Any, _names: Mapping[str, str]) -> str | None:
-    return optional_id(value, VALUE)
+def _id(value: Any, _names: Mapping[str, str], where: str) -> str | None:
+    return optional_id(value, where)
 
 
 #: HubSpot property -> (our field, how its value reads).
@@ -82,9 +85,39 @@ def change(payload: Mapping[str, Any], stage_names: Mapping[str, str]) -> tuple[
     mapped = MAPPED.get(name)
     if mapped is not None:
         field, read = mapped
-        current = read(value, stage_names)
+        current = read(value, stage_names, VALUE)
         return {field: current}, events.previous_current(field, None, current)
-    if isinstance(value, (dict, list)):
-        raise InvalidField(VALUE, "must be a string: HubSpot sends a property's value as text")
-    current = text(value, VALUE) if not isinstance(value, (bool, float)) else value
+    current = custom(value, VALUE)
     return {"custom_fields": {name: current}}, {"custom_fields": events.previous_current(name, None, current)}
+
+
+def custom(value: Any, where: str) -> Any:
+    """A property the shared model has no field for, as it is kept in custom_fields."""
+    if isinstance(value, (dict, list)):
+        raise InvalidField(where, "must be a string: HubSpot sends a property's value as text")
+    return text(value, where) if not isinstance(value, (bool, float)) else value
+
+
+def fields(values: Mapping[str, Any], stage_names: Mapping[str, str], where: str) -> dict[str, Any]:
+    """Every property of a CRM ticket object (`properties`, all at once): the mapped ones
+    to their fields, the rest to custom_fields. Its times and its id are the caller's
+    (objects.py): they are no custom field."""
+    found: dict[str, Any] = {}
+    custom_fields: dict[str, Any] = {}
+    for name, value in values.items():
+        if not isinstance(name, str) or name in OBJECT_OWN:
+            continue
+        mapped = MAPPED.get(name)
+        if mapped is not None:
+            field, read = mapped
+            found[field] = read(value, stage_names, where + name)
+        else:
+            text(name, where + "<name>")  # refuses NUL and lone surrogates in a name
+            custom_fields[name] = custom(value, where + name)
+    if custom_fields:
+        found["custom_fields"] = custom_fields
+    return found
+
+
+#: Properties a CRM object's reader takes for itself: its times and its id.
+OBJECT_OWN = frozenset({"createdate", "hs_lastmodifieddate", "hs_object_id"})

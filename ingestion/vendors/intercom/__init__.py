@@ -44,6 +44,7 @@ Vendor facts that shape this folder (sources: tests/vendors/intercom/fixtures/SO
   conversation_id}` only; no `ticket.deleted` topic is documented [CL], one is read the
   same way (by `id`) should it come. A deleted conversation is marked deleted, not
   forgotten: no source says Intercom's deletion cannot be undone.
+- Reconciliation: export.py (the ticket search, by `updated_at`, with a Bearer token).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from ...normalize.values import object_at, optional_object, storable, ticket_id,
 from ...tickets import Deletion, TicketEvent
 from ...vendor import Vendor, hmac_header
 from . import items, parts
+from .export import EXPORT
 
 NAME = "intercom"
 TICKET, CONVERSATION = items.TICKET, items.CONVERSATION
@@ -169,4 +171,5 @@ VENDOR = Vendor(
     folder=Path(__file__).parent,
     claimed_accounts=claimed_accounts,
     answers_head=True,
+    export=EXPORT,
 )
