@@ -38,6 +38,18 @@ def _is_failure(exc_type: type[BaseException], _exc: BaseException) -> bool:
     return issubclass(exc_type, TransientError)
 
 
+def throttle_wait(headers: Mapping[str, str], now: float) -> float:
+    """Seconds a 429 asks to wait: its Retry-After, else the end of the rate window an
+    `X-RateLimit-Reset` names (Unix seconds: Intercom sends that one instead, for a 10 s
+    window), else the default."""
+    if headers.get("Retry-After"):
+        return retry_after(headers.get("Retry-After"), now)
+    reset = (headers.get("X-RateLimit-Reset") or "").strip()
+    if reset.isascii() and reset.isdigit() and len(reset) <= 12:
+        return min(max(int(reset) - now, 1.0), MAX_RETRY_AFTER)
+    return DEFAULT_RETRY_AFTER
+
+
 def retry_after(value: str | None, now: float) -> float:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), bounded."""
     if not value:
@@ -149,7 +161,7 @@ class VendorAPI:
             status = str(error.code)
             child(RECONCILE_API_ERRORS, self.vendor, status).inc()
             if error.code == 429:
-                raise Throttled(retry_after(error.headers.get("Retry-After"), time.time())) from None
+                raise Throttled(throttle_wait(error.headers, time.time())) from None
             if error.code >= 500 or error.code == 408:
                 raise TransientError(status, f"{self.vendor} API answered {status} to {path}") from None
             raise RefusedError(status, f"{self.vendor} API answered {status} to {path}") from None

@@ -172,3 +172,17 @@ def test_a_redirected_search_is_not_followed_with_the_token(db, fake, reconciler
         assert "307" in result.error and other.authorizations == [] and other.requests == []
     finally:
         other.close()
+
+
+def test_a_429_with_only_x_ratelimit_reset_waits_until_the_window_resets(db, fake, reconciler_for):
+    """Intercom's 429 names the end of its 10-second window in X-RateLimit-Reset (Unix
+    seconds) and sends no Retry-After: the wait is the window's rest, not a minute."""
+    import time
+
+    fake.intercom = [ticket(1, T)]
+    fake.failures = [("status", 429, {"X-RateLimit-Reset": str(int(time.time()) + 8)})]
+    reconciler = reconciler_for("intercom")
+    result = reconciler.run("backfill", since=SINCE)
+    assert result.caught_up and result.outcomes["repaired"] == 1
+    [(why, seconds)] = reconciler.client.waited
+    assert why == "retry_after" and 6.0 <= seconds <= 8.0
