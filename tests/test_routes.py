@@ -74,7 +74,8 @@ def test_every_route_is_known(app):
     """A new route must be added here on purpose, together with its auth decision. Each
     registered vendor has its two webhook routes, and nothing else is per vendor."""
     webhooks = [f"{WEBHOOK_PREFIX}/{vendor}{suffix}" for vendor in vendor_names() for suffix in ("", "/{account}")]
-    assert sorted(documented(rule) for rule in app.url_map.iter_rules() if rule.endpoint != "static") == sorted([
+    assert sorted(documented(rule) for rule in app.url_map.iter_rules()
+                  if rule.endpoint != "static" and not rule.rule.startswith("/console")) == sorted([
         *webhooks, f"{READ_PREFIX}/{{vendor}}/{{external_id}}", f"{READ_PREFIX}/{{vendor}}/{{external_id}}/events",
         QUARANTINE_PREFIX, f"{QUARANTINE_PREFIX}/{{entry_id}}", "/health", "/health/live", "/metrics", "/openapi.yaml"])
 
@@ -86,7 +87,17 @@ def test_the_openapi_description_is_served_and_documents_exactly_the_routes(app,
     assert response.status_code == 200 and response.mimetype == "application/yaml"
     document = yaml.safe_load(response.data)
     assert document["openapi"].startswith("3.")
-    routes = {(documented(rule), method) for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+    routes = {(documented(rule), method) for rule in app.url_map.iter_rules()
+              if rule.endpoint != "static" and not rule.rule.startswith("/console")  # HTML pages: not the API
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     described = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
     assert described == routes
+
+
+def test_every_console_page_requires_a_session_but_the_sign_in_form_and_the_static_files(app):
+    """The console (web/console/) is HTML for operators, outside the OpenAPI description:
+    each of its routes wears console_page (a session, CSRF on POST) except these two."""
+    rules = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/console")]
+    open_routes = {rule.endpoint for rule in rules if not getattr(app.view_functions[rule.endpoint], "console_auth", False)}
+    assert open_routes == {"console.login", "console.static"}
+    assert {"console.overview", "console.events", "console.ticket", "console.quarantine"} <= {r.endpoint for r in rules}

@@ -18,6 +18,7 @@ from ..services import EXTENSION, Services
 from ..vendors import VENDORS
 from . import metrics_endpoint, rate_limit, request_context
 from .guard import Guard
+from .console import console_blueprint
 from .health import blueprint as health_blueprint
 from .openapi import openapi_blueprint
 from .quarantine_api import quarantine_blueprint
@@ -61,5 +62,6 @@ def build_app(settings: Settings) -> Flask:
     app.register_blueprint(quarantine_blueprint(settings, [v.name for v in VENDORS], rate_limited.for_scope("api")))
     app.register_blueprint(health_blueprint)
     app.register_blueprint(openapi_blueprint(settings, VENDORS))
+    app.register_blueprint(console_blueprint(app, settings, [v.name for v in VENDORS], rate_limited.for_scope("console")))
     metrics_endpoint.init_app(app, settings, services.storage)
     return app
