@@ -183,6 +183,10 @@ class Settings:
     default_accounts: Mapping[str, str] = field(default_factory=dict)
     #: How long a worker trusts what it read of a source: changes reach every worker within it.
     sources_cache_seconds: float = 2.0
+    #: CONSOLE_SESSION_KEY: signs the console's session cookie; None derives one from
+    #: API_TOKENS (web/console/access.py). CONSOLE_SESSION_MINUTES: a session's life.
+    console_session_key: str | None = field(default=None, repr=False)
+    console_session_minutes: int = 480
     #: vendor name -> vendor.APIAccess: where and as whom the reconciler calls its REST
     #: API (only the vendors whose API is configured).
     vendor_apis: Mapping[str, Any] = field(default_factory=dict, repr=False)
@@ -276,6 +280,9 @@ class Settings:
             default_accounts={name: account for name, account in default_accounts.items() if account},
             # At most 5 s: the promise that a change reaches every worker within 5 s.
             sources_cache_seconds=_bounded(env, "SOURCES_CACHE_SECONDS", 2.0, 0.0, 5.0, kind=float),
+            console_session_key=(credentials.secrets(env, "CONSOLE_SESSION_KEY", warnings, production)
+                                 or (None,))[0],
+            console_session_minutes=_bounded(env, "CONSOLE_SESSION_MINUTES", 480, 5, 7 * 24 * 60),
             vendor_apis=vendor_apis,
             warnings=tuple(warnings),
             deprecations=tuple(deprecations),

@@ -63,7 +63,7 @@ def fingerprint(token: str) -> str:
 
 
 def session_key(settings: Settings) -> bytes:
-    configured = getattr(settings, "console_session_key", None)
+    configured = settings.console_session_key
     if configured:
         return configured.encode()
     material = "\n".join(token for token, _ in settings.api_tokens) or "development"
@@ -84,7 +84,7 @@ def configure(app: Flask, settings: Settings) -> None:
 
 
 def session_minutes(settings: Settings) -> int:
-    return int(getattr(settings, "console_session_minutes", 480))
+    return settings.console_session_minutes
 
 
 def enabled(settings: Settings) -> bool:
