@@ -15,6 +15,7 @@ Nothing outside this package writes SQL.
 from __future__ import annotations
 
 from ..config import Settings
+from .console_ticket import ConsoleTicketStore
 from .history import HistoryStore
 from .outbox import OutboxStore
 from .pool import Database
@@ -24,7 +25,8 @@ from .sources import SourceStore
 from .tickets import TicketStore
 
 
-class Storage(TicketStore, QuarantineStore, OutboxStore, HistoryStore, ReconcileStore, SourceStore):
+class Storage(TicketStore, QuarantineStore, OutboxStore, HistoryStore, ReconcileStore, SourceStore,
+              ConsoleTicketStore):
     """Every operation on PostgreSQL, by concern (the mixins' modules), over one pool."""
 
     def __init__(self, settings: Settings) -> None:
