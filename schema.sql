@@ -134,6 +134,29 @@ CREATE TABLE quarantine (
 CREATE INDEX quarantine_vendor ON quarantine (vendor, id);
 CREATE INDEX quarantine_received_at ON quarantine (received_at);
 
+-- The console's bulk replays of the quarantine: the filter and scope confirmed, the id
+-- range snapshotted then, where each stands, its counts and state
+-- (ingestion/web/console/quarantine_bulk.py).
+CREATE TABLE console_replays (
+    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    scope_vendor  text,        -- the confirming token's scope; both NULL: every account
+    scope_account text,
+    filter        jsonb       NOT NULL,  -- vendor, account, reason, since, until; absent: any
+    max_id        bigint      NOT NULL,  -- entries with id <= max_id at confirmation
+    expected      integer     NOT NULL,  -- the count the operator confirmed
+    last_id       bigint      NOT NULL DEFAULT 0,  -- every matching entry up to here was replayed
+    claimed_id    bigint,                -- the entry being replayed now ...
+    claimed_until timestamptz,           -- ... held until then
+    done          integer     NOT NULL DEFAULT 0,
+    ingested      integer     NOT NULL DEFAULT 0,
+    failed        integer     NOT NULL DEFAULT 0,
+    state         text        NOT NULL DEFAULT 'running',
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT console_replays_state_check CHECK (state IN ('running', 'cancelled', 'done')),
+    CONSTRAINT console_replays_scope_check CHECK ((scope_vendor IS NULL) = (scope_account IS NULL))
+);
+
 -- Where `python -m ingestion rebuild` stands, per scope: an interrupted rebuild resumes.
 CREATE TABLE rebuild_progress (
     scope       text        PRIMARY KEY,

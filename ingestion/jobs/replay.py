@@ -53,6 +53,8 @@ class Result:
     vendor: str
     outcome: str  # created, updated, ..., ignored; or "failed"; dry run: "would_ingest"
     detail: str = ""
+    #: The tickets the delivery was stored into (their ids), for the console's links.
+    tickets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -102,7 +104,8 @@ def replay_batch(services: Services, entry: dict[str, Any], items: list[batches.
     services.storage.release(entry["id"])
     counted = Counter(stored.outcome.value for stored in answers)
     return Result(entry["id"], entry["vendor"], "batch",
-                  f"{len(answers)} events: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counted.items())))
+                  f"{len(answers)} events: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counted.items())),
+                  tuple(dict.fromkeys(stored.ticket_id for stored in answers if stored.ticket_id)))
 
 
 def replay_one(services: Services, normalizers: dict[str, Normalizer], entry: dict[str, Any],
@@ -141,7 +144,7 @@ def replay_one(services: Services, normalizers: dict[str, Normalizer], entry: di
         return Result(entry["id"], vendor, "failed", error.message)
     services.storage.release(entry["id"])
     detail = "" if stored.outcome is Outcome.IGNORED else f"ticket {stored.ticket_id} event {stored.event_id}"
-    return Result(entry["id"], vendor, stored.outcome.value, detail)
+    return Result(entry["id"], vendor, stored.outcome.value, detail, (stored.ticket_id,) if stored.ticket_id else ())
 
 
 def replay(services: Services, normalizers: dict[str, Normalizer], selection: Selection, dry_run: bool = False,
