@@ -80,7 +80,7 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection to inspect storage; every test starts from empty tables."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
         conn.execute("TRUNCATE tickets, events, deliveries, quarantine, rebuild_progress, redactions, reconcile_cursors, "
-                     "sources, account_ids RESTART IDENTITY CASCADE")
+                     "sources, account_ids, console_replays RESTART IDENTITY CASCADE")
         yield conn
 
 
