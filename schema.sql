@@ -100,11 +100,10 @@ CREATE INDEX events_unpublished ON events (id) WHERE published_at IS NULL AND ou
 -- Retention scans by time; BRIN costs almost nothing on the insert path.
 CREATE INDEX events_received_at ON events USING brin (received_at);
 -- The console's events page (storage/console_events.py): newest first, a time range, an
--- event type, a rare outcome, the payload search by JSON containment (migration 12).
+-- event type, an outcome, the payload search by JSON containment (migration 12).
 CREATE INDEX events_newest ON events (received_at, id);
 CREATE INDEX events_type_newest ON events (event_type, received_at, id);
-CREATE INDEX events_rare_outcome_newest ON events (outcome, received_at, id)
-    WHERE outcome IN ('stale', 'deleted', 'forget');
+CREATE INDEX events_outcome_newest ON events (outcome, received_at, id);
 CREATE INDEX events_payload ON events USING gin (payload jsonb_path_ops);
 
 -- The audit rows of requests that brought no new event: redeliveries, ignored events.
