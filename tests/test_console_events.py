@@ -288,6 +288,19 @@ def test_a_bad_filter_value_is_a_message_not_a_500(console, history, args, messa
     assert message in html and rows.ids == []
 
 
+def test_a_search_that_takes_too_long_is_stopped_and_said(console, history, monkeypatch):
+    """Not an outage banner after the server's statement_timeout: the page says to narrow
+    the search, and the connection serves the next page at once."""
+    from ingestion.storage import console_events
+
+    slow = dict(console_events.FILTERS, event_type="e.event_type = %(event_type)s AND pg_sleep(0.2) IS NOT NULL")
+    monkeypatch.setattr(console_events, "FILTERS", slow)
+    monkeypatch.setattr(console_events, "SEARCH_TIMEOUT_MS", 50)
+    html, rows = page(console, event_type="ticket.snapshot")
+    assert rows.ids == [] and 'data-test="search-timed-out"' in html and "PostgreSQL cannot be reached" not in html
+    assert page(console)[1].ids == sorted(history.values(), reverse=True)
+
+
 # --- keyset pages -------------------------------------------------------------------------
 def test_pages_older_then_newer_cover_everything_once(console, deliver, db, monkeypatch):
     monkeypatch.setattr(events_page, "PAGE_SIZE", 4)

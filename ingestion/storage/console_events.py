@@ -13,6 +13,11 @@ that would hide the indexes from the planner). A scoped token's account is one m
 fragment, always there, the cursor's look-up included: another account's events are
 never read, not even to place a cursor. The indexes that keep every filter fast:
 migrations/0012_console_event_indexes.sql.
+
+A search the indexes cannot narrow (a payload value most events hold, that few of the
+newest do) may read far: it is stopped at SEARCH_TIMEOUT_MS and the page says so,
+rather than holding a connection for the server's statement_timeout and then reading
+as an outage.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ import psycopg
 
 from .pool import Database
 from .tickets import dicts
+
+#: How long one page's search may take before it is given up (the page then says so).
+SEARCH_TIMEOUT_MS = 3000
 
 #: What a row of the list shows (never the payload: it can be a megabyte).
 COLUMNS = """e.id, e.received_at, t.vendor, t.account, t.external_id, e.event_type, e.outcome,
@@ -63,12 +71,14 @@ SELECT {columns}
 class EventPage:
     """A page of events, newest first; `older` / `newer`: the cursors of the pages on
     either side (None: nothing there). `lost_cursor`: the cursor named an event that is
-    not there (pruned by retention, or another account's), so the page is empty."""
+    not there (pruned by retention, or another account's), so the page is empty.
+    `timed_out`: the search took longer than SEARCH_TIMEOUT_MS and was stopped."""
 
     rows: list[dict[str, Any]]
     older: int | None
     newer: int | None
     lost_cursor: bool = False
+    timed_out: bool = False
 
 
 def cursor_sql(scoped: bool) -> str:
@@ -113,7 +123,12 @@ class ConsoleEventStore:
         query = page_sql(filters, scope is not None, direction)
 
         def work(conn: psycopg.Connection) -> EventPage:
-            rows = dicts(conn, query, params).fetchall()
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(SEARCH_TIMEOUT_MS),))
+                    rows = dicts(conn, query, params).fetchall()
+            except psycopg.errors.QueryCanceled:
+                return EventPage([], older=None, newer=None, timed_out=True)
             more = len(rows) > limit
             rows = rows[:limit]
             if not rows:
