@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
-import psycopg
 import pytest
 
 from ingestion.storage.console_events import page_sql
@@ -409,7 +408,7 @@ def test_the_tail_fragment_brings_the_new_rows_under_a_poller_that_asks_from_the
 
 
 def test_the_tail_of_an_empty_page_starts_from_nothing(console, deliver):
-    html, rows = page(console, tail="1")
+    _, rows = page(console, tail="1")
     assert rows.ids == [] and "after=" not in rows.pollers[0]["hx-get"]
     first = deliver({"id": 1, "subject": "first"})
     fragment = Rows(console.get(rows.pollers[0]["hx-get"].replace("&amp;", "&")).get_data(as_text=True))
