@@ -50,6 +50,10 @@ CREATE TABLE tickets (
     updated_at        timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT tickets_external_key UNIQUE (vendor, account, external_id)
 );
+-- A ticket by its vendor id alone, and by its requester's address in any case (the
+-- console's filters, redaction's look-up).
+CREATE INDEX tickets_external_id ON tickets (external_id);
+CREATE INDEX tickets_requester_email ON tickets (lower(requester_email));
 
 -- One row per distinct authentic delivery about a ticket: the history (with its raw
 -- payload and the fields it carried), the audit trail, and the outbox of the stream.
@@ -95,6 +99,12 @@ CREATE TABLE events (
 CREATE INDEX events_unpublished ON events (id) WHERE published_at IS NULL AND outcome <> 'stale';
 -- Retention scans by time; BRIN costs almost nothing on the insert path.
 CREATE INDEX events_received_at ON events USING brin (received_at);
+-- The console's events page (storage/console_events.py): newest first, a time range, an
+-- event type, an outcome, the payload search by JSON containment (migration 12).
+CREATE INDEX events_newest ON events (received_at, id);
+CREATE INDEX events_type_newest ON events (event_type, received_at, id);
+CREATE INDEX events_outcome_newest ON events (outcome, received_at, id);
+CREATE INDEX events_payload ON events USING gin (payload jsonb_path_ops);
 
 -- The audit rows of requests that brought no new event: redeliveries, ignored events.
 CREATE TABLE deliveries (

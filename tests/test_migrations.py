@@ -5,6 +5,7 @@ blocking webhooks, and starting the service changes no schema."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 
@@ -13,7 +14,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from ingestion.errors import MigrationError
-from ingestion.storage.migrate import DIRECTORY, applied_versions, latest_version, migrate
+from ingestion.storage.migrate import (DIRECTORY, OUTSIDE_A_TRANSACTION, Migration, applied_versions, available,
+                                       latest_version, migrate)
 from signing import FRESHDESK_URL, ZENDESK_URL, signed
 
 FIRST_RELEASE = (DIRECTORY / "0001_baseline.sql").read_text()
@@ -158,3 +160,87 @@ def test_starting_the_service_changes_no_schema(fresh_url, make_app):
     assert response.status_code == 503
     with connect(fresh_url) as conn:
         assert conn.execute("SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'").fetchone()["n"] == 0
+
+
+# --- migrations outside a transaction (CREATE INDEX CONCURRENTLY) ------------------------
+def write_migrations(directory, *files):
+    """A migrations folder of its own (and an empty functions.sql), for the runner alone."""
+    for number, text in enumerate(files, 1):
+        (directory / f"{number:04d}_step_{number}.sql").write_text(text)
+    functions = directory / "functions.sql.txt"
+    functions.write_text("SELECT 1;\n")
+    return {"directory": directory, "functions": functions}
+
+
+def index_validity(url, name):
+    with connect(url) as conn:
+        row = conn.execute("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                           " WHERE c.relname = %s", (name,)).fetchone()
+    return None if row is None else row["indisvalid"]
+
+
+def test_the_console_indexes_are_built_concurrently_outside_a_transaction(fresh_url):
+    """PostgreSQL refuses CREATE INDEX CONCURRENTLY inside a transaction: that migration 12
+    applies at all proves the runner ran it outside one, and every index it built is valid."""
+    twelve = next(m for m in available() if m.version == 12)
+    assert not twelve.transactional
+    assert all("CONCURRENTLY IF NOT EXISTS" in statement for statement in twelve.statements())
+    assert all(m.transactional for m in available() if m.version != 12)
+    migrate(fresh_url)
+    for name in ("events_newest", "events_type_newest", "events_outcome_newest", "events_payload",
+                 "tickets_external_id", "tickets_requester_email"):
+        assert index_validity(fresh_url, name) is True, name
+
+
+def test_an_index_an_interrupted_concurrent_build_left_invalid_is_built_again(fresh_url, tmp_path):
+    files = write_migrations(tmp_path, "CREATE TABLE t (a integer);\nINSERT INTO t VALUES (1), (1);\n",
+                             f"{OUTSIDE_A_TRANSACTION}\n-- a unique index the duplicate rows make fail half-way\n"
+                             "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_a ON t (a);\n")
+    with pytest.raises(MigrationError) as failed:
+        migrate(fresh_url, **files)
+    assert "migration 2 (step_2) failed at its statement 1 of 1" in str(failed.value)
+    assert index_validity(fresh_url, "t_a") is False  # what PostgreSQL leaves behind
+    with connect(fresh_url) as conn:
+        assert applied_versions(conn) == [1]
+        conn.execute("DELETE FROM t")
+    assert [m.version for m in migrate(fresh_url, **files).migrations] == [2]
+    assert index_validity(fresh_url, "t_a") is True  # dropped and built again, not kept as it was
+
+
+def test_a_migration_outside_a_transaction_that_cannot_get_a_lock_stops_and_finishes_when_run_again(fresh_url,
+                                                                                                   tmp_path):
+    first = "CREATE TABLE t (a integer);\n"
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    migrate(fresh_url, **write_migrations(tmp_path / "one", first))
+    files = write_migrations(tmp_path / "two", first,
+                             f"{OUTSIDE_A_TRANSACTION}\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON t (a);\n"
+                             "ALTER TABLE t\n    ADD COLUMN IF NOT EXISTS b integer;\n")
+    reader = psycopg.connect(fresh_url)  # a long report holding the table: the ALTER waits for it
+    reader.execute("SELECT count(*) FROM t").fetchone()
+    try:
+        with pytest.raises(MigrationError) as refused:
+            migrate(fresh_url, lock_timeout="300ms", **files)
+        assert "for a lock at its statement 2 of 2" in str(refused.value)
+        assert "run migrate again to finish it" in str(refused.value)
+    finally:
+        reader.rollback()
+        reader.close()
+    assert index_validity(fresh_url, "t_a") is True  # the statement before it took effect
+    with connect(fresh_url) as conn:
+        assert applied_versions(conn) == [1]
+    assert [m.version for m in migrate(fresh_url, **files).migrations] == [2]
+    with connect(fresh_url) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 't'"
+                            " AND column_name = 'b'").fetchone()["n"] == 1
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("DO $$ BEGIN NULL; END $$;\n", "holds no $$ bodies"),
+    ("CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON t (a)\n", "does not end with ';'"),
+])
+def test_a_migration_outside_a_transaction_is_plain_statements(tmp_path, text, problem):
+    path = tmp_path / "0001_odd.sql"
+    path.write_text(f"{OUTSIDE_A_TRANSACTION}\n{text}")
+    with pytest.raises(MigrationError, match=re.escape(problem)):
+        Migration(1, "odd", path).statements()

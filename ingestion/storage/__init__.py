@@ -15,6 +15,7 @@ Nothing outside this package writes SQL.
 from __future__ import annotations
 
 from ..config import Settings
+from .console_events import ConsoleEventStore
 from .console_quarantine import ConsoleQuarantineStore
 from .console_ticket import ConsoleTicketStore
 from .history import HistoryStore
@@ -27,7 +28,7 @@ from .tickets import TicketStore
 
 
 class Storage(TicketStore, QuarantineStore, OutboxStore, HistoryStore, ReconcileStore, SourceStore,
-              ConsoleTicketStore, ConsoleQuarantineStore):
+              ConsoleTicketStore, ConsoleQuarantineStore, ConsoleEventStore):
     """Every operation on PostgreSQL, by concern (the mixins' modules), over one pool."""
 
     def __init__(self, settings: Settings) -> None:

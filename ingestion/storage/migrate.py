@@ -8,10 +8,18 @@ lock lets one migrator at a time proceed when several instances start together, 
 `schema_migrations` records what was applied.
 
 Files: `migrations/NNNN_name.sql`. An upgrade is a new file; a file that was released is
-never edited. Migrations change tables. The SQL functions live in `functions.sql`, each
-defined once: after the pending migrations, migrate applies that file whenever its text
-changed (its checksum is kept in `schema_functions`), in one transaction, so a change to
-a rule is an edit of that file and nothing else.
+never edited. A file whose first line is `-- migrate: outside a transaction` runs its
+statements one by one instead (each still under `lock_timeout`), for what PostgreSQL
+refuses inside a transaction: `CREATE INDEX CONCURRENTLY`, which builds an index on a
+large table without blocking its writers. Such a file holds plain statements, each ended
+by `;` at the end of a line (no `$$` bodies), and must be safe to run again from the
+start (`IF NOT EXISTS`), since a failure leaves the statements before it applied; an
+index an interrupted `CONCURRENTLY` build left invalid is dropped and built again.
+
+Migrations change tables. The SQL functions live in `functions.sql`, each defined once:
+after the pending migrations, migrate applies that file whenever its text changed (its
+checksum is kept in `schema_functions`), in one transaction, so a change to a rule is
+an edit of that file and nothing else.
 """
 
 from __future__ import annotations
@@ -19,10 +27,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import tuple_row
 
 from ..errors import DatabaseUnavailable, MigrationError
@@ -32,9 +42,22 @@ log = logging.getLogger(__name__)
 DIRECTORY = Path(__file__).resolve().parent / "migrations"
 FUNCTIONS = Path(__file__).resolve().parent / "functions.sql"
 _NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+#: The first line of a migration that runs outside a transaction (see above).
+OUTSIDE_A_TRANSACTION = "-- migrate: outside a transaction"
+_CONCURRENT_INDEX = re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+(\w+)",
+                               re.IGNORECASE)
+#: An index of that name that an interrupted build left behind, not usable (indisvalid).
+INVALID_INDEX = """
+SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = current_schema() AND c.relname = %s AND NOT i.indisvalid
+"""
 
-#: Serializes migrators across processes and hosts (session-level advisory lock).
-MIGRATE_LOCK = "SELECT pg_advisory_lock(hashtext('ingestion.migrate'))"
+#: Serializes migrators across processes and hosts (session-level advisory lock). Taken
+#: by polling, not by waiting in pg_advisory_lock(): a migrator waiting inside a
+#: statement holds a snapshot, which a CREATE INDEX CONCURRENTLY of the migrator holding
+#: the lock would wait for in turn (a deadlock).
+MIGRATE_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('ingestion.migrate'))"
+LOCK_POLL_SECONDS = 0.2
 MIGRATE_UNLOCK = "SELECT pg_advisory_unlock(hashtext('ingestion.migrate'))"
 VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -64,6 +87,25 @@ class Migration:
     @property
     def sql(self) -> str:
         return self.path.read_text()
+
+    @property
+    def transactional(self) -> bool:
+        return not self.sql.startswith(OUTSIDE_A_TRANSACTION)
+
+    def statements(self) -> list[str]:
+        """The statements of a migration that runs outside a transaction, one by one."""
+        lines = [line for line in self.sql.splitlines() if not line.lstrip().startswith("--")]
+        if any("$$" in line for line in lines):
+            raise MigrationError(f"{self.path.name}: a migration outside a transaction holds no $$ bodies")
+        found, current = [], []
+        for line in lines:
+            current.append(line)
+            if line.rstrip().endswith(";"):
+                found.append("\n".join(current).strip())
+                current = []
+        if "".join(current).strip():
+            raise MigrationError(f"{self.path.name}: its last statement does not end with ';'")
+        return found
 
 
 def available(directory: Path = DIRECTORY) -> list[Migration]:
@@ -109,7 +151,8 @@ def migrate(database_url: str, lock_timeout: str = "5s", directory: Path = DIREC
     except psycopg.OperationalError:
         raise DatabaseUnavailable(retry_after=5) from None
     with conn:
-        conn.execute(MIGRATE_LOCK)
+        while not conn.execute(MIGRATE_TRY_LOCK).fetchone()[0]:
+            time.sleep(LOCK_POLL_SECONDS)
         try:
             conn.execute(VERSION_TABLE)
             conn.execute(FUNCTIONS_TABLE)
@@ -117,9 +160,13 @@ def migrate(database_url: str, lock_timeout: str = "5s", directory: Path = DIREC
             for migration in available(directory):
                 if migration.version in applied:
                     continue
-                _apply(conn, f"migration {migration.version} ({migration.name})", migration.sql, lock_timeout,
-                       ("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                        (migration.version, migration.name)))
+                what = f"migration {migration.version} ({migration.name})"
+                record = ("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                          (migration.version, migration.name))
+                if migration.transactional:
+                    _apply(conn, what, migration.sql, lock_timeout, record)
+                else:
+                    _apply_outside_a_transaction(conn, what, migration, lock_timeout, record)
                 log.info("migration applied", extra={"version": migration.version, "migration": migration.name})
                 done.migrations.append(migration)
             checksum = functions_checksum(functions)
@@ -146,3 +193,32 @@ def _apply(conn: psycopg.Connection, what: str, sql: str, lock_timeout: str, *re
                              "table); nothing was changed by it, run migrate again") from None
     except psycopg.Error as error:
         raise MigrationError(f"{what} failed: {error}") from None
+
+
+def _apply_outside_a_transaction(conn: psycopg.Connection, what: str, migration: Migration, lock_timeout: str,
+                                 record: tuple[str, tuple]) -> None:
+    """Run a migration's statements one at a time on the autocommit connection, each under
+    `lock_timeout`, then record it. An index left invalid by an earlier, interrupted run
+    of the same statement is dropped first (CONCURRENTLY, too), so that the run again
+    builds it instead of `IF NOT EXISTS` keeping a useless one."""
+    statements = migration.statements()
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
+    try:
+        for number, statement in enumerate(statements, 1):
+            index = _CONCURRENT_INDEX.search(statement)
+            try:
+                if index and conn.execute(INVALID_INDEX, (index.group(1),)).fetchone():
+                    log.warning("dropping an index an interrupted migration left invalid",
+                                extra={"index": index.group(1)})
+                    conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}").format(sql.Identifier(index.group(1))))
+                conn.execute(statement)
+            except psycopg.errors.LockNotAvailable:
+                raise MigrationError(f"{what} waited more than {lock_timeout} for a lock at its statement {number} "
+                                     f"of {len(statements)} (a long transaction holds the table); the statements "
+                                     "before it took effect, run migrate again to finish it") from None
+            except psycopg.Error as error:
+                raise MigrationError(f"{what} failed at its statement {number} of {len(statements)}: {error}; "
+                                     "the statements before it took effect") from None
+        conn.execute(*record)
+    finally:
+        conn.execute("RESET lock_timeout")
