@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test test-quick test-multi test-browser image-test bench bench-front-door bench-reconcile drills fuzz check-deploy migrate clean
+.PHONY: help install lock run test test-quick test-multi test-browser screenshots image-test bench bench-front-door bench-reconcile drills fuzz check-deploy migrate clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ test-multi: $(STAMP) ## Two instances behind a real nginx, shared PostgreSQL and
 test-browser: $(STAMP) ## The console in a real headless Chromium: flows and screenshots (needs chromium, chromium-driver)
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { echo "chromium not found: apt-get install chromium chromium-driver"; exit 1; }
 	$(BIN)/python -m pytest -m browser
+
+screenshots: $(STAMP) ## Remake the README's console pictures in docs/console/ (needs chromium, chromium-driver)
+	$(BIN)/python -u bench/console_screenshots.py
 
 image-test: $(STAMP) ## Build the image, run its app and relay containers on real PostgreSQL/Redis (needs docker.io, mmdebstrap)
 	@command -v docker >/dev/null || { echo "docker not found: apt-get install docker.io (and mmdebstrap: it builds the base image when none can be pulled)"; exit 1; }
