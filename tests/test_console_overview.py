@@ -19,7 +19,8 @@ from signing import fixture, post, url_for, zendesk_signature
 
 from ingestion.redis_guard import STREAM
 from ingestion.web.console import overview_signals
-from ingestion.web.console.overview import CHART_HEIGHT, HOURS, VendorArrivals
+from ingestion.storage.console_overview import Window
+from ingestion.web.console.overview import BARS, CHART_HEIGHT, VendorArrivals
 
 TOKEN = "overview-operator-token-3c9d7e1f"
 SCOPED = "overview-scoped-token-6a2b8c4d"
@@ -113,6 +114,20 @@ def test_webhooks_are_counted_by_vendor_and_outcome_over_the_last_hour_and_the_l
     assert 'href="/console/events?vendor=freshdesk"' in text and 'href="/console/events?vendor=zendesk"' in text
 
 
+def test_settled_hours_are_counted_once_per_process_and_what_is_newer_on_every_view(console, make_app, db):
+    ingest = console.test_client()
+    assert post(ingest, "freshdesk", {"id": 1}).status_code == 201
+    age(db, "events", "true", 5)
+    client = signed_in(console)
+    assert numbers(page(client), "arrivals-freshdesk")[:2] == [0, 1]
+    window = Window(db.execute("SELECT now() AS now").fetchone()["now"])
+    assert console.extensions["ingestion"].storage.settled_hours.missing(None, window.settled_hours) == []
+    assert post(ingest, "freshdesk", {"id": 2}).status_code == 201
+    assert numbers(page(client), "arrivals-freshdesk")[:2] == [1, 2]
+    other_worker = make_app(API_TOKENS=TOKEN)
+    assert numbers(page(signed_in(other_worker)), "arrivals-freshdesk")[:2] == [1, 2]
+
+
 def test_the_reconcilers_snapshots_and_the_redactions_are_not_webhooks(console, db):
     ingest = console.test_client()
     assert post(ingest, "freshdesk", {"id": 1}).status_code == 201
@@ -132,14 +147,15 @@ def test_each_vendors_chart_is_inline_svg_with_no_style_and_no_script(console, d
     text = response.get_data(as_text=True)
     charts = re.findall(r"<svg\b.*?</svg>", text, re.DOTALL)
     assert len(charts) >= 8  # one per vendor, and the legend's swatches
-    freshdesk = element(text, "arrivals-freshdesk")
-    [chart] = re.findall(r"<svg\b.*?</svg>", freshdesk, re.DOTALL)
+    [chart] = re.findall(r"<svg\b.*?</svg>", element(text, "arrivals-freshdesk"), re.DOTALL)
     assert 'role="img"' in chart and "<title" in chart
-    bars = re.findall(r'<rect class="bar (\w+)" x="(\d+)" y="(\d+)" width="(\d+)" height="(\d+)" fill="#\w+">'
-                      r"<title>([^<]*)</title>", chart)
-    assert {(kind, title) for kind, *_, title in bars} == {
-        ("stored", "the last hour: 2 stored"), ("skipped", "the last hour: 1 skipped"), ("stored", "2–3 h ago: 1 stored")}
-    assert all(int(height) >= 1 for *_, height, _ in bars)
+    bars = [(kind, int(x), int(count)) for kind, x, height, count, named in re.findall(
+        r'<rect class="bar (\w+)" x="(\d+)" y="\d+" width="8" height="([1-9]\d*)" fill="#\w+">'
+        r"<title>\d\d:\d\d–\d\d:\d\d UTC: (\d+) (\w+)</title></rect>", chart) if kind == named]
+    assert chart.count("<rect") == len(bars)
+    newest = (BARS - 1) * 10
+    assert sorted(bars) == sorted([("stored", newest, 2), ("skipped", newest, 1), bars[0]])
+    assert bars[0][0] == "stored" and bars[0][2] == 1 and newest - 30 <= bars[0][1] <= newest - 20  # 2.5 h before
     for markup in charts:
         assert "style=" not in markup and "<script" not in markup.lower()
     assert "style=" not in text  # nowhere on the page (the CSP refuses inline styles)
@@ -147,20 +163,41 @@ def test_each_vendors_chart_is_inline_svg_with_no_style_and_no_script(console, d
     assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
 
 
+NOW = datetime(2026, 12, 5, 10, 20, tzinfo=timezone.utc)
+
+
 def test_a_chart_stacks_an_hours_kinds_and_scales_to_the_busiest_hour():
-    arrivals = VendorArrivals("zendesk")
-    arrivals.add("created", 0, 6)
-    arrivals.add("quarantined", 0, 2)
-    arrivals.add("already_exists", 23, 4)
+    arrivals = VendorArrivals("zendesk", Window(NOW))
+    arrivals.add("created", NOW.replace(minute=0), 6, last_hour=6)
+    arrivals.add("quarantined", NOW.replace(minute=0), 2, last_hour=1)
+    arrivals.add("already_exists", NOW.replace(minute=0) - timedelta(hours=24), 4)
     bars = arrivals.chart()
-    newest = [bar for bar in bars if bar.x == (HOURS - 1) * 10]
-    oldest = [bar for bar in bars if bar.x == 0]
-    assert [bar.kind for bar in newest] == ["stored", "quarantined"]
+    newest = [bar for bar in bars if bar.x == (BARS - 1) * 10]
+    [oldest] = [bar for bar in bars if bar.x == 0]
+    assert [(bar.kind, bar.title) for bar in newest] == [("stored", "10:00–10:20 UTC: 6 stored"),
+                                                         ("quarantined", "10:00–10:20 UTC: 2 quarantined")]
     assert sum(bar.height for bar in newest) == CHART_HEIGHT - 1  # the peak hour fills the chart
     assert newest[0].y + newest[0].height == CHART_HEIGHT and newest[1].y + newest[1].height == newest[0].y
-    assert [(bar.kind, bar.height) for bar in oldest] == [("skipped", round(4 * (CHART_HEIGHT - 1) / 8))]
-    assert (arrivals.last_hour, arrivals.last_day, arrivals.peak) == (8, 12, 8)
-    assert VendorArrivals("front").chart() == []
+    assert (oldest.kind, oldest.height, oldest.title) == (
+        "skipped", round(4 * (CHART_HEIGHT - 1) / 8), "10:20–11:00 UTC: 4 skipped")  # the 24 hours began at 10:20
+    assert (arrivals.last_hour, arrivals.last_day, arrivals.peak) == (7, 12, 8)
+    assert arrivals.outcomes == [("created", 6, 6), ("already_exists", 0, 4), ("quarantined", 1, 2)]
+    assert VendorArrivals("front", Window(NOW)).chart() == []
+
+
+def test_the_window_counts_whole_settled_hours_once_and_the_rest_on_each_view():
+    """At 10:20 the 24 hours began at 10:20 yesterday: that hour's part is counted on each
+    view, the whole hours from 11:00 yesterday to 10:00 today are settled (counted once),
+    and the last hour is counted from 09:20. At 10:05 the 09:00 hour is not settled yet."""
+    window = Window(NOW)
+    assert (window.settled_hours[0], window.settled_hours[-1], len(window.settled_hours)) == (
+        NOW.replace(day=4, hour=11, minute=0), NOW.replace(hour=9, minute=0), 23)
+    assert window.params() == {"day_ago": NOW - timedelta(days=1), "edge_to": NOW.replace(day=4, hour=11, minute=0),
+                               "settled_to": NOW.replace(minute=0), "hour_ago": NOW - timedelta(hours=1),
+                               "tail_from": NOW - timedelta(hours=1)}
+    early = Window(NOW.replace(minute=5))
+    assert early.settled_hours[-1] == NOW.replace(hour=8, minute=0)
+    assert early.params()["tail_from"] == early.params()["settled_to"] == NOW.replace(hour=9, minute=0)
 
 
 def test_an_authentication_failure_shows_by_vendor_and_reason(console, db):

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, g, render_template
 
 from ...config import Settings
 from ...services import services
+from ...storage.console_overview import HOUR, Window
 from ...vendors import vendor_names
 from . import overview_signals as signals
 from .access import console_page
 
-HOURS = 24
+#: The 24 hours touch 25 clock hours: the oldest partly, then 23 whole ones, then the current so far.
+BARS = 25
 #: The outcomes in the order a reader expects them: what changed or was recorded, what
 #: was not stored as new, what was refused. Any other (a first release's row) follows.
 OUTCOMES = ("created", "updated", "recorded", "deleted", "stale", "already_exists", "ignored", "quarantined")
@@ -41,9 +44,9 @@ LEGEND = [(kind, FILLS[kind], label) for kind, label in (
     ("skipped", "not stored as new (stale, already_exists, ignored)"),
     ("quarantined", "quarantined"))]
 
-#: The chart's geometry, in pixels: one bar per hour, oldest on the left.
+#: The chart's geometry, in pixels: one bar per clock hour, oldest on the left.
 BAR_WIDTH, BAR_GAP, CHART_HEIGHT = 8, 2, 36
-CHART_WIDTH = HOURS * (BAR_WIDTH + BAR_GAP) - BAR_GAP
+CHART_WIDTH = BARS * (BAR_WIDTH + BAR_GAP) - BAR_GAP
 
 
 @dataclass(frozen=True)
@@ -61,64 +64,69 @@ class Segment:
 
 @dataclass
 class VendorArrivals:
-    """One vendor's webhooks of the last day: per outcome and per hour (0: the last hour)."""
+    """One vendor's webhooks of the 24 hours of `window`: per outcome, per clock hour
+    (BARS of them, oldest first) and over the rolling last hour."""
 
     vendor: str
-    hours: dict[str, list[int]] = field(default_factory=dict)  # outcome -> 24 counts
+    window: Window
+    hours: dict[str, list[int]] = field(default_factory=dict)  # outcome -> BARS counts
+    last: dict[str, int] = field(default_factory=dict)  # outcome -> the last hour's count
 
-    def add(self, outcome: str, hours_ago: int, count: int) -> None:
-        self.hours.setdefault(outcome, [0] * HOURS)[hours_ago] += count
+    def add(self, outcome: str, hour: datetime, count: int, last_hour: int = 0) -> None:
+        index = min(BARS - 1, max(0, round((hour - self.window.first_hour) / HOUR)))
+        self.hours.setdefault(outcome, [0] * BARS)[index] += count
+        self.last[outcome] = self.last.get(outcome, 0) + last_hour
 
     @property
     def outcomes(self) -> list[tuple[str, int, int]]:
         """(outcome, last hour, last day), in OUTCOMES' order."""
         order = {name: index for index, name in enumerate(OUTCOMES)}
         names = sorted(self.hours, key=lambda name: (order.get(name, len(order)), name))
-        return [(name, self.hours[name][0], sum(self.hours[name])) for name in names]
+        return [(name, self.last.get(name, 0), sum(self.hours[name])) for name in names]
 
     @property
     def last_hour(self) -> int:
-        return sum(counts[0] for counts in self.hours.values())
+        return sum(self.last.values())
 
     @property
     def last_day(self) -> int:
         return sum(sum(counts) for counts in self.hours.values())
 
-    def per_hour(self) -> list[int]:
-        return [sum(counts[hour] for counts in self.hours.values()) for hour in range(HOURS)]
-
     @property
     def peak(self) -> int:
-        return max(self.per_hour())
+        return max((sum(counts[bar] for counts in self.hours.values()) for bar in range(BARS)), default=0)
 
     def chart(self) -> list[Segment]:
         """The bars, each hour's kinds stacked bottom up, scaled to this vendor's peak hour."""
         peak = self.peak
         segments = []
-        for hours_ago in range(HOURS):
-            x = (HOURS - 1 - hours_ago) * (BAR_WIDTH + BAR_GAP)
+        for bar in range(BARS):
             bottom = CHART_HEIGHT
             for kind, fill, _ in LEGEND:
-                count = sum(counts[hours_ago] for name, counts in self.hours.items() if KINDS.get(name, "skipped") == kind)
+                count = sum(counts[bar] for name, counts in self.hours.items() if KINDS.get(name, "skipped") == kind)
                 if not count:
                     continue
                 height = max(1, round(count * (CHART_HEIGHT - 1) / peak))
                 bottom -= height
-                segments.append(Segment(x, bottom, BAR_WIDTH, height, kind, fill,
-                                        f"{hour_label(hours_ago)}: {count} {kind}"))
+                segments.append(Segment(bar * (BAR_WIDTH + BAR_GAP), bottom, BAR_WIDTH, height, kind, fill,
+                                        f"{hour_label(self.window, bar)}: {count} {kind}"))
         return segments
 
 
-def hour_label(hours_ago: int) -> str:
-    return "the last hour" if hours_ago == 0 else f"{hours_ago}–{hours_ago + 1} h ago"
+def hour_label(window: Window, bar: int) -> str:
+    """The bar's clock hour, cut to the window at both ends: "09:00–10:00 UTC"."""
+    start = window.first_hour + bar * HOUR
+    start, end = max(start, window.day_ago), min(start + HOUR, window.now)
+    return f"{start.astimezone(timezone.utc):%H:%M}–{end.astimezone(timezone.utc):%H:%M} UTC"
 
 
-def by_vendor(arrivals: Iterable[dict[str, Any]], vendors: Iterable[str]) -> list[VendorArrivals]:
+def by_vendor(window: Window, arrivals: Iterable[dict[str, Any]], vendors: Iterable[str]) -> list[VendorArrivals]:
     """Every vendor of `vendors` (with nothing: a row of zeros, worth seeing), then any
     other the rows name (a vendor since removed), by name."""
-    found = {vendor: VendorArrivals(vendor) for vendor in vendors}
+    found = {vendor: VendorArrivals(vendor, window) for vendor in vendors}
     for row in arrivals:
-        found.setdefault(row["vendor"], VendorArrivals(row["vendor"])).add(row["outcome"], row["hours_ago"], row["count"])
+        found.setdefault(row["vendor"], VendorArrivals(row["vendor"], window)).add(
+            row["outcome"], row["hour"], row["count"], row["last_hour"])
     return sorted(found.values(), key=lambda arrivals: arrivals.vendor)
 
 
@@ -131,7 +139,7 @@ def routes(blueprint: Blueprint, settings: Settings) -> None:
         numbers = here.storage.console_overview(scope)
         return render_template(
             "console/overview.html", numbers=numbers,
-            arrivals=by_vendor(numbers["arrivals"], [scope[0]] if scope else vendor_names()),
+            arrivals=by_vendor(numbers["window"], numbers["arrivals"], [scope[0]] if scope else vendor_names()),
             auth_failures=None if scope else signals.auth_failures(),
             stream=signals.stream_length(here.redis), breakers=signals.breakers(here.redis),
             chart_width=CHART_WIDTH, chart_height=CHART_HEIGHT, legend=LEGEND)
