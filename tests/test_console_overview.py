@@ -11,15 +11,15 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis as redis_py
 from signing import fixture, post, url_for, zendesk_signature
 
 from ingestion.redis_guard import STREAM
-from ingestion.web.console import overview_signals
 from ingestion.storage.console_overview import Window
+from ingestion.web.console import overview_signals
 from ingestion.web.console.overview import BARS, CHART_HEIGHT, VendorArrivals
 
 TOKEN = "overview-operator-token-3c9d7e1f"
@@ -163,7 +163,7 @@ def test_each_vendors_chart_is_inline_svg_with_no_style_and_no_script(console, d
     assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
 
 
-NOW = datetime(2026, 12, 5, 10, 20, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 5, 10, 20, tzinfo=UTC)
 
 
 def test_a_chart_stacks_an_hours_kinds_and_scales_to_the_busiest_hour():
@@ -255,7 +255,7 @@ def test_the_backlog_counts_unpublished_events_and_the_relay_lag_is_the_oldest(c
 
 def test_a_reconcile_cursor_shows_its_last_pass(console, db):
     storage = console.extensions["ingestion"].storage
-    since = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    since = datetime(2026, 11, 1, tzinfo=UTC)
 
     def reconcile(account: str, error: str | None):
         def run(cursors):
@@ -288,7 +288,7 @@ def test_a_scoped_token_sees_only_its_accounts_numbers(console, db):
     for account in ("4242", "1001"):
         storage = console.extensions["ingestion"].storage
         storage.reconcile_run(f"zendesk/{account}", {"vendor": "zendesk", "account": account, "mode": "reconcile"},
-                              lambda cursors: cursors.begin(datetime(2026, 11, 1, tzinfo=timezone.utc)))
+                              lambda cursors: cursors.begin(datetime(2026, 11, 1, tzinfo=UTC)))
 
     text = page(signed_in(console, SCOPED))
     assert re.findall(r'data-test="arrivals-(\w+)"', text) == ["zendesk"]

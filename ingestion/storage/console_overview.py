@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -130,7 +130,7 @@ Scope = tuple[str, str] | None
 
 def clock_hour(moment: datetime) -> datetime:
     """The start of `moment`'s hour in UTC (in a zone half an hour off, its own :00 is not)."""
-    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,9 @@ class Window:
 class SettledHours:
     """This process's counts of settled clock hours, per scope: (vendor, outcome, count)
     rows of each. An hour that is over no longer changes (what arrives is stamped with the
-    time it arrives), so each is counted once; hours that left the window are dropped."""
+    time it arrives), so each is counted once; hours that left the window are dropped. A
+    quarantined delivery replayed later stays counted in its hour as it arrived there
+    (and its replay where it was stored)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, g, render_template
@@ -28,6 +28,7 @@ from ...storage.console_overview import HOUR, Window
 from ...vendors import vendor_names
 from . import overview_signals as signals
 from .access import console_page
+from .events import OUTCOMES as EVENT_OUTCOMES
 
 #: The 24 hours touch 25 clock hours: the oldest partly, then 23 whole ones, then the current so far.
 BARS = 25
@@ -117,7 +118,7 @@ def hour_label(window: Window, bar: int) -> str:
     """The bar's clock hour, cut to the window at both ends: "09:00–10:00 UTC"."""
     start = window.first_hour + bar * HOUR
     start, end = max(start, window.day_ago), min(start + HOUR, window.now)
-    return f"{start.astimezone(timezone.utc):%H:%M}–{end.astimezone(timezone.utc):%H:%M} UTC"
+    return f"{start.astimezone(UTC):%H:%M}–{end.astimezone(UTC):%H:%M} UTC"
 
 
 def by_vendor(window: Window, arrivals: Iterable[dict[str, Any]], vendors: Iterable[str]) -> list[VendorArrivals]:
@@ -142,4 +143,5 @@ def routes(blueprint: Blueprint, settings: Settings) -> None:
             arrivals=by_vendor(numbers["window"], numbers["arrivals"], [scope[0]] if scope else vendor_names()),
             auth_failures=None if scope else signals.auth_failures(),
             stream=signals.stream_length(here.redis), breakers=signals.breakers(here.redis),
-            chart_width=CHART_WIDTH, chart_height=CHART_HEIGHT, legend=LEGEND)
+            chart_width=CHART_WIDTH, chart_height=CHART_HEIGHT, legend=LEGEND, event_outcomes=EVENT_OUTCOMES,
+            since=numbers["window"].day_ago.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
