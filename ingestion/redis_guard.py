@@ -30,6 +30,8 @@ T = TypeVar("T")
 #: ingestion_circuit_breaker_state's values: 0 closed, 1 open, 2 half-open.
 BREAKER_STATES = {STATE_CLOSED: 0, STATE_OPEN: 1, STATE_HALF_OPEN: 2}
 OUTAGE_ERRORS = (redis.RedisError, OSError)
+#: The event stream: the relay appends to it (jobs/relay.py), the console measures it.
+STREAM = "ingestion:tickets"
 
 
 def _is_outage(exc_type: type[BaseException], _exc: BaseException) -> bool:

@@ -24,13 +24,12 @@ from ..cli import Context, job, serve_metrics, stop_on_signals
 from ..config import Settings
 from ..errors import DatabaseUnavailable, RedisUnavailable
 from ..metrics import EVENTS_PUBLISHED
-from ..redis_guard import GuardedRedis
+from ..redis_guard import STREAM, GuardedRedis
 from ..storage import Storage
 from .retention import prune
 
 log = logging.getLogger(__name__)
 
-STREAM = "ingestion:tickets"
 BATCH = 500
 
 

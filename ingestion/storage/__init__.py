@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ..config import Settings
 from .console_events import ConsoleEventStore
+from .console_overview import ConsoleOverviewStore
 from .console_quarantine import ConsoleQuarantineStore
 from .console_ticket import ConsoleTicketStore
 from .history import HistoryStore
@@ -28,7 +29,7 @@ from .tickets import TicketStore
 
 
 class Storage(TicketStore, QuarantineStore, OutboxStore, HistoryStore, ReconcileStore, SourceStore,
-              ConsoleTicketStore, ConsoleQuarantineStore, ConsoleEventStore):
+              ConsoleTicketStore, ConsoleQuarantineStore, ConsoleEventStore, ConsoleOverviewStore):
     """Every operation on PostgreSQL, by concern (the mixins' modules), over one pool."""
 
     def __init__(self, settings: Settings) -> None:
