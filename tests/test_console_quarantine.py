@@ -14,7 +14,8 @@ import re
 import pytest
 
 from ingestion.normalize import ticket_fields
-from ingestion.web.console import quarantine as page
+from ingestion.web.console import quarantine as listing
+from ingestion.web.console import quarantine_reading as page
 from ingestion.web.console import quarantine_bulk as bulk
 from signing import SECRET_VALUES, fixture, post
 from test_console import csrf_of, sign_in
@@ -147,7 +148,7 @@ def test_filters_combine_in_the_url_and_pages_are_keyset(console, operator, stor
     assert ids_on(operator.get("/console/quarantine?vendor=freshdesk&account=acme")) == [acme]
     assert ids_on(operator.get("/console/quarantine?until=2026-01-02")) == [fresh[0]]
     assert fresh[0] not in ids_on(operator.get("/console/quarantine?since=2026-01-01T10:00:01"))
-    monkeypatch.setattr(page, "PAGE_SIZE", 2)
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
     first = operator.get("/console/quarantine?vendor=freshdesk")
     assert ids_on(first) == [acme, fresh[2]]
     older = re.search(rb'href="([^"]+)" rel="next"', first.data).group(1).decode().replace("&amp;", "&")

@@ -55,7 +55,7 @@ from ...services import services
 from ...storage import Storage
 from ...storage.console_quarantine import QuarantineFilter
 from .access import console_page
-from .quarantine import BadFilter, an_id, entry_id, filter_args, read_filter
+from .quarantine_reading import BadFilter, an_id, entry_id, filter_args, read_filter
 
 log = logging.getLogger(__name__)
 
