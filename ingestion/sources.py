@@ -48,14 +48,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Settings
-from .errors import (AccountMismatch, DatabaseUnavailable, ServiceUnavailable, SourceDisabled, SourcesKeyError,
-                     SourceUnknown, Unauthorized)
+from .errors import (
+    AccountMismatch,
+    DatabaseUnavailable,
+    ServiceUnavailable,
+    SourceDisabled,
+    SourcesKeyError,
+    SourceUnknown,
+    Unauthorized,
+)
 from .secret_box import SecretBox
 from .storage.sources import ENV, StoredSource
 from .vendor import Vendor
 from .verifiers import Verifier
 
 log = logging.getLogger(__name__)
+
+#: Where webhooks arrive: `<prefix>/<vendor>` is a vendor's default source,
+#: `<prefix>/<vendor>/<account>` an account's (web/webhook.py routes them).
+WEBHOOK_PREFIX = "/api/v1/ingest/webhook"
+
+
+def webhook_path(vendor: str) -> str:
+    return f"{WEBHOOK_PREFIX}/{vendor}"
 
 #: Cached lookups per worker, at most; past it expired entries go, then all.
 CACHE_ENTRIES = 10_000

@@ -18,11 +18,11 @@ import click
 from ..cli import Context, job
 from ..config import ACCOUNT, Settings
 from ..secret_box import SecretBox, new_key
+from ..sources import webhook_path
 from ..storage.sources import ENV
 from ..strength import MIN_PASSWORD_LENGTH, MIN_SECRET_LENGTH, weakness
 from ..vendor import Vendor
 from ..vendors import VENDORS
-from ..web.webhook import webhook_path
 
 BY_NAME = {vendor.name: vendor for vendor in VENDORS}
 NAME = ACCOUNT  # a credential's name: the same plain characters as an account

@@ -26,7 +26,7 @@ from ..errors import ApiError, UnreadableBody
 from ..json_body import parse_json_object
 from ..metrics import WEBHOOKS, child
 from ..services import services
-from ..sources import Source
+from ..sources import WEBHOOK_PREFIX, Source, webhook_path  # noqa: F401  (WEBHOOK_PREFIX: re-exported)
 from ..tickets import Outcome, StoredDelivery
 from ..vendor import Normalizer
 from .guard import Guard, authenticated
@@ -34,7 +34,6 @@ from .request_context import WEBHOOK_KEY, raw_body
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_PREFIX = "/api/v1/ingest/webhook"
 #: The rate limit (web/rate_limit.py): view -> limited view, `prefetch` a key to read with it.
 ViewDecorator = Callable[..., Callable[..., Any]]
 
@@ -147,10 +146,6 @@ def quarantine_refused(vendor: str, account: str | None, error: ApiError) -> Non
         services().storage, vendor=vendor, account=account or "", error=error, body=raw_body(),
         headers=request.headers, auth_method=g.auth_method, request_id=g.get("request_id"),
         max_entries=settings.quarantine_max_entries)
-
-
-def webhook_path(vendor: str) -> str:
-    return f"{WEBHOOK_PREFIX}/{vendor}"
 
 
 #: The optional last segment naming the vendor account (a Freshdesk domain, a Zendesk
