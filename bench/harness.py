@@ -126,7 +126,7 @@ def seed_history(url: str, tickets: int = 1_000_000, events_per_ticket: int = 10
                  accounts: tuple[str, ...] = ("",), days: int = 30) -> float:
     """A database with a history, as `make bench --scale` and `make bench-console` need
     it: `tickets` tickets (seed-1 .. seed-N, alternately Freshdesk and Zendesk, spread
-    over `accounts`, four statuses, a requester e-mail shared by 20 tickets) and
+    over `accounts`, four statuses across both, a requester e-mail shared by 20 tickets) and
     `events_per_ticket` events each, as a history accumulates: in ticket order, then by
     time, received over the last `days` days in id order (the first of each ticket
     `created`, then `updated` and `recorded`, one in a hundred `stale`; the payload the
@@ -141,7 +141,7 @@ def seed_history(url: str, tickets: int = 1_000_000, events_per_ticket: int = 10
             SELECT CASE WHEN n %% 2 = 0 THEN 'freshdesk' ELSE 'zendesk' END,
                    (%(accounts)s::text[])[1 + (n / 2) %% cardinality(%(accounts)s::text[])],
                    %(prefix)s || n, 'Seeded ticket ' || n, '<p>The printer is on fire</p>',
-                   (ARRAY['open', 'pending', 'solved', 'closed'])[1 + n %% 4], 'normal', ARRAY['bench'],
+                   (ARRAY['open', 'pending', 'solved', 'closed'])[1 + (n / 4) %% 4], 'normal', ARRAY['bench'],
                    'Requester ' || n %% 50000, 'requester' || n %% 50000 || '@example.com',
                    now() - make_interval(days => %(days)s), now() - interval '1 minute', %(per)s
               FROM generate_series(1, %(tickets)s) AS n""",

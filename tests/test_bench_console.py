@@ -13,8 +13,8 @@ from processes import ROOT
 
 pytestmark = pytest.mark.gunicorn  # the bench starts the service under gunicorn
 
-#: A page's line: its name, p50, p95 and the longest in ms, the verdict, the statuses.
-ROW = re.compile(r"^  (?P<page>\S.*?)\s+(?P<p50>\d+\.\d)\s+(?P<p95>\d+\.\d)\s+(?P<max>\d+\.\d)\s+"
+#: A page's line: its name, p50, p95 and the longest in ms, its table rows, the verdict, the statuses.
+ROW = re.compile(r"^  (?P<page>\S.*?)\s+(?P<p50>\d+\.\d)\s+(?P<p95>\d+\.\d)\s+(?P<max>\d+\.\d)\s+(?P<rows>\d+)\s+"
                  r"(?P<verdict>met|MISSED|not all 200)\s+(?P<statuses>(?:\d{3} x\d+(?:, )?)+)$", re.MULTILINE)
 
 
