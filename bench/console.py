@@ -211,8 +211,8 @@ def pages(full: Browser, scoped: Browser, tickets: int, per_ticket: int) -> list
 
 def measure(page: Page, warmup: int, count: int) -> tuple[list[float], Counter, int]:
     """`count` timed requests after `warmup` untimed ones: the times in ms, the statuses,
-    and the table rows the last answer showed (a fast page that shows nothing is no
-    figure: the column says what was on it)."""
+    and what the last answer listed (a fast page that shows nothing is no figure: the
+    column says what was on it)."""
     for _ in range(warmup):
         page.request()
     times, statuses = [], Counter()
@@ -221,7 +221,12 @@ def measure(page: Page, warmup: int, count: int) -> tuple[list[float], Counter, 
         response = page.request()
         times.append((time.perf_counter() - started) * 1000)
         statuses[response.status_code] += 1
-    return times, statuses, len(re.findall(r"<tr\b[^>]*>\s*<td", response.text))
+    return times, statuses, shown(response.text)
+
+
+def shown(page: str) -> int:
+    """What a page listed: a ticket's timeline entries, or else its tables' rows of data."""
+    return len(re.findall(r'<li class="event\b', page)) or len(re.findall(r"<tr\b[^>]*>\s*<td", page))
 
 
 def percentile(values: list[float], share: float) -> float:
