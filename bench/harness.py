@@ -105,6 +105,75 @@ def write_events(path: Path, tickets: list[tuple[str, str]], count: int) -> Path
     return path
 
 
+#: The seeded tickets: external ids seed-1 .. seed-N, Freshdesk for even N, Zendesk for odd.
+SEED_PREFIX = "seed-"
+
+
+def seed_vendor(n: int) -> str:
+    return "freshdesk" if n % 2 == 0 else "zendesk"
+
+
+def seed_account(n: int, accounts: tuple[str, ...] = ("",)) -> str:
+    return accounts[(n // 2) % len(accounts)]
+
+
+def seeded_tickets(tickets: int, accounts: tuple[str, ...] = ("",)) -> list[tuple[str, str, str]]:
+    """What seed_history stored, as (vendor, account, external id)."""
+    return [(seed_vendor(n), seed_account(n, accounts), f"{SEED_PREFIX}{n}") for n in range(1, tickets + 1)]
+
+
+def seed_history(url: str, tickets: int = 1_000_000, events_per_ticket: int = 10,
+                 accounts: tuple[str, ...] = ("",), days: int = 30) -> float:
+    """A database with a history, as `make bench --scale` and `make bench-console` need
+    it: `tickets` tickets (seed-1 .. seed-N, alternately Freshdesk and Zendesk, spread
+    over `accounts`, four statuses across both, a requester e-mail shared by 20 tickets) and
+    `events_per_ticket` events each, as a history accumulates: in ticket order, then by
+    time, received over the last `days` days in id order (the first of each ticket
+    `created`, then `updated` and `recorded`, one in a hundred `stale`; the payload the
+    vendor's ticket object with its status). Every event is published (the relay's queue
+    is empty). VACUUM ANALYZE and a CHECKPOINT after, so no measurement pays for the
+    seed. Returns the seconds it took."""
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("""
+            INSERT INTO tickets (vendor, account, external_id, subject, description, status, priority, tags,
+                                 requester_name, requester_email, vendor_created_at, vendor_updated_at, revision)
+            SELECT CASE WHEN n %% 2 = 0 THEN 'freshdesk' ELSE 'zendesk' END,
+                   (%(accounts)s::text[])[1 + (n / 2) %% cardinality(%(accounts)s::text[])],
+                   %(prefix)s || n, 'Seeded ticket ' || n, '<p>The printer is on fire</p>',
+                   (ARRAY['open', 'pending', 'solved', 'closed'])[1 + (n / 4) %% 4], 'normal', ARRAY['bench'],
+                   'Requester ' || n %% 50000, 'requester' || n %% 50000 || '@example.com',
+                   now() - make_interval(days => %(days)s), now() - interval '1 minute', %(per)s
+              FROM generate_series(1, %(tickets)s) AS n""",
+                     {"accounts": list(accounts), "prefix": SEED_PREFIX, "tickets": tickets, "days": days,
+                      "per": events_per_ticket})
+        conn.execute("""
+            INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, comment_body, comment_public,
+                                payload, received_at, published_at)
+            SELECT t.id,
+                   CASE WHEN g = 1 THEN 'created' WHEN (s.n + g) %% 100 = 0 THEN 'stale'
+                        WHEN g %% 3 = 0 THEN 'recorded' ELSE 'updated' END,
+                   g, CASE WHEN g = 1 THEN 'ticket.created' WHEN g %% 3 = 0 THEN 'ticket.comment_added'
+                           ELSE 'ticket.updated' END,
+                   'body:' || md5(t.external_id || ':' || g), 'A comment on the printer fire, number ' || g, g %% 2 = 0,
+                   jsonb_build_object('ticket', jsonb_build_object('id', t.external_id, 'status', t.status),
+                                      'comment', 'number ' || g),
+                   now() - make_interval(days => %(days)s)
+                         + make_interval(secs => %(days)s * 86400.0 * ((g - 1) * %(tickets)s::bigint + s.n)
+                                                  / (%(tickets)s::bigint * %(per)s)),
+                   now()
+              FROM tickets t
+              CROSS JOIN LATERAL (SELECT substr(t.external_id, length(%(prefix)s) + 1)::int AS n) s
+              CROSS JOIN generate_series(1, %(per)s) AS g
+             WHERE t.external_id LIKE %(prefix)s || '%%'
+             ORDER BY g, s.n""", {"prefix": SEED_PREFIX, "tickets": tickets, "per": events_per_ticket, "days": days})
+        conn.execute("VACUUM ANALYZE tickets")
+        conn.execute("VACUUM ANALYZE events")
+        conn.execute("CHECKPOINT")
+    return time.monotonic() - started
+
+
+
 class Server:
     def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
         self.name, self.port = name, free_port()
@@ -151,13 +220,14 @@ class Bench:
 
 
 def start_service(url: str, redis: RedisServer, workers: int, log: Path, name: str = "service",
-                  tree: Path = ROOT) -> Server:
+                  tree: Path = ROOT, env: dict[str, str] | None = None) -> Server:
     """The service under gunicorn.conf.py: production mode, real secrets, a rate limit too
-    high to refuse anything. `tree`: another checkout of the service to run instead."""
+    high to refuse anything. `tree`: another checkout of the service to run instead;
+    `env`: more settings (API_TOKENS for the console)."""
     return Server(name, [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], {
         "DATABASE_URL": url, "GUNICORN_WORKERS": str(workers), "APP_ENV": "production", "REDIS_URL": redis.url(),
         "RATE_LIMIT_PER_MINUTE": "1000000000", "PYTHONPATH": str(tree),
-        "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET, "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,
+        "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET, "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET, **(env or {}),
     }, tree, log)
 
 

@@ -24,7 +24,6 @@ import argparse
 import shutil
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import psycopg
@@ -37,6 +36,8 @@ from bench.harness import (
     Server,
     bench_setup,
     replay,
+    seed_history,
+    seeded_tickets,
     start_other_tree,
     start_service,
     write_events,
@@ -158,33 +159,13 @@ def scale(bench: Bench, args) -> None:
         conn.execute("CHECKPOINT")
     seeded_url = bench.pg.create_database("bench_seeded")
     migrate(seeded_url)
-    with psycopg.connect(seeded_url, autocommit=True) as conn:
-        started = time.monotonic()
-        conn.execute("""
-            INSERT INTO tickets (vendor, external_id, subject, description, status, priority, tags, vendor_updated_at)
-            SELECT CASE WHEN n % 2 = 0 THEN 'freshdesk' ELSE 'zendesk' END, 'seed-' || n, 'Seeded ticket ' || n,
-                   '<p>The printer is on fire</p>', 'open', 'normal', ARRAY['bench'], now()
-              FROM generate_series(1, 1000000) AS n""")
-        # Ten events per ticket, as a history accumulates: in ticket order, then by time.
-        conn.execute("""
-            INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, comment_body, payload,
-                                received_at, published_at)
-            SELECT t.id, CASE WHEN g = 1 THEN 'created' ELSE 'recorded' END, 1, 'ticket.comment_added',
-                   'body:' || md5(t.external_id || ':' || g), 'A comment on the printer fire, number ' || g,
-                   jsonb_build_object('ticket', jsonb_build_object('id', t.external_id), 'comment', 'number ' || g),
-                   now() - interval '1 day', now()
-              FROM tickets t CROSS JOIN generate_series(1, %s) AS g
-             ORDER BY g, t.id""", (args.events_per_ticket,))
-        conn.execute("VACUUM ANALYZE tickets")
-        conn.execute("VACUUM ANALYZE events")
-        conn.execute("CHECKPOINT")
-        print(f"\nseeded 1,000,000 tickets and {args.events_per_ticket * 1_000_000:,} events in "
-              f"{time.monotonic() - started:.0f}s")
+    seconds = seed_history(seeded_url, 1_000_000, args.events_per_ticket)
+    print(f"\nseeded 1,000,000 tickets and {args.events_per_ticket * 1_000_000:,} events in {seconds:.0f}s")
     seeded = start_service(seeded_url, bench.redis, args.workers, bench.work / "service-seeded.log", "seeded")
     # New events go to tickets the database holds: on the seeded one, any of the million
     # (an old ticket gets a comment: a random, mostly cold page of each index); on the
     # empty one, the tickets this measurement created (all it has).
-    seed_tickets = [("freshdesk" if n % 2 == 0 else "zendesk", f"seed-{n}") for n in range(1, 1_000_001)]
+    seed_tickets = [(vendor, external_id) for vendor, _, external_id in seeded_tickets(1_000_000)]
     created: list[tuple[str, str]] = []
     try:
         targets = {"empty table": bench.service, "1,000,000 tickets": seeded}
