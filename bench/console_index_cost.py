@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-import psycopg  # noqa: E402
-from psycopg.types.json import Jsonb  # noqa: E402
+import psycopg
+from psycopg.types.json import Jsonb
 
-from devserver import PostgresServer  # noqa: E402
-from ingestion.storage.migrate import migrate  # noqa: E402
+from devserver import PostgresServer
+from ingestion.storage.migrate import migrate
 
 CALL = ("SELECT * FROM ingest_event(%s, '', %s, %s, %s, NULL, 'ticket.snapshot', NULL, NULL, NULL, NULL, NULL, "
         "%s::jsonb, NULL)")
