@@ -169,3 +169,20 @@ def test_times_read_as_words_on_hover():
     now = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
     assert [ago(now - timedelta(seconds=s), now) for s in (5, 180, 7200, 3 * 86400)] == [
         "5 s ago", "3 min ago", "2 h ago", "3 d ago"]
+
+
+def test_a_next_with_a_line_break_goes_to_the_overview_not_a_500(console):
+    client = console.test_client()
+    form = client.get("/console/login?next=/console/%0d%0aSet-Cookie:%20x=1")
+    response = client.post("/console/login", data={"token": TOKEN, "csrf_token": csrf_of(form),
+                                                   "next": "/console/\r\nSet-Cookie: x=1"})
+    assert (response.status_code, response.headers["Location"]) == (303, "/console/")
+    assert client.get("/console/login?next=/console/%0d%0aX:%201").status_code == 303
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/console/nope"), ("GET", "/console//events"),
+                                          ("PUT", "/console/events")])
+def test_refusals_under_console_that_no_console_route_answers_carry_its_headers(console, method, path):
+    response = console.test_client().open(path, method=method)
+    assert response.status_code in (404, 405)
+    assert response.headers["Content-Security-Policy"] == CSP and response.headers["X-Frame-Options"] == "DENY"

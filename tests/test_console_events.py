@@ -483,3 +483,18 @@ def test_a_cursor_is_a_range_of_the_index_not_a_scan(db, crowd):
         explained = plan(db, {}, direction=direction, cursor=crowd // 2)
         assert re.search(scan + r" using events_newest on events e .*\n\s*Index Cond: \(ROW\(received_at, id\) [<>]",
                          explained), explained
+
+
+@pytest.mark.parametrize("query", ["before=%C2%B2", "after=%C2%B2", "from=0001-01-01T00:00%2B01:00",
+                                   "until=9999-12-31T23:59-01:00", "contains=" + "%5B" * 3000])
+def test_odd_values_found_by_the_review_are_a_message_not_a_500(make_app, db, query):
+    client = make_app(API_TOKENS=TOKEN).test_client()
+    sign_in(client, TOKEN)
+    assert client.get(f"/console/events?{query}").status_code == 400
+
+
+def test_a_year_before_1000_is_shown_back_as_written(make_app, db):
+    client = make_app(API_TOKENS=TOKEN).test_client()
+    sign_in(client, TOKEN)
+    response = client.get("/console/events?from=0099-01-01")
+    assert response.status_code == 200 and b"0099-01-01T00:00:00" in response.data

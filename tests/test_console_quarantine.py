@@ -355,3 +355,47 @@ def test_a_database_outage_shows_the_banner(make_app, db):
     for path in ("/console/quarantine", "/console/quarantine/bulk", "/console/quarantine/1"):
         response = client.get(path)
         assert response.status_code == 503 and b"PostgreSQL cannot be reached" in response.data, path
+
+
+def test_a_second_confirmation_leads_to_the_running_job_and_replays_nothing_twice(console, operator, storage, db):
+    """A double click or a second tab posts the confirmation again: one job per scope runs
+    at a time, so the second is sent to the first (found by the attacker review)."""
+    failing = keep(storage, json.dumps(REFUSED).encode())
+    fields = {k.decode(): v.decode() for k, v in form_of(operator.get("/console/quarantine/bulk")).items()}
+    first = operator.post("/console/quarantine/bulk", data=fields).headers["Location"]
+    second = operator.post("/console/quarantine/bulk", data=fields).headers["Location"]
+    assert second == first and db.execute("SELECT count(*) AS n FROM console_replays").fetchone()["n"] == 1
+    for _ in range(2):
+        advance(operator, first)
+    assert db.execute("SELECT attempts FROM quarantine WHERE id = %s", (failing,)).fetchone()["attempts"] == 1
+
+
+def test_the_job_covers_what_the_server_counted_not_the_forms_max_id(console, operator, storage, db):
+    keep(storage, readable(1))
+    fields = {k.decode(): v.decode() for k, v in form_of(operator.get("/console/quarantine/bulk")).items()}
+    job = operator.post("/console/quarantine/bulk", data={**fields, "max_id": str(2**63 - 1)}).headers["Location"]
+    late = keep(storage, readable(2))  # arrived after the confirmation
+    for _ in range(2):
+        advance(operator, job)
+    assert waiting(db) == [late]
+    assert db.execute("SELECT max_id, done FROM console_replays").fetchone() == {"max_id": late - 1, "done": 1}
+
+
+def test_an_entry_that_breaks_the_replay_is_counted_failed_and_the_job_goes_on(console, operator, storage, db,
+                                                                               monkeypatch):
+    from ingestion.jobs import replay as replaying
+
+    broken, fine = keep(storage, readable(1)), keep(storage, readable(2))
+    real = replaying.replay_one
+
+    def replay_one(services_, normalizers, entry, dry_run, splitters=None):
+        if entry["id"] == broken:
+            raise RuntimeError("a normalizer bug")
+        return real(services_, normalizers, entry, dry_run, splitters=splitters)
+
+    monkeypatch.setattr(replaying, "replay_one", replay_one)
+    _, job = confirm(operator)
+    for _ in range(2):
+        assert advance(operator, job).status_code == 200
+    assert counts(advance(operator, job)) == {"state": "done", "done": "2", "ingested": "1", "failed": "1"}
+    assert waiting(db) == [broken] and fine not in waiting(db)

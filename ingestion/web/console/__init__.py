@@ -55,6 +55,12 @@ def console_blueprint(app: Flask, settings: Settings, vendors: list[str], rate_l
                           static_folder="static", static_url_path="/static")
     blueprint.after_request(access.add_security_headers)
 
+    @app.after_request
+    def console_paths_too(response: Response) -> Response:
+        """A 404 or 405 under /console (no console route matched) is the app's JSON error,
+        which the blueprint's hook never sees: the same headers all the same."""
+        return access.add_security_headers(response) if request.path.startswith(PREFIX) else response
+
     @blueprint.app_template_filter("utc")
     def _utc(moment: datetime | None) -> str:
         return utc(moment)
@@ -73,7 +79,8 @@ def console_blueprint(app: Flask, settings: Settings, vendors: list[str], rate_l
         if not access.enabled(settings):
             return error_page(404, "Not found")
         target = request.values.get("next", "")
-        target = target if target.startswith(PREFIX) and not target.startswith("//") else url_for("console.overview")
+        target = target if (target.startswith(PREFIX) and not target.startswith("//") and target.isprintable()
+                            ) else url_for("console.overview")  # (a CR or LF could never be a Location)
         if request.method == "GET":
             if access.current(settings) is not None:
                 return redirect(target, code=303)

@@ -30,6 +30,7 @@ from flask import Blueprint, g, render_template, request, url_for
 
 from ...config import Settings
 from ...errors import UnstorablePayload
+from ...json_body import MAX_NESTING, nesting
 from ...services import services
 from ...storage.console_events import EventPage
 from ...vendors import vendor_names
@@ -86,7 +87,7 @@ def read_query(args: Any, vendors: list[str]) -> Query:
             query.filters["contains"] = query.shown["contains"]
     for name in ("before", "after"):
         value = args.get(name, "")
-        if value.isdigit() and 0 < int(value) <= MAX_CURSOR:
+        if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_CURSOR:  # ('²'.isdigit() is true)
             setattr(query, name, int(value))
         elif value:
             query.problems.append(f"The page cursor {name}={value!r} is not an event id.")
@@ -115,7 +116,7 @@ def read_times(query: Query) -> None:
                                   "or with its offset.")
         else:
             query.filters[storage_name] = moment
-            query.shown[name] = moment.strftime("%Y-%m-%dT%H:%M:%S")
+            query.shown[name] = moment.replace(tzinfo=None).isoformat(timespec="seconds")  # year 99 as 0099
     since, until = query.filters.get("since"), query.filters.get("until")
     if since is not None and until is not None and since >= until:
         query.problems.append("The time range is empty: “from” must be before “until”.")
@@ -125,9 +126,9 @@ def read_time(text: str) -> datetime | None:
     """An ISO 8601 time (date alone: its midnight); without a zone, UTC."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # (year 1 at +01:00 is before the first UTC moment)
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def containment_problem(text: str) -> str | None:
@@ -136,6 +137,8 @@ def containment_problem(text: str) -> str | None:
     def refuse(constant: str) -> None:
         raise ValueError(f"{constant} is not JSON")
 
+    if nesting(text) > MAX_NESTING:  # json.loads recurses: as deep as a webhook body may be, no deeper
+        return f"this nests deeper than {MAX_NESTING} levels."
     try:
         value = json.loads(text, parse_constant=refuse)
     except ValueError as error:

@@ -23,6 +23,13 @@ in a thread of the worker (killed with it, unseen by the others). It is a row in
 4. cancel sets the state: the next entry is never taken, the one under way (if any)
    completes and is counted.
 
+One job runs at a time per scope: a second confirmation while one runs (a double click,
+another tab) is sent to the running job, since two jobs over the same entries would
+replay each twice. The job covers the ids the server counted at confirmation, never
+more than the form says. An entry whose replay breaks (an error that is not the
+service's) is counted failed and the job goes on; a database outage stops the poll, and
+the entry is taken again once its lease ends.
+
 Two polls at once (two tabs, a slow answer overtaken by the next poll) never replay one
 entry twice: every entry is claimed by one UPDATE that succeeds only while no request
 holds the job (its lease, claimed_until, has passed) and only from where the job stands
@@ -50,6 +57,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from flask.wrappers import Response
 
 from ...config import Settings
+from ...errors import ApiError
 from ...jobs.replay import Result
 from ...services import services
 from ...storage import Storage
@@ -74,8 +82,15 @@ def advance(storage: Storage, job: dict[str, Any], replay: Callable[[dict[str, A
         if entry is None:
             log.info("console bulk replay done", extra={"replay_job": job["id"]})
             return
-        result = replay(entry)
-        storage.console_replay_finish(job["id"], entry["id"], result.outcome == "failed")
+        try:
+            failed = replay(entry).outcome == "failed"
+        except ApiError:
+            raise  # the database: the lease runs out and the entry is taken again later
+        except Exception:  # noqa: BLE001 (one entry that breaks the replay must not stall the job)
+            log.exception("console bulk replay: an entry broke the replay", extra={
+                "replay_job": job["id"], "quarantine_id": entry["id"]})
+            failed = True
+        storage.console_replay_finish(job["id"], entry["id"], failed)
         if time.monotonic() > deadline:
             return
 
@@ -125,7 +140,12 @@ def routes(blueprint: Blueprint, settings: Settings, vendors: list[str],
         except BadFilter as error:
             return render_template("console/quarantine_bulk.html", count=None, max_id=0,
                                    filters=filter_args(request.form), problem=str(error)), 400
-        count, _ = storage.console_quarantine_count(found, scope, up_to=max_id)
+        running = next((job for job in storage.console_replays(scope) if job["state"] == "running"), None)
+        if running is not None:  # one at a time per scope: a second confirmation (a double click,
+            # another tab) would replay the same entries again
+            return redirect(url_for("console.quarantine_job", job=running["id"]), code=303)
+        count, newest = storage.console_quarantine_count(found, scope, up_to=max_id)
+        max_id = min(max_id, newest or 0)  # the server's snapshot, never beyond what it counted
         if count > seen:
             return confirmation(found, filter_args(request.form), status=409, problem=(
                 f"The filter now matches more entries than the {seen} you confirmed: confirm the new count."))
