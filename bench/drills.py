@@ -120,7 +120,9 @@ class Stack:
         return [int(pid) for pid in out.split()]
 
     def scrape(self) -> dict:
-        text = requests.get(self.service.url + "/metrics", timeout=10).text
+        response = requests.get(self.service.url + "/metrics", timeout=10)
+        response.raise_for_status()  # a refused scrape is a failure of its own, not a parse error
+        text = response.text
         return {f.name: f for f in text_string_to_metric_families(text)}
 
     def backlog(self) -> int:

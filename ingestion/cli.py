@@ -168,15 +168,14 @@ def serve_metrics(settings: Settings, port: int) -> None:
     (RELAY_METRICS_PORT, RECONCILE_METRICS_PORT)."""
     import atexit
 
-    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+    from prometheus_client import multiprocess, start_http_server
 
-    registry = REGISTRY
+    from .metrics import summed_registry
+
     if settings.prometheus_multiproc_dir:
         atexit.register(multiprocess.mark_process_dead, os.getpid())
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
     if port:
-        start_http_server(port, registry=registry)
+        start_http_server(port, registry=summed_registry())
 
 
 if __name__ == "__main__":

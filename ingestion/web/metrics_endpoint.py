@@ -7,7 +7,9 @@ default request metrics are switched off: their names and labels
 which web/request_context.py records instead. Before each scrape the outbox backlog and the
 quarantine are measured, so they are current even when the relay is down. Access follows web/operator_access.py.
 
-`?name[]=...` (a filter Prometheus federation sends) is answered here: the exporter
+Under gunicorn the scrape is answered here, from metrics.summed_registry, which skips a
+metric file a worker is still creating (the exporter's own collector answered 500 on it).
+`?name[]=...` (a filter Prometheus federation sends) is answered here too: the exporter
 builds a restricted registry and then registers the multiprocess collector on it, which
 a restricted registry cannot take (a 500); and a restricted registry finds collectors by
 the names they describe, which the multiprocess collector does not. Samples are
@@ -22,13 +24,13 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, request
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_flask_exporter import PrometheusMetrics
 
 from ..config import Settings
-from ..metrics import OUTBOX_BACKLOG, QUARANTINE_ENTRIES, QUARANTINE_OLDEST
+from ..metrics import OUTBOX_BACKLOG, QUARANTINE_ENTRIES, QUARANTINE_OLDEST, summed_registry
 from ..storage import Storage
 from .operator_access import operator_only
 
@@ -50,13 +52,12 @@ class _Only:
                 yield kept
 
 
-def _only(names: list[str]) -> Response:
-    registry = REGISTRY
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+def _summed(names: list[str]) -> Response:
+    """Every worker's samples (only those in `names`, when given), from files a worker has
+    finished creating (metrics.summed_registry)."""
+    registry = summed_registry()
     generate, content_type = choose_encoder(request.headers.get("Accept"))
-    return Response(generate(_Only(registry, names)), headers={"Content-Type": content_type})
+    return Response(generate(_Only(registry, names) if names else registry), headers={"Content-Type": content_type})
 
 
 def init_app(app: Flask, settings: Settings, storage: Storage) -> None:
@@ -72,8 +73,8 @@ def init_app(app: Flask, settings: Settings, storage: Storage) -> None:
                 QUARANTINE_ENTRIES.set(waiting[0])
                 QUARANTINE_OLDEST.set(waiting[1])
             names = request.args.getlist("name[]")
-            if names:
-                return _only(names)
+            if names or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                return _summed(names)
             return view(*args, **kwargs)
 
         return scrape

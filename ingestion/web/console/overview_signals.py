@@ -4,7 +4,7 @@ service's processes, and Redis (the stream's length, the breaker in front of it)
 Authentication failures are refused before anything is stored, so only the counter
 `ingestion_auth_failures_total` knows them. Under gunicorn each worker counts in its own
 files under PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py empties when the service
-starts: prometheus_client's MultiProcessCollector sums them, as /metrics does, so these
+starts: metrics.summed_registry sums them, as /metrics does, so these
 are counts since the service started. Without that directory (one process: the
 development server, the tests) the process's own registry holds them.
 
@@ -14,14 +14,12 @@ or the breaker open, the page says so instead of failing.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.samples import Sample
 
 from ...errors import RedisUnavailable
+from ...metrics import summed_registry
 from ...redis_guard import STREAM, GuardedRedis
 
 AUTH_FAILURES = "ingestion_auth_failures_total"
@@ -47,10 +45,7 @@ class Breaker:
 
 def samples(*names: str) -> list[Sample]:
     """The samples called `names`, summed over every worker when the service runs several."""
-    registry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+    registry = summed_registry()
     wanted = set(names)
     return [sample for family in registry.collect() for sample in family.samples if sample.name in wanted]
 
