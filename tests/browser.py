@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -55,7 +56,10 @@ class Browser:
         self.wait_for(lambda d: "/console/login" not in d.current_url)
 
     def wait_for(self, condition, timeout: float = 15):
-        return WebDriverWait(self.driver, timeout).until(condition)
+        """Until `condition` holds. An element htmx replaced between finding it and reading
+        it (the polled progress panel) is looked for again, as one not there yet is."""
+        ignored = (NoSuchElementException, StaleElementReferenceException)
+        return WebDriverWait(self.driver, timeout, ignored_exceptions=ignored).until(condition)
 
     def wait_for_text(self, text: str, timeout: float = 15) -> None:
         self.wait_for(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), text), timeout)

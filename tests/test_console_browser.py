@@ -155,7 +155,8 @@ def test_a_bulk_replay_shows_its_progress_and_stops_when_cancelled(browser, serv
     browser.wait_for(lambda d: d.find_elements(By.ID, "replay-cancel"))
     browser.shot("bulk-progress")
     browser.wait_for(lambda d: int(d.find_element(By.CSS_SELECTOR, '[data-test="replay-done"]').text or 0) > 0, 30)
-    browser.driver.find_element(By.ID, "replay-cancel").click()
+    # the panel is swapped every poll: a button found just before a swap is found again
+    browser.wait_for(lambda d: d.find_element(By.ID, "replay-cancel").click() is None)
     browser.wait_for(lambda d: "cancel" in d.find_element(By.CSS_SELECTOR, '[data-test="replay-state"]').text)
     done = db.execute("SELECT count(*) AS n FROM tickets WHERE external_id LIKE 'q-1%'").fetchone()["n"]
     import time
