@@ -93,6 +93,24 @@ class PostgresServer:
         wait_for(self._accepts_connections, self.process, "PostgreSQL", self.log, timeout)
         return self
 
+    def standby(self, data_dir: Path) -> "PostgresServer":
+        """A hot standby of this (running) server in `data_dir`, not started yet: a base
+        backup with `pg_basebackup -R`, so it streams from this one once started (initdb's
+        trust rules already let 127.0.0.1 replicate)."""
+        replica = PostgresServer(data_dir, durable=self.durable)
+        replica.data_dir.mkdir(parents=True, exist_ok=True)
+        if replica.user is not None:
+            open_path_for_others(replica.data_dir.parent)
+            os.chown(replica.data_dir, replica.user.pw_uid, replica.user.pw_gid)
+        os.chmod(replica.data_dir, 0o700)
+        result = subprocess.run(
+            [str(self.bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+             "-D", str(replica.data_dir), "-R", "-X", "stream", "--checkpoint=fast"],
+            capture_output=True, text=True, **self._run_as_server_user())
+        if result.returncode:
+            raise RuntimeError(f"pg_basebackup failed: {result.stderr or result.stdout}")
+        return replica
+
     def _accepts_connections(self) -> bool:
         import psycopg
 

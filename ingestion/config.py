@@ -131,6 +131,8 @@ class Settings:
 
     app_env: str = "production"
     database_url: str = field(default="", repr=False)
+    #: A streaming replica for display-only reads (storage/replica.py); None: the primary.
+    database_read_url: str | None = field(default=None, repr=False)
     redis_url: str | None = field(default=None, repr=False)
 
     #: Webhook credentials by variable (those the vendors declare): secrets, or
@@ -227,7 +229,9 @@ class Settings:
         warnings: list[str] = []  # (a CredentialError is a ConfigError: it names its variable)
         database_url = _url(env, "DATABASE_URL", ("postgresql", "postgres"), required=True) or ""
         redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"), required=False)
+        database_read_url = _url(env, "DATABASE_READ_URL", ("postgresql", "postgres"), required=False)
         credentials.check_url_password("DATABASE_URL", database_url, warnings, production)
+        credentials.check_url_password("DATABASE_READ_URL", database_read_url, warnings, production)
         credentials.check_url_password("REDIS_URL", redis_url, warnings, production)
         deprecations: list[str] = []
         webhook_credentials = credentials.webhook_credentials(env, vendors, warnings, production, deprecations)
@@ -241,6 +245,7 @@ class Settings:
         return cls(
             app_env=app_env,
             database_url=database_url,
+            database_read_url=database_read_url,
             redis_url=redis_url,
             webhook_credentials=webhook_credentials,
             webhook_timestamp_tolerance=_bounded(env, "WEBHOOK_TIMESTAMP_TOLERANCE", 300, 1, 86400),

@@ -104,6 +104,11 @@ RECONCILE_LAST_SUCCESS = Gauge(
     "When a reconcile pass last reached the end of a vendor's export (Unix time).", ["vendor", "account"],
     multiprocess_mode="max")
 
+REPLICA_READS = Counter(
+    "ingestion_db_replica_reads_total",
+    "Display-only reads (read API, console) when DATABASE_READ_URL is set, by where they were "
+    "answered: replica, or primary (the replica was down or had just failed).", ["served_by"])
+
 
 _CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}
 

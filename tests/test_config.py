@@ -38,6 +38,7 @@ def test_development_listens_on_loopback_unless_bind_says_otherwise():
     ("DATABASE_URL", ""),
     ("DATABASE_URL", "mysql://u@h/db"),
     ("REDIS_URL", "http://localhost:6379"),
+    ("DATABASE_READ_URL", "mysql://u@replica/db"),
     ("APP_ENV", "staging"),
     ("LOG_LEVEL", "LOUD"),
     ("RATE_LIMIT_PER_MINUTE", "lots"),
@@ -149,6 +150,8 @@ def test_production_refuses_every_placeholder_the_examples_ship(variable, value)
     ("DATABASE_URL", "postgresql://ingestion:ingestion@db/ingestion", "postgresql://ingestion:Xq7r2Lm9Pw4k@db/ingestion"),
     ("DATABASE_URL", "postgresql://app:postgres@db/ingestion", "postgresql://app@db/ingestion"),
     ("REDIS_URL", "redis://:redis123@cache:6379/0", "redis://:Xq7r2Lm9Pw4k@cache:6379/0"),
+    ("DATABASE_READ_URL", "postgresql://ingestion:ingestion@replica/ingestion",
+     "postgresql://ingestion:Xq7r2Lm9Pw4k@replica/ingestion"),
 ])
 def test_production_refuses_guessable_secrets_and_development_only_warns(variable, weak, strong):
     with pytest.raises(ConfigError) as caught:
@@ -162,9 +165,10 @@ def test_production_refuses_guessable_secrets_and_development_only_warns(variabl
 def test_repr_never_shows_secrets_or_urls_with_passwords():
     s = load_settings({**BASE, "FRESHDESK_WEBHOOK_SECRET": "hmac-key-0123456789", "FRESHDESK_WEBHOOK_AUTH":
                            "u:pw-123456789", "METRICS_TOKEN": "metrics-token-0123456789",
-                           "REDIS_URL": "redis://:rdpw-7Xq2Lm9P@127.0.0.1/0"})
+                           "REDIS_URL": "redis://:rdpw-7Xq2Lm9P@127.0.0.1/0",
+                           "DATABASE_READ_URL": "postgresql://reader:rpw-3Kq8Zt5W@replica/ingestion"})
     text = repr(s)
-    for secret in ("hmac-key", "pw-123", "rdpw-7Xq2Lm9P", "u:p@", "metrics-token"):
+    for secret in ("hmac-key", "pw-123", "rdpw-7Xq2Lm9P", "u:p@", "metrics-token", "rpw-3Kq8Zt5W"):
         assert secret not in text
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 
 from .pool import Database
+from .replica import Reads
 from .tickets import dicts
 
 #: How long one page's search may take before it is given up (the page then says so).
@@ -105,6 +106,7 @@ class ConsoleEventStore:
     """What the console's events page asks of PostgreSQL."""
 
     database: Database
+    reads: Reads
 
     def console_events(self, filters: Mapping[str, Any], scope: tuple[str, str] | None,
                        before: int | None = None, after: int | None = None, limit: int = 50) -> EventPage:
@@ -140,4 +142,4 @@ class ConsoleEventStore:
             return EventPage(rows, older=rows[-1]["id"] if more else None,
                              newer=rows[0]["id"] if direction == "older" else None)
 
-        return self.database.run("console_events", work)
+        return self.reads.run("console_events", work)

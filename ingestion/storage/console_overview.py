@@ -30,6 +30,7 @@ import psycopg
 
 from ..tickets import RECONCILIATION
 from .pool import Database
+from .replica import Reads
 from .tickets import dicts
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -122,6 +123,16 @@ def _variants(template: str) -> dict[bool, str]:
     return {True: template.format(**_SCOPED), False: template.format(**_ALL)}
 
 
+#: Whether what this connection sees may be remembered as settled: always on the primary;
+#: on a replica (storage/replica.py) only while it streams from the primary and has applied
+#: all it received. A replica cut off from its primary can be any length behind, and an
+#: hour counted there would be remembered short for good.
+CAUGHT_UP = """
+SELECT NOT pg_is_in_recovery()
+       OR (coalesce((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false)
+           AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn())
+"""
+
 STATEMENTS = {name: _variants(template) for name, template in (
     ("settled", SETTLED), ("recent", RECENT), ("quarantine", QUARANTINE), ("backlog", BACKLOG), ("cursors", CURSORS))}
 
@@ -193,6 +204,7 @@ class SettledHours:
 
 class ConsoleOverviewStore:
     database: Database
+    reads: Reads
 
     @property
     def settled_hours(self) -> SettledHours:
@@ -216,13 +228,18 @@ class ConsoleOverviewStore:
                 conn.execute("SET LOCAL jit = off")  # compiling costs more than these statements
                 window = Window(conn.execute("SELECT now()").fetchone()[0])
                 hours = window.settled_hours
-                missing = settled.missing(scope, hours)
-                if missing:
-                    counted = rows("settled", **{"from": missing[0], "to": missing[-1] + HOUR})
-                    settled.keep(scope, missing, counted, oldest=hours[0])
+                if conn.execute(CAUGHT_UP).fetchone()[0]:
+                    missing = settled.missing(scope, hours)
+                    if missing:
+                        counted = rows("settled", **{"from": missing[0], "to": missing[-1] + HOUR})
+                        settled.keep(scope, missing, counted, oldest=hours[0])
+                    arrivals = settled.rows(scope, hours)
+                else:  # a replica that may be far behind: count, and remember nothing
+                    arrivals = [{**row, "last_hour": 0} for row in rows(
+                        "settled", **{"from": hours[0], "to": hours[-1] + HOUR})] if hours else []
                 backlog = rows("backlog")[0]
                 backlog["capped"] = backlog["count"] >= BACKLOG_CAP
-                return {"window": window, "arrivals": settled.rows(scope, hours) + rows("recent", **window.params()),
+                return {"window": window, "arrivals": arrivals + rows("recent", **window.params()),
                         "quarantine": rows("quarantine")[0], "backlog": backlog, "cursors": rows("cursors")}
 
-        return self.database.run("console_overview", work)
+        return self.reads.run("console_overview", work)

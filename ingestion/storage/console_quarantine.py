@@ -17,6 +17,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from .pool import Database
+from .replica import Reads
 from .tickets import dicts
 
 Scope = tuple[str, str] | None
@@ -145,13 +146,14 @@ def matching(found: QuarantineFilter, scope: Scope) -> dict[str, Any]:
 
 class ConsoleQuarantineStore:
     database: Database
+    reads: Reads
 
     def console_quarantine_page(self, found: QuarantineFilter, scope: Scope, before: int, limit: int,
                                 preview: int) -> tuple[list[dict[str, Any]], bool]:
         """Entries with ids below `before`, newest first: at most `limit`, each body cut
         to `preview` bytes (`size`: its whole length). Returns (rows, whether more follow)."""
         params = {**matching(found, scope), "before": before, "limit": limit + 1, "preview": preview}
-        rows = self.database.run("console_quarantine_page", lambda conn: dicts(conn, PAGE, params).fetchall())
+        rows = self.reads.run("console_quarantine_page", lambda conn: dicts(conn, PAGE, params).fetchall())
         return rows[:limit], len(rows) > limit
 
     def console_quarantine_count(self, found: QuarantineFilter, scope: Scope,
@@ -161,10 +163,12 @@ class ConsoleQuarantineStore:
         row = self.database.run("console_quarantine_count", lambda conn: dicts(conn, COUNT, params).fetchone())
         return row["count"], row["max_id"]
 
-    def console_quarantine_entry(self, entry_id: int, scope: Scope) -> dict[str, Any] | None:
-        """One entry, whole, when it is of the scope."""
+    def console_quarantine_entry(self, entry_id: int, scope: Scope, fresh: bool = False) -> dict[str, Any] | None:
+        """One entry, whole, when it is of the scope; `fresh`: from the primary (right
+        after a replay: a replica may not have it yet)."""
         params = {**matching(QuarantineFilter(), scope), "id": entry_id}
-        return self.database.run("console_quarantine_entry", lambda conn: dicts(conn, ENTRY, params).fetchone())
+        run = self.database.run if fresh else self.reads.run
+        return run("console_quarantine_entry", lambda conn: dicts(conn, ENTRY, params).fetchone())
 
     def console_tickets(self, ticket_ids: list[str], scope: Scope) -> list[dict[str, Any]]:
         params = {"ids": ticket_ids, **scope_params(scope)}

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from .pool import Database
+from .replica import Reads
 from .tickets import PAGE_BUDGET_BYTES, TICKET_COLUMNS, _event_bytes, bounded_page, dicts
 
 #: Payloads larger than this (as JSON text) are shown as stored, not indented.
@@ -66,6 +67,7 @@ class TicketPage:
 
 class ConsoleTicketStore:
     database: Database
+    reads: Reads
 
     def console_ticket(self, vendor: str, account: str, external_id: str, scope: tuple[str, str] | None,
                        after: int, limit: int, budget: int = PAGE_BUDGET_BYTES) -> TicketPage | None:
@@ -86,4 +88,4 @@ class ConsoleTicketStore:
                                             limit, budget, _event_bytes)
                 return TicketPage(ticket, events, more)
 
-        return self.database.run("console_ticket", work)
+        return self.reads.run("console_ticket", work)

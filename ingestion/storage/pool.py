@@ -40,18 +40,24 @@ PING = "SELECT 1"
 class Database:
     """Owns one psycopg pool per process. Created closed; opened in the process that uses it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, url: str | None = None, role: str = "") -> None:
+        """`url` and `role`: a second pool (storage/replica.py) to `url`, whose operations
+        are counted as `<role>_<operation>`, so a replica's trouble never reads as the primary's."""
         self.retry_after = settings.retry_after_seconds
         self.pool_timeout = settings.db_pool_timeout
+        self.prefix = f"{role}_" if role else ""
+        self.role = role or "primary"
         self._in_outage = False
         self._pid: int | None = None
         self._pool = ConnectionPool(
-            settings.database_url,
+            url or settings.database_url,
             # Never connect before gunicorn forks: sockets must not be shared by workers.
             open=False,
             # A sync worker runs one request at a time: one connection (DB_POOL_SIZE) is
-            # enough; more only helps threaded workers.
-            min_size=1,
+            # enough; more only helps threaded workers. A replica's pool connects when first
+            # asked: a replica that is down at start is then tried when a read wants it
+            # rather than by a reconnect loop in every worker.
+            min_size=0 if role else 1,
             max_size=settings.db_pool_size,
             # How long a request waits for a connection before answering 503: short, so
             # an outage gives a fast 503 + Retry-After, never a hang until gunicorn's timeout.
@@ -60,13 +66,13 @@ class Database:
             # connection starts a new attempt, so recovery follows the database within seconds
             # instead of waiting out the pool's exponential backoff.
             reconnect_timeout=2.0,
-            name="ingestion",
+            name=f"ingestion{'-' + role if role else ''}",
             kwargs={
                 # Each webhook is a single statement, so autocommit makes it exactly one
                 # round trip and one transaction (no separate BEGIN / COMMIT).
                 "autocommit": True,
                 "connect_timeout": settings.db_connect_timeout,
-                "application_name": "ingestion",
+                "application_name": f"ingestion{'-' + role if role else ''}",
                 "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
                 # A peer that vanishes without closing (a partition, a dead host) is noticed
                 # in seconds rather than at gunicorn's timeout: unacknowledged writes give up
@@ -107,8 +113,8 @@ class Database:
             self._in_outage = True
             raise
         finally:
-            child(DB_OPERATIONS, operation, status).inc()
-            child(DB_DURATION, operation).observe(time.perf_counter() - started)
+            child(DB_OPERATIONS, self.prefix + operation, status).inc()
+            child(DB_DURATION, self.prefix + operation).observe(time.perf_counter() - started)
 
     def _attempt(self, work: Callable[[psycopg.Connection], T], timeout: float | None) -> T:
         self.open()
@@ -139,15 +145,17 @@ class Database:
                 raise DatabaseUnavailable(self.retry_after) from None
             except psycopg.OperationalError as error:
                 if broken and attempt < ATTEMPTS:
-                    log.warning("database connection lost, retrying on a fresh one", extra={"attempt": attempt})
+                    log.warning("database connection lost, retrying on a fresh one", extra={
+                        "attempt": attempt, "database": self.role})
                     continue
-                log.warning("database unavailable", extra={"error": type(error).__name__})
+                log.warning("database unavailable", extra={"error": type(error).__name__, "database": self.role})
                 raise DatabaseUnavailable(self.retry_after) from None
             except psycopg.Error as error:
                 # Anything else the database says (a standby refusing writes during a
                 # failover, a pooler losing a prepared statement...) is trouble on our side
                 # that may pass: 503 lets the vendor retry, where a 500 would lose the ticket.
-                log.error("database error", extra={"error": type(error).__name__, "sqlstate": error.sqlstate})
+                log.error("database error", extra={"error": type(error).__name__, "sqlstate": error.sqlstate,
+                                                   "database": self.role})
                 raise DatabaseUnavailable(self.retry_after) from None
         raise AssertionError("unreachable")
 

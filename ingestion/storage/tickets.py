@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from ..tickets import Outcome, StoredDelivery, TicketEvent
 from .pool import Database
+from .replica import Reads
 
 #: Store one delivery about a ticket: returns (ticket_id, event_id, outcome, revision,
 #: seconds the delivery's identity still holds). One round trip and, on an autocommit
@@ -83,6 +84,7 @@ class TicketStore:
     """What the webhooks, the read API and the health check ask of PostgreSQL."""
 
     database: Database
+    reads: Reads
 
     def check(self, timeout: float = 1.0) -> bool:
         """True when a connection can be borrowed within `timeout` seconds and answers."""
@@ -136,7 +138,7 @@ class TicketStore:
     def ticket(self, vendor: str, account: str, external_id: str) -> dict[str, Any] | None:
         """One ticket as stored, or None (the read API)."""
         params = {"vendor": vendor, "account": account, "external_id": external_id}
-        return self.database.run("read_ticket", lambda conn: dicts(conn, TICKET, params).fetchone())
+        return self.reads.run("read_ticket", lambda conn: dicts(conn, TICKET, params).fetchone())
 
     def ticket_events(self, ticket_id: str, after: int, limit: int,
                       budget: int = PAGE_BUDGET_BYTES) -> tuple[list[dict[str, Any]], bool]:
@@ -144,7 +146,7 @@ class TicketStore:
         `limit`, fewer when their payloads, comments and changes pass `budget` bytes.
         Returns (rows, whether more follow). JSON columns come as text."""
         params = {"ticket_id": ticket_id, "after": after, "limit": limit + 1}
-        return self.database.run("read_events", lambda conn: bounded_page(
+        return self.reads.run("read_events", lambda conn: bounded_page(
             conn, TICKET_EVENTS, params, limit, budget, _event_bytes))
 
 

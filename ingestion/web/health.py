@@ -2,7 +2,9 @@
 
 The database is required (no database, no 2xx): 503 "unhealthy" takes the instance out
 of the load balancer. Redis only makes the service faster and feeds the stream, so its
-absence is 200 "degraded". Both checks run side by side in threads and the probe waits
+absence is 200 "degraded". A read replica (DATABASE_READ_URL) is reported when one is
+configured, and never changes the status: the read API and the console fall back to the
+primary without it, and webhooks never use it. The checks run side by side in threads and the probe waits
 for them at most CHECK_TIMEOUT: a dependency that accepts connections but never answers
 (a frozen server) is reported unavailable instead of hanging the probe, while its thread
 is left to finish whenever the dependency does.
@@ -26,9 +28,10 @@ blueprint = Blueprint("health", __name__)
 @blueprint.get("/health")
 def health() -> Response:
     svc = services()
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="health")
     database = pool.submit(svc.storage.check, CHECK_TIMEOUT)
     redis = pool.submit(svc.redis_status)
+    replica = pool.submit(svc.storage.reads.check, CHECK_TIMEOUT) if svc.storage.reads.replica else None
     pool.shutdown(wait=False)  # never wait for a hung check beyond the deadlines below
     try:
         database_status = "ok" if database.result(timeout=CHECK_TIMEOUT + 0.5) else "unavailable"
@@ -44,7 +47,13 @@ def health() -> Response:
         status, code = "degraded", 200
     else:
         status, code = "healthy", 200
-    response = jsonify(status=status, checks={"database": database_status, "redis": redis_status})
+    checks = {"database": database_status, "redis": redis_status}
+    if replica is not None:
+        try:
+            checks["replica"] = "ok" if replica.result(timeout=CHECK_TIMEOUT) else "unavailable"
+        except ChecksTimedOut:
+            checks["replica"] = "unavailable"
+    response = jsonify(status=status, checks=checks)
     response.status_code = code
     return response
 

@@ -88,10 +88,10 @@ def routes(blueprint: Blueprint, settings: Settings) -> None:
     @console_page(settings)
     def replay_entry(entry: str) -> str:
         storage, scope = services().storage, g.operator.scope
-        row = scoped_entry(entry)
+        row = scoped_entry(entry, fresh=True)
         result = replay(row)
         tickets = storage.console_tickets(list(result.tickets), scope) if result.tickets else []
-        after = storage.console_quarantine_entry(row["id"], scope) if result.outcome == "failed" else None
+        after = storage.console_quarantine_entry(row["id"], scope, fresh=True) if result.outcome == "failed" else None
         return render_template("console/quarantine_result.html", result=result, tickets=tickets,
                                entry=present(after) if after else None)
 

@@ -80,9 +80,10 @@ def cursor(text: str | None) -> int:
     return found
 
 
-def scoped_entry(text: str) -> dict[str, Any]:
-    """The entry a URL names, of the operator's scope: else 404, whether it exists or not."""
-    row = services().storage.console_quarantine_entry(entry_id(text), g.operator.scope)
+def scoped_entry(text: str, fresh: bool = False) -> dict[str, Any]:
+    """The entry a URL names, of the operator's scope: else 404, whether it exists or not.
+    `fresh`: from the primary, for an entry about to be replayed (storage/replica.py)."""
+    row = services().storage.console_quarantine_entry(entry_id(text), g.operator.scope, fresh=fresh)
     if row is None:
         abort(404, "No such quarantine entry")
     return row
