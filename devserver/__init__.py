@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL and Redis servers for `make run` and `make test` (development
+"""Throwaway PostgreSQL and Redis servers for `make run` and `make test` (and NATS for
+the stream transport's tests) (development
 tooling: not part of the `ingestion` package nor of the image).
 
 Binaries come from the system where present (Debian's postgresql / redis-server, found
@@ -16,7 +17,8 @@ only ever stops the process it started.
 from __future__ import annotations
 
 from ._common import free_port, open_path_for_others
+from .nats import NatsServer
 from .postgres import PostgresServer
 from .redis import RedisServer
 
-__all__ = ["PostgresServer", "RedisServer", "free_port", "open_path_for_others"]
+__all__ = ["NatsServer", "PostgresServer", "RedisServer", "free_port", "open_path_for_others"]

@@ -147,6 +147,9 @@ class Settings:
     redis_timeout: float = 0.25
     duplicate_cache_ttl: int = 3600
     stream_maxlen: int = 100_000
+    #: Where the relay publishes: "redis" (the stream ingestion:tickets) or "nats" (JetStream).
+    stream_transport: str = "redis"
+    nats_url: str | None = field(default=None, repr=False)
 
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
@@ -229,10 +232,15 @@ class Settings:
         warnings: list[str] = []  # (a CredentialError is a ConfigError: it names its variable)
         database_url = _url(env, "DATABASE_URL", ("postgresql", "postgres"), required=True) or ""
         redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"), required=False)
+        stream_transport = (env.get("STREAM_TRANSPORT", "").strip() or "redis").lower()
+        if stream_transport not in ("redis", "nats"):
+            raise ConfigError("STREAM_TRANSPORT", f"must be 'redis' or 'nats', got {stream_transport!r}")
+        nats_url = _url(env, "NATS_URL", ("nats", "tls"), required=stream_transport == "nats")
         database_read_url = _url(env, "DATABASE_READ_URL", ("postgresql", "postgres"), required=False)
         credentials.check_url_password("DATABASE_URL", database_url, warnings, production)
         credentials.check_url_password("DATABASE_READ_URL", database_read_url, warnings, production)
         credentials.check_url_password("REDIS_URL", redis_url, warnings, production)
+        credentials.check_url_password("NATS_URL", nats_url, warnings, production)
         deprecations: list[str] = []
         webhook_credentials = credentials.webhook_credentials(env, vendors, warnings, production, deprecations)
         metrics_tokens = credentials.secrets(env, "METRICS_TOKEN", warnings, production)
@@ -257,6 +265,8 @@ class Settings:
             redis_timeout=_bounded(env, "REDIS_TIMEOUT", 0.25, 0.01, 5.0, kind=float),
             duplicate_cache_ttl=_bounded(env, "DUPLICATE_CACHE_TTL", 3600, 1, 7 * 86400),
             stream_maxlen=_bounded(env, "STREAM_MAXLEN", 100_000, 1, 1_000_000_000),
+            stream_transport=stream_transport,
+            nats_url=nats_url,
             max_body_bytes=_bounded(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
             log_level=log_level,
             prometheus_multiproc_dir=_directory(env, "PROMETHEUS_MULTIPROC_DIR"),

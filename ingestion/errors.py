@@ -234,6 +234,11 @@ class RedisUnavailable(Exception):
     """Redis could not be used for this call (down, hung, or the breaker is open)."""
 
 
+class StreamUnavailable(Exception):
+    """The stream transport (Redis or NATS JetStream) did not take a batch: the relay keeps
+    the events pending and tries again (ingestion/stream)."""
+
+
 class MigrationError(RuntimeError):
     """A migration could not be applied (its lock was not granted in time, or it failed)."""
 

@@ -192,7 +192,7 @@ def test_requirements_in_and_pyproject_list_the_same_dependencies() -> None:
 #: Distributions whose import names differ from theirs.
 IMPORT_NAMES = {"psycopg": {"psycopg", "psycopg_pool"}, "python-json-logger": {"pythonjsonlogger"},
                 "prometheus-client": {"prometheus_client"},
-                "prometheus-flask-exporter": {"prometheus_flask_exporter"}}
+                "prometheus-flask-exporter": {"prometheus_flask_exporter"}, "nats-py": {"nats"}}
 #: Declared, doing their job without being imported by name: redis-py parses replies with
 #: hiredis when it is installed; psycopg[binary] is the C build of psycopg.
 USED_INDIRECTLY = {"hiredis"}

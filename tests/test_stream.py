@@ -16,7 +16,7 @@ import redis as redis_py
 from conftest import make_env
 from ingestion.vendors import load_settings
 from ingestion.jobs.relay import STREAM, Relay
-from ingestion.errors import RedisUnavailable
+from ingestion.errors import StreamUnavailable
 from ingestion.redis_guard import GuardedRedis
 from ingestion.storage import Storage
 from processes import ROOT
@@ -96,7 +96,7 @@ def test_events_wait_in_the_outbox_while_redis_is_away_and_none_is_lost(make_app
     own_redis.stop()
     for n in range(20):
         assert post(client, "freshdesk", {"id": f"during-{n}"}).status_code == 201
-    with pytest.raises(RedisUnavailable):
+    with pytest.raises(StreamUnavailable):
         relay.publish_batch()
     assert relay.backlog() == 20
 

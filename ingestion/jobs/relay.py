@@ -1,12 +1,14 @@
-"""The relay: publishes committed ticket changes from the outbox to the Redis stream.
+"""The relay: publishes committed ticket changes from the outbox to the stream transport.
 
 The webhook's own transaction writes the event row (the outbox entry); this separate process
-(`python -m ingestion relay`) appends pending events to the stream `ingestion:tickets`
-and marks them published. Guarantees:
-- nothing is lost: an event stays pending until Redis accepted it, however long Redis is
-  away; the backlog drains when it returns;
-- at least once: if the relay dies between XADD and the commit that marks the rows, the
-  batch is published again; consumers deduplicate on `event_id` if they must;
+(`python -m ingestion relay`) hands pending events to the configured transport (the Redis
+stream `ingestion:tickets`, or NATS JetStream: ingestion/stream) and marks them
+published. Guarantees:
+- nothing is lost: an event stays pending until the transport accepted it, however long
+  it is away; the backlog drains when it returns;
+- at least once: if the relay dies between publishing and the commit that marks the rows,
+  the batch is published again; consumers deduplicate on `event_id` if they must
+  (JetStream does it for them, on the message id);
 - in commit order per ticket: one relay publishes at a time (advisory lock) and reads in
   id order, which per ticket is commit order (storage/outbox.py).
 """
@@ -16,67 +18,36 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import click
 
 from ..cli import Context, job, serve_metrics, stop_on_signals
 from ..config import Settings
-from ..errors import DatabaseUnavailable, RedisUnavailable
+from ..errors import DatabaseUnavailable, StreamUnavailable
 from ..metrics import EVENTS_PUBLISHED
 from ..redis_guard import STREAM, GuardedRedis
 from ..storage import Storage
+from ..stream import Transport, stream_fields, transport_for
 from .retention import prune
+
+__all__ = ["BATCH", "STREAM", "Relay", "command", "stream_fields"]
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
 
 
-def stream_fields(row: dict[str, Any]) -> dict[str, str]:
-    """One event as a stream entry (README: Event stream)."""
-    fields = {
-        "ticket_id": str(row["ticket_id"]),
-        "source": row["vendor"],
-        "account": row["account"],
-        "external_id": row["external_id"],
-        "event_id": str(row["id"]),
-        "event_type": row["event_type"],
-        "change": row["outcome"],  # created | updated | recorded | deleted | forget
-        "revision": str(row["revision"]),
-        "occurred_at": row["received_at"].isoformat(),
-    }
-    if row["deletion"]:  # soft | permanent (the content is gone: drop your copy) | restored (on an updated change)
-        fields["deletion"] = row["deletion"]
-    forgotten = row["forgotten"]
-    if forgotten:  # what to forget: the ticket's content, or a person's (never the values)
-        fields["forgotten"] = str(forgotten.get("forgotten", "ticket"))
-        fields["fields"] = ",".join(forgotten.get("fields") or ())
-        fields["events"] = str(forgotten.get("events", 0))
-    return fields
-
-
 class Relay:
-    def __init__(self, settings: Settings, storage: Storage, guarded: GuardedRedis) -> None:
+    def __init__(self, settings: Settings, storage: Storage, guarded: GuardedRedis | None = None,
+                 transport: Transport | None = None) -> None:
         self.storage = storage
-        self.guarded = guarded
-        self.maxlen = settings.stream_maxlen
         self.settings = settings
+        self.transport = transport or transport_for(settings, guarded)
 
     def publish_batch(self, limit: int = BATCH) -> int:
         """Publish up to `limit` pending events; returns how many (0: nothing to do).
-        Raises RedisUnavailable (nothing marked, all retried later) or DatabaseUnavailable."""
-
-        def append_all(rows: list[dict[str, Any]]) -> None:
-            def pipeline(client: Any) -> list:
-                pipe = client.pipeline(transaction=False)
-                for row in rows:
-                    pipe.xadd(STREAM, stream_fields(row), maxlen=self.maxlen, approximate=True)
-                return pipe.execute()
-
-            self.guarded.call("stream_publish", pipeline)
-
-        published = self.storage.publish_pending(limit, append_all)
+        Raises StreamUnavailable (nothing marked, all retried later) or DatabaseUnavailable."""
+        published = self.storage.publish_pending(limit, self.transport.publish)
         if published:
             EVENTS_PUBLISHED.inc(published)
         return published
@@ -85,7 +56,7 @@ class Relay:
         return self.storage.outbox_backlog()
 
     def run_forever(self, idle_sleep: float = 0.2, prune_every: float = 3600.0,
-                    should_stop: Callable[[], bool] = lambda: False) -> None:
+                    should_stop: Callable[[], bool] = lambda: False, batch: int = BATCH) -> None:
         """Publish until told to stop; outages only slow it down."""
         next_prune = time.monotonic()
         backoff = idle_sleep
@@ -94,12 +65,12 @@ class Relay:
                 if time.monotonic() >= next_prune:
                     prune(self.storage, self.settings)
                     next_prune = time.monotonic() + prune_every
-                published = self.publish_batch()
+                published = self.publish_batch(batch)
                 backoff = idle_sleep
                 if published:
-                    log.info("published events", extra={"count": published, "stream": STREAM})
+                    log.info("published events", extra={"count": published, "stream": self.transport.name})
                     continue
-            except RedisUnavailable as error:
+            except StreamUnavailable as error:
                 log.warning("stream unavailable, events wait in the outbox", extra={"error": str(error)})
                 backoff = min(backoff * 2, 5.0)
             except DatabaseUnavailable:
@@ -114,12 +85,18 @@ class Relay:
 @click.command("relay")
 @job
 def command(context: Context) -> None:
-    """Publish pending events to the stream `ingestion:tickets` until stopped."""
+    """Publish pending events to the stream (STREAM_TRANSPORT: Redis or NATS JetStream) until stopped."""
     settings = context.settings
-    if not settings.redis_url:
-        raise click.ClickException("configuration error: REDIS_URL: is required for the relay")
+    guarded = None
+    if settings.stream_transport == "redis":
+        if not settings.redis_url:
+            raise click.ClickException("configuration error: REDIS_URL: is required for the relay")
+        guarded = GuardedRedis(settings)
+        guarded.start_state_reporter()
     serve_metrics(settings, settings.relay_metrics_port)
     stop = stop_on_signals()
-    guarded = GuardedRedis(settings)
-    guarded.start_state_reporter()
-    Relay(settings, context.storage, guarded).run_forever(should_stop=stop.is_set)
+    relay = Relay(settings, context.storage, guarded)
+    try:
+        relay.run_forever(should_stop=stop.is_set)
+    finally:
+        relay.transport.close()
