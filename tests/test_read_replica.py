@@ -42,12 +42,13 @@ def replica(standby: PostgresServer, database_url: str):
         conn.execute("SELECT pg_wal_replay_resume()")
 
 
-def caught_up(db, replica_url: str, timeout: float = 20) -> None:
-    """Until the replica has replayed everything the primary has written so far."""
+def caught_up(db, replica_url: str, timeout: float = 20, position: str = "pg_last_wal_replay_lsn()") -> None:
+    """Until the replica has replayed (or, with `position`, received) everything the
+    primary has written so far."""
     target = db.execute("SELECT pg_current_wal_insert_lsn()::text AS lsn").fetchone()["lsn"]
     deadline = time.monotonic() + timeout
     with psycopg.connect(replica_url, autocommit=True) as conn:
-        while not conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[0]:
+        while not conn.execute(f"SELECT {position} >= %s::pg_lsn", (target,)).fetchone()[0]:
             assert time.monotonic() < deadline, "the replica did not catch up"
             time.sleep(0.05)
 
@@ -143,6 +144,7 @@ def test_the_overview_remembers_no_hour_counted_on_a_replica_that_is_behind(app,
     for n in range(3):
         assert post(client, "freshdesk", {"id": 20 + n}).status_code == 201
     age(db, "events", "true", 5)
+    caught_up(db, replica, position="pg_last_wal_receive_lsn()")  # received, not applied: behind
     console = signed_in(app)
     assert numbers(page(console), "arrivals-freshdesk")[:2] == [0, 0]  # the replica has none of them yet
     resume(replica)
