@@ -231,7 +231,8 @@ class Settings:
 
         warnings: list[str] = []  # (a CredentialError is a ConfigError: it names its variable)
         database_url = _url(env, "DATABASE_URL", ("postgresql", "postgres"), required=True) or ""
-        redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"), required=False)
+        redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
+                         required=False)
         stream_transport = (env.get("STREAM_TRANSPORT", "").strip() or "redis").lower()
         if stream_transport not in ("redis", "nats"):
             raise ConfigError("STREAM_TRANSPORT", f"must be 'redis' or 'nats', got {stream_transport!r}")
@@ -302,6 +303,12 @@ class Settings:
             warnings=tuple(warnings),
             deprecations=tuple(deprecations),
         )
+
+    @property
+    def redis_cluster(self) -> bool:
+        """REDIS_URL names a Redis Cluster (`redis+cluster://` or `rediss+cluster://`, the
+        scheme the `limits` library uses): redis_guard.py then speaks cluster."""
+        return bool(self.redis_url) and self.redis_url.split("://", 1)[0].endswith("+cluster")
 
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)

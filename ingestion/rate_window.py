@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import socket
 import time
 from typing import NamedTuple
@@ -20,7 +21,7 @@ from limits.storage import MemoryStorage, MovingWindowSupport, Storage
 
 from .duplicates import Prefetched
 from .errors import RedisUnavailable
-from .redis_guard import GuardedRedis
+from .redis_guard import GuardedRedis, Script
 
 # A moving window kept in a sorted set (score = arrival time): pruning, counting and
 # adding are O(log n), unlike a list, whatever the limit. One call acquires *and* reports
@@ -81,10 +82,12 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
         super().__init__("ingestion+redis://")
         self.guarded = guarded
         self.fallback = MemoryStorage()
-        self._acquire = guarded.client.register_script(_ACQUIRE)
-        self._window = guarded.client.register_script(_WINDOW)
+        self._acquire = Script(_ACQUIRE)
+        self._window = Script(_WINDOW)
         self._members = itertools.count()
-        self._host = socket.gethostname()
+        # Host, then a token of this storage: two storages in one process (two apps, as the
+        # tests build) must not count one arrival each under the same member.
+        self._host = f"{socket.gethostname()}:{secrets.token_hex(4)}"
 
     @property
     def base_exceptions(self) -> tuple[type[Exception], ...]:
@@ -103,11 +106,14 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
                           amount: int = 1) -> "Hit":
         """`acquire_entry`, the window as it stands afterwards (for the X-RateLimit-*
         headers), and the value at the key `fetch` (None when not asked; marked
-        unavailable when Redis could not answer), all in one round trip."""
+        unavailable when Redis could not answer), all in one round trip (two on a cluster)."""
         # Unique across hosts and processes (read at call time: the storage may have been
         # built before a fork), so no two arrivals ever share a sorted-set member.
         member = f"{self._host}:{os.getpid()}:{next(self._members)}"
-        keys = [self.PREFIX + key] if fetch is None else [self.PREFIX + key, fetch]
+        # On a cluster the window and the entry live in different slots, and a script may
+        # touch one slot only: the entry is read by a second call.
+        together = fetch is not None and not self.guarded.cluster
+        keys = [self.PREFIX + key, fetch] if together else [self.PREFIX + key]
         try:
             acquired, leaves_in, count, fetched = self.guarded.run_script(
                 "rate_limit", self._acquire, keys, [limit, expiry, amount, member])
@@ -116,8 +122,13 @@ class GuardedMovingWindowStorage(Storage, MovingWindowSupport):
             start, count = self.fallback.get_moving_window(key, limit, expiry)
             return Hit(acquired, start + expiry, int(count),
                        None if fetch is None else Prefetched(fetch, None, available=False))
-        return Hit(bool(acquired), time.time() + float(leaves_in), int(count),
-                   None if fetch is None else Prefetched(fetch, fetched))
+        prefetched = None if fetch is None else Prefetched(fetch, fetched)
+        if fetch is not None and not together:
+            try:
+                prefetched = Prefetched(fetch, self.guarded.run_command("duplicate_lookup", "GET", fetch))
+            except RedisUnavailable:  # counted on Redis already; only the fast path is lost
+                prefetched = Prefetched(fetch, None, available=False)
+        return Hit(bool(acquired), time.time() + float(leaves_in), int(count), prefetched)
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         try:

@@ -1,6 +1,12 @@
 """Redis behind one circuit breaker named `redis`: every Redis call of the service goes
 through `GuardedRedis.call`.
 
+REDIS_URL may name a Redis Cluster (`redis+cluster://host:port`, any node): the client is
+then redis-py's RedisCluster, made on first use under the breaker (a cluster that is away
+at start degrades the service as a single Redis does, it never stops it), with no
+retries of its own (the breaker decides). Every script then touches one key (rate_window.py
+splits its fetch off), and the stream is one per vendor and account (stream/redis_stream.py).
+
 Why it works this way: docs/design.md, "Redis behind a circuit breaker".
 """
 
@@ -13,11 +19,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import hashlib
+from dataclasses import dataclass
+
 import redis
 from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
 from redis.backoff import NoBackoff
-from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError, RedisClusterException
 from redis.retry import Retry
 
 from .config import Settings
@@ -29,9 +38,24 @@ T = TypeVar("T")
 
 #: ingestion_circuit_breaker_state's values: 0 closed, 1 open, 2 half-open.
 BREAKER_STATES = {STATE_CLOSED: 0, STATE_OPEN: 1, STATE_HALF_OPEN: 2}
-OUTAGE_ERRORS = (redis.RedisError, OSError)
+#: RedisClusterException is not a RedisError: the cluster client raises it when no node
+#: answers or a slot is not covered.
+OUTAGE_ERRORS = (redis.RedisError, RedisClusterException, OSError)
 #: The event stream: the relay appends to it (jobs/relay.py), the console measures it.
 STREAM = "ingestion:tickets"
+#: On a Redis Cluster: the set naming every stream (one per vendor and account, stream/redis_stream.py).
+STREAMS = "ingestion:tickets:streams"
+
+
+@dataclass(frozen=True)
+class Script:
+    """A Lua script and its SHA1, for EVALSHA (then EVAL when the server lost it)."""
+
+    script: str
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(self.script.encode(), usedforsecurity=False).hexdigest()  # how Redis names it
 
 
 def _is_outage(exc_type: type[BaseException], _exc: BaseException) -> bool:
@@ -41,13 +65,15 @@ def _is_outage(exc_type: type[BaseException], _exc: BaseException) -> bool:
 class GuardedRedis:
     def __init__(self, settings: Settings) -> None:
         assert settings.redis_url
-        self.client = redis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis_timeout,
-            socket_connect_timeout=settings.redis_timeout,
-            retry=Retry(NoBackoff(), 0),  # the breaker decides, not hidden retries
-            health_check_interval=0,
-        )
+        self.cluster = settings.redis_cluster
+        self._options: dict[str, Any] = {
+            "socket_timeout": settings.redis_timeout,
+            "socket_connect_timeout": settings.redis_timeout,
+            "retry": Retry(NoBackoff(), 0),  # the breaker decides, not hidden retries
+        }
+        self._url = settings.redis_url.replace("+cluster://", "://", 1)
+        self._client: Any = None if self.cluster else redis.Redis.from_url(
+            self._url, health_check_interval=0, **self._options)
         self.breaker = CircuitBreaker(
             failure_threshold=settings.circuit_breaker_threshold,
             recovery_timeout=settings.circuit_breaker_timeout,
@@ -64,6 +90,14 @@ class GuardedRedis:
         self._gauge.set(BREAKER_STATES[self._last_state])
 
     @property
+    def client(self) -> Any:
+        """redis.Redis, or (cluster) RedisCluster, made here on first use: its constructor
+        asks a node for the slot map, so it runs inside `call`, under the breaker."""
+        if self._client is None:
+            self._client = RedisCluster.from_url(self._url, **self._options)
+        return self._client
+
+    @property
     def state_name(self) -> str:
         return self.breaker.state
 
@@ -77,7 +111,7 @@ class GuardedRedis:
         status = "error"
         try:
             with self.breaker:
-                result = work(self.client)
+                result = work(self.client)  # (a cluster's client is made here, under the breaker)
             status = "ok"
             return result
         except OUTAGE_ERRORS as error:
@@ -93,16 +127,21 @@ class GuardedRedis:
         The per-request scripts (rate limit, duplicate lookup) skip redis-py's client
         layers: borrowing from and returning to the pool, the retry wrapper and argument
         filtering cost several times the call itself (docs/performance.md has the
-        figures). The command, the reply parsing (hiredis) and the
+        figures). A cluster's calls go through RedisCluster, which routes each by its key.
+        The command, the reply parsing (hiredis) and the
         exceptions are still redis-py's own, and so is the error handling: a reply error
         leaves the connection usable, any other failure of a send or a read closes it (a
         late reply is never read as the answer to the next command) and the next send
         reconnects.
         """
+        if self.cluster:
+            return self.call(operation, lambda client: self._cluster_evalsha(client, script, keys, args))
         return self.call(operation, lambda _client: self._evalsha(script, keys, args))
 
     def run_command(self, operation: str, *command: Any) -> Any:
         """One plain command (GET, SET...) on the same kept connection as run_script."""
+        if self.cluster:
+            return self.call(operation, lambda client: client.execute_command(*command))
         return self.call(operation, lambda _client: self._send(command))
 
     def _kept_connection(self) -> Any:
@@ -126,6 +165,13 @@ class GuardedRedis:
             except NoScriptError:  # Redis restarted or was flushed: EVAL loads it again
                 connection.send_command("EVAL", script.script, len(keys), *keys, *args)
                 return connection.read_response()
+
+    @staticmethod
+    def _cluster_evalsha(client: Any, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a node restarted or was flushed: EVAL loads it there again
+            return client.eval(script.script, len(keys), *keys, *args)
 
     def note_state(self) -> None:
         """On a transition, publish the state to the gauge (0 closed, 1 open, 2 half-open)

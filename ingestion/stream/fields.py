@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any
+
+_TOKEN_SAFE = frozenset(string.ascii_letters + string.digits + "_-")
+
+
+def account_token(account: str) -> str:
+    """`account` as one name token (a NATS subject's, a Redis Cluster stream's): letters,
+    digits, `_` and `-` kept, any other character `~XX` per UTF-8 byte, the empty account `~`."""
+    if not account:
+        return "~"
+    return "".join(c if c in _TOKEN_SAFE else "".join(f"~{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+                   for c in account)
 
 
 def stream_fields(row: dict[str, Any]) -> dict[str, str]:

@@ -26,12 +26,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import string
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import StreamUnavailable
-from .fields import stream_fields
+from .fields import account_token, stream_fields
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +40,6 @@ SUBJECT_PREFIX = "ingestion.tickets"
 DUPLICATE_WINDOW = 600.0
 #: The most one batch's connection and acknowledgements may take (seconds).
 TIMEOUT = 10.0
-_TOKEN_SAFE = frozenset(string.ascii_letters + string.digits + "_-")
-
-
-def account_token(account: str) -> str:
-    """`account` as one subject token: safe characters kept, others `~XX` per byte."""
-    if not account:
-        return "~"
-    return "".join(c if c in _TOKEN_SAFE else "".join(f"~{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
-                   for c in account)
 
 
 def subject_for(vendor: str, account: str) -> str:

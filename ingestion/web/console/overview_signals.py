@@ -15,12 +15,13 @@ or the breaker open, the page says so instead of failing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.samples import Sample
 
 from ...errors import RedisUnavailable
 from ...metrics import summed_registry
-from ...redis_guard import STREAM, GuardedRedis
+from ...redis_guard import STREAM, STREAMS, GuardedRedis
 
 AUTH_FAILURES = "ingestion_auth_failures_total"
 BREAKER_STATE = "ingestion_circuit_breaker_state"
@@ -30,7 +31,7 @@ STATE_NAMES = {0: "closed", 1: "open", 2: "half-open"}
 
 @dataclass(frozen=True)
 class StreamLength:
-    """XLEN of the stream, or why it is not known (`length` None)."""
+    """XLEN of the stream (on a cluster, of every stream summed), or why it is not known (`length` None)."""
 
     length: int | None
     unavailable: str = ""
@@ -59,11 +60,21 @@ def auth_failures() -> list[tuple[str, str, int]]:
     return [(vendor, reason, int(count)) for (vendor, reason), count in sorted(counts.items()) if count]
 
 
+def _entry_count(client: Any) -> int:
+    return client.xlen(STREAM)
+
+
+def _entries(client: Any) -> int:
+    """On a cluster: the entries of every stream (one per vendor and account) summed."""
+    names = sorted(name.decode() for name in client.smembers(STREAMS))
+    return sum(client.xlen(name) for name in names)
+
+
 def stream_length(redis: GuardedRedis | None) -> StreamLength:
     if redis is None:
         return StreamLength(None, "Redis is not configured (REDIS_URL)")
     try:
-        return StreamLength(int(redis.call("console_stream_length", lambda client: client.xlen(STREAM))))
+        return StreamLength(int(redis.call("console_stream_length", _entries if redis.cluster else _entry_count)))
     except RedisUnavailable as error:
         return StreamLength(None, f"Redis is unavailable ({error})")
 
