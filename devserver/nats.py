@@ -26,12 +26,14 @@ class NatsServer:
 
     Every write is synced before it is acknowledged (`sync_interval: always`), so a
     SIGKILL loses nothing JetStream acknowledged: what a single-node deployment needs to
-    keep the relay's promise (README: Event stream, NATS JetStream)."""
+    keep the relay's promise (README: Event stream, NATS JetStream). `sync_always=False`
+    keeps the server's default (synced every two minutes), for comparison."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, sync_always: bool = True) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port or free_port()
         self.binary = nats_server_binary()
+        self.sync_always = sync_always
         self.log = self.data_dir / "nats.log"
         self.process: subprocess.Popen | None = None
 
@@ -42,7 +44,8 @@ class NatsServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "nats.conf"
         config.write_text(f'listen: "127.0.0.1:{self.port}"\n'
-                          f'jetstream {{\n  store_dir: "{self.data_dir / "store"}"\n  sync_interval: always\n}}\n')
+                          f'jetstream {{\n  store_dir: "{self.data_dir / "store"}"\n'
+                          + ("  sync_interval: always\n" if self.sync_always else "") + "}\n")
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen([self.binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
