@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_network
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import credentials, secret_box
 from .errors import ConfigError
@@ -123,6 +124,23 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], required: 
     if scheme not in schemes or "://" not in raw:
         raise ConfigError(name, f"must be a URL starting with one of {', '.join(s + '://' for s in schemes)}")
     return raw
+
+
+def _check_cluster_url(url: str | None) -> None:
+    """A cluster URL names one node (the client learns the others) and database 0, the
+    only one a cluster has: `limits`' `h1:p1,h2:p2` form is not read by redis-py, and a
+    wrong one would leave the service degraded for good instead of stopping it here."""
+    if not url or "+cluster://" not in url:
+        return
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        port = -1
+    if "," in parts.netloc or port == -1 or not parts.hostname:
+        raise ConfigError("REDIS_URL", "a cluster URL names one node: redis+cluster://host:6379 (the client finds the others)")
+    if parts.path.strip("/") not in ("", "0"):
+        raise ConfigError("REDIS_URL", "a Redis Cluster has database 0 only: leave the path out")
 
 
 @dataclass(frozen=True)
@@ -233,6 +251,7 @@ class Settings:
         database_url = _url(env, "DATABASE_URL", ("postgresql", "postgres"), required=True) or ""
         redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
                          required=False)
+        _check_cluster_url(redis_url)
         stream_transport = (env.get("STREAM_TRANSPORT", "").strip() or "redis").lower()
         if stream_transport not in ("redis", "nats"):
             raise ConfigError("STREAM_TRANSPORT", f"must be 'redis' or 'nats', got {stream_transport!r}")

@@ -39,6 +39,9 @@ def test_development_listens_on_loopback_unless_bind_says_otherwise():
     ("DATABASE_URL", "mysql://u@h/db"),
     ("REDIS_URL", "http://localhost:6379"),
     ("DATABASE_READ_URL", "mysql://u@replica/db"),
+    ("REDIS_URL", "redis+cluster://10.0.0.1:7000,10.0.0.2:7000"),  # limits' list form: redis-py reads one node
+    ("REDIS_URL", "redis+cluster://10.0.0.1:7000/1"),  # a cluster has database 0 only
+    ("REDIS_URL", "redis+cluster://10.0.0.1:port"),
     ("APP_ENV", "staging"),
     ("LOG_LEVEL", "LOUD"),
     ("RATE_LIMIT_PER_MINUTE", "lots"),
