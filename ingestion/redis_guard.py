@@ -1,10 +1,15 @@
 """Redis behind one circuit breaker named `redis`: every Redis call of the service goes
 through `GuardedRedis.call`.
 
-REDIS_URL may name a Redis Cluster (`redis+cluster://host:port`, any node): the client is
-then redis-py's RedisCluster, made on first use under the breaker (a cluster that is away
-at start degrades the service as a single Redis does, it never stops it), with no
-retries of its own (the breaker decides). Every script then touches one key (rate_window.py
+REDIS_URL may name a Redis Cluster (`redis+cluster://host:port`, any node): redis-py's
+RedisCluster then only maps keys to nodes. Every command goes to the node that holds its
+key over that node's plain client, with this module's timeouts and no retries: the
+cluster client's own command path retries a failed command, sleeps 0.25 s on
+CLUSTERDOWN and reloads the slot map on each failure, so a hung node held a relay batch
+for 20 s while the breaker saw one failure. After a failure the slot map is reloaded
+once, on the next call the breaker lets through. The cluster client is made on first
+use, under the breaker (a cluster that is away at start degrades the service as a
+single Redis does, it never stops it). Every script touches one key (rate_window.py
 splits its fetch off), and the stream is one per vendor and account (stream/redis_stream.py).
 
 Why it works this way: docs/design.md, "Redis behind a circuit breaker".
@@ -72,6 +77,7 @@ class GuardedRedis:
             "retry": Retry(NoBackoff(), 0),  # the breaker decides, not hidden retries
         }
         self._url = settings.redis_url.replace("+cluster://", "://", 1)
+        self._stale_map = False  # (cluster) a call failed: reload the slot map before the next
         self._client: Any = None if self.cluster else redis.Redis.from_url(
             self._url, health_check_interval=0, **self._options)
         self.breaker = CircuitBreaker(
@@ -97,6 +103,14 @@ class GuardedRedis:
             self._client = RedisCluster.from_url(self._url, **self._options)
         return self._client
 
+    def node(self, client: Any, key: str) -> redis.Redis:
+        """(cluster) The plain client of the node that holds `key`, to run commands on
+        (inside `call`). The slot map is reloaded first when the last call failed."""
+        if self._stale_map:
+            client.nodes_manager.initialize()
+            self._stale_map = False
+        return client.get_node_from_key(key).redis_connection
+
     @property
     def state_name(self) -> str:
         return self.breaker.state
@@ -115,6 +129,7 @@ class GuardedRedis:
             status = "ok"
             return result
         except OUTAGE_ERRORS as error:
+            self._stale_map = self.cluster  # a node may have gone, or its slots moved
             raise RedisUnavailable(f"{operation}: {type(error).__name__}") from None
         finally:
             child(REDIS_OPERATIONS, operation, status).inc()
@@ -135,13 +150,14 @@ class GuardedRedis:
         reconnects.
         """
         if self.cluster:
-            return self.call(operation, lambda client: self._cluster_evalsha(client, script, keys, args))
+            return self.call(operation, lambda client: self._cluster_evalsha(self.node(client, keys[0]), script,
+                                                                             keys, args))
         return self.call(operation, lambda _client: self._evalsha(script, keys, args))
 
     def run_command(self, operation: str, *command: Any) -> Any:
         """One plain command (GET, SET...) on the same kept connection as run_script."""
         if self.cluster:
-            return self.call(operation, lambda client: client.execute_command(*command))
+            return self.call(operation, lambda client: self.node(client, command[1]).execute_command(*command))
         return self.call(operation, lambda _client: self._send(command))
 
     def _kept_connection(self) -> Any:
@@ -167,11 +183,11 @@ class GuardedRedis:
                 return connection.read_response()
 
     @staticmethod
-    def _cluster_evalsha(client: Any, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    def _cluster_evalsha(node: redis.Redis, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return client.evalsha(script.sha, len(keys), *keys, *args)
+            return node.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:  # a node restarted or was flushed: EVAL loads it there again
-            return client.eval(script.script, len(keys), *keys, *args)
+            return node.eval(script.script, len(keys), *keys, *args)
 
     def note_state(self) -> None:
         """On a transition, publish the state to the gauge (0 closed, 1 open, 2 half-open)
@@ -198,8 +214,16 @@ class GuardedRedis:
 
         threading.Thread(target=report, name="breaker-state", daemon=True).start()
 
+    def _ping(self, client: Any) -> bool:
+        if not self.cluster:
+            return bool(client.ping())
+        if self._stale_map:
+            client.nodes_manager.initialize()
+            self._stale_map = False
+        return all(node.redis_connection.ping() for node in client.get_primaries())  # every slot answers
+
     def ping(self) -> bool:
         try:
-            return bool(self.call("ping", lambda client: client.ping()))
+            return bool(self.call("ping", self._ping))
         except RedisUnavailable:
             return False

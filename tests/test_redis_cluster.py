@@ -14,6 +14,7 @@ from redis.cluster import RedisCluster as ClusterClient
 
 from conftest import make_env
 from devserver.redis import RedisCluster
+from ingestion.errors import StreamUnavailable
 from ingestion.jobs.relay import Relay
 from ingestion.redis_guard import STREAMS, GuardedRedis
 from ingestion.storage import Storage
@@ -156,3 +157,45 @@ def test_a_cluster_away_at_start_is_an_outage_not_a_crash(make_app, db, tmp_path
     assert post(client, "freshdesk", {"id": "no-cluster"}).status_code == 201
     health = client.get("/health")
     assert (health.status_code, health.json["status"], health.json["checks"]["redis"]) == (200, "degraded", "unavailable")
+
+
+def test_a_hung_node_fails_a_batch_at_once_and_webhooks_stay_fast(make_app, db, cluster, cluster_url, relay_on):
+    """A node SIGSTOPped (it accepts connections, never answers). redis-py's cluster
+    command path retried each command, slept on CLUSTERDOWN and reloaded the slot map each
+    time: a relay batch took 21.8 s while the breaker counted one failure. Every command
+    now goes to its node's plain client, with REDIS_TIMEOUT and no retries."""
+    app = make_app(REDIS_URL=cluster_url, CIRCUIT_BREAKER_THRESHOLD="3", CIRCUIT_BREAKER_TIMEOUT="1",
+                   REDIS_TIMEOUT="0.25")
+    client = app.test_client()
+    for n in range(240):  # sixty accounts: their streams spread over the three nodes
+        account = {"X-Zendesk-Account-Id": str(1000 + n % 60)}
+        assert post(client, "zendesk", {"ticket_id": str(n), "subject": "s"}, **account).status_code == 201
+    relay = relay_on(cluster_url)
+    cluster.nodes[2].pause()
+    try:
+        started = time.monotonic()
+        with pytest.raises(StreamUnavailable):
+            relay.publish_batch()
+        assert time.monotonic() - started < 1.0
+        assert relay.backlog() == 240
+        took = []
+        for n in range(10):
+            began = time.monotonic()
+            assert post(client, "freshdesk", {"id": f"hung-{n}"}).status_code == 201
+            took.append(time.monotonic() - began)
+        assert max(took) < 1.5, took
+    finally:
+        cluster.nodes[2].resume()
+    cluster.wait_until("ok")
+    time.sleep(1.1)
+    deadline = time.monotonic() + 20
+    while relay.backlog():
+        assert time.monotonic() < deadline, "the outbox did not drain"
+        try:
+            relay.publish_batch()
+        except StreamUnavailable:  # the breaker's trial, or the cluster settling
+            time.sleep(0.3)
+    redis_client = cluster_client(cluster_url)
+    streams = [name.decode() for name in redis_client.smembers(STREAMS)]
+    published = {fields[b"event_id"].decode() for name in streams for _, fields in redis_client.xrange(name)}
+    assert published == {str(row["id"]) for row in db.execute("SELECT id FROM events")}  # each at least once

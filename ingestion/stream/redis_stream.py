@@ -34,23 +34,39 @@ class RedisStream:
         self.maxlen = maxlen
 
     def publish(self, rows: Sequence[dict[str, Any]]) -> None:
-        cluster = self.guarded.cluster
-
         def pipeline(client: Any) -> list:
             pipe = client.pipeline(transaction=False)
-            keys = set()
             for row in rows:
-                key = stream_key(row["vendor"], row["account"]) if cluster else STREAM
-                keys.add(key)
-                pipe.xadd(key, stream_fields(row), maxlen=self.maxlen, approximate=True)
-            if cluster:
-                pipe.sadd(STREAMS, *sorted(keys))
+                pipe.xadd(STREAM, stream_fields(row), maxlen=self.maxlen, approximate=True)
             return pipe.execute()
 
+        def per_node(client: Any) -> None:
+            """One plain pipeline per node (redis_guard.py: no cluster retries), in row
+            order within each stream; the first node that fails fails the batch."""
+            pipes: dict[str, Any] = {}
+            keys = set()
+            for row in rows:
+                key = stream_key(row["vendor"], row["account"])
+                keys.add(key)
+                self._pipe(client, pipes, key).xadd(key, stream_fields(row), maxlen=self.maxlen, approximate=True)
+            self._pipe(client, pipes, STREAMS).sadd(STREAMS, *sorted(keys))
+            for pipe in pipes.values():
+                pipe.execute()
+
         try:
-            self.guarded.call("stream_publish", pipeline)
+            self.guarded.call("stream_publish", per_node if self.guarded.cluster else pipeline)
         except RedisUnavailable as error:
             raise StreamUnavailable(f"Redis: {error}") from None
+
+    def _pipe(self, client: Any, pipes: dict[str, Any], key: str) -> Any:
+        node = self.guarded.node(client, key)
+        name = repr(node.connection_pool)  # one pipeline per node
+        if name not in pipes:
+            pipes[name] = node.pipeline(transaction=False)
+        return pipes[name]
+
+    def connect(self) -> None:
+        pass  # every call goes through the breaker, which says at once when Redis is away
 
     def close(self) -> None:
         pass

@@ -64,17 +64,24 @@ def _entry_count(client: Any) -> int:
     return client.xlen(STREAM)
 
 
-def _entries(client: Any) -> int:
-    """On a cluster: the entries of every stream (one per vendor and account) summed."""
-    names = sorted(name.decode() for name in client.smembers(STREAMS))
-    return sum(client.xlen(name) for name in names)
+def _entries_on(redis: GuardedRedis) -> Any:
+    def entries(client: Any) -> int:
+        """On a cluster: the entries of every stream (one per vendor and account) summed,
+        each asked of its own node (redis_guard.py)."""
+        names = sorted(name.decode() for name in redis.node(client, STREAMS).smembers(STREAMS))
+        return sum(redis.node(client, name).xlen(name) for name in names)
+
+    return entries
 
 
-def stream_length(redis: GuardedRedis | None) -> StreamLength:
+def stream_length(redis: GuardedRedis | None, transport: str = "redis") -> StreamLength:
+    if transport == "nats":
+        return StreamLength(None, "the relay publishes to NATS JetStream (STREAM_TRANSPORT=nats): "
+                                  "the stream INGESTION_TICKETS, measured by NATS's own monitoring")
     if redis is None:
         return StreamLength(None, "Redis is not configured (REDIS_URL)")
     try:
-        return StreamLength(int(redis.call("console_stream_length", _entries if redis.cluster else _entry_count)))
+        return StreamLength(int(redis.call("console_stream_length", _entries_on(redis) if redis.cluster else _entry_count)))
     except RedisUnavailable as error:
         return StreamLength(None, f"Redis is unavailable ({error})")
 
