@@ -135,8 +135,10 @@ def test_while_nats_is_away_events_wait_in_the_outbox(make_app, db, nats_server,
     nats_server.stop()
     for n in range(5):
         assert post(client, "freshdesk", {"id": n}).status_code == 201  # the webhooks never need NATS
+    started = time.monotonic()
     with pytest.raises(StreamUnavailable):
         relay.publish_batch()
+    assert time.monotonic() - started < 3  # the connection gives up in 2 s (nats-py alone kept trying)
     assert relay.backlog() == 5
     nats_server.start()
     assert relay.publish_batch() == 5
@@ -216,3 +218,11 @@ def test_a_transport_without_what_it_needs_stops_the_start(database_url, env, va
     with pytest.raises(ConfigError) as caught:
         load_settings(make_env(database_url, **env))
     assert caught.value.variable == variable
+
+
+def test_the_console_says_where_the_stream_is_when_it_is_jetstream(make_app, db, nats_server):
+    from test_console_overview import TOKEN, element, page, signed_in, words
+
+    app = make_app(STREAM_TRANSPORT="nats", NATS_URL=nats_server.url(), API_TOKENS=TOKEN)
+    text = words(element(page(signed_in(app)), "stream"))
+    assert "NATS JetStream" in text and "INGESTION_TICKETS" in text

@@ -47,6 +47,7 @@ class Relay:
     def publish_batch(self, limit: int = BATCH) -> int:
         """Publish up to `limit` pending events; returns how many (0: nothing to do).
         Raises StreamUnavailable (nothing marked, all retried later) or DatabaseUnavailable."""
+        self.transport.connect()  # outside the transaction: nothing is held while it is away
         published = self.storage.publish_pending(limit, self.transport.publish)
         if published:
             EVENTS_PUBLISHED.inc(published)

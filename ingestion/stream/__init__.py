@@ -4,7 +4,8 @@
 - `nats`: NATS JetStream, a subject per vendor and account (jetstream.py), for consumers
   that want a durable, replicated log with several durable consumers and long replays.
 
-A transport is one method, `publish(rows)`: append these events, in this order, or raise
+A transport is `connect()` (ready to publish, or StreamUnavailable: called before the
+relay opens its database transaction) and `publish(rows)`: append these events, in this order, or raise
 StreamUnavailable (nothing is then marked published, and the relay offers the same rows
 again later). It may have published some of them before failing; the relay publishes
 them again, so a transport either de-duplicates (JetStream, on the event id) or its
@@ -29,6 +30,8 @@ __all__ = ["Transport", "stream_fields", "transport_for"]
 
 class Transport(Protocol):
     name: str
+
+    def connect(self) -> None: ...
 
     def publish(self, rows: Sequence[dict[str, Any]]) -> None: ...
 

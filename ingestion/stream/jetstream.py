@@ -38,8 +38,10 @@ STREAM_NAME = "INGESTION_TICKETS"
 SUBJECT_PREFIX = "ingestion.tickets"
 #: How long JetStream remembers a message id to drop its copies (seconds).
 DUPLICATE_WINDOW = 600.0
-#: The most one batch's connection and acknowledgements may take (seconds).
+#: The most one batch's acknowledgements may take (seconds).
 TIMEOUT = 10.0
+#: The most a connection may take (nats-py otherwise keeps trying its server for long).
+CONNECT_TIMEOUT = 2.0
 
 
 def subject_for(vendor: str, account: str) -> str:
@@ -58,6 +60,17 @@ class JetStream:
         self._js: Any = None
         self._lost: asyncio.Event | None = None
         self.duplicates = 0  # acknowledged as copies (republished after a crash): for the log
+
+    def connect(self) -> None:
+        """Connected (and the stream there) before the relay opens its transaction, so a
+        NATS that is away costs CONNECT_TIMEOUT with nothing held; StreamUnavailable if not."""
+        if self._nc is not None and self._nc.is_connected:
+            return
+        try:
+            self._loop.run_until_complete(asyncio.wait_for(self._connect(), CONNECT_TIMEOUT + TIMEOUT))
+        except Exception as error:
+            self._drop()
+            raise StreamUnavailable(f"NATS: {type(error).__name__}: {error}"[:300]) from None
 
     def publish(self, rows: Sequence[dict[str, Any]]) -> None:
         try:
@@ -81,8 +94,9 @@ class JetStream:
         async def disconnected() -> None:  # acknowledgements in flight will never come
             lost.set()
 
-        self._nc = await nats.connect(self.url, allow_reconnect=False, connect_timeout=2, error_cb=quiet,
-                                      disconnected_cb=disconnected, closed_cb=disconnected, name="ingestion-relay")
+        self._nc = await asyncio.wait_for(nats.connect(
+            self.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=CONNECT_TIMEOUT, error_cb=quiet,
+            disconnected_cb=disconnected, closed_cb=disconnected, name="ingestion-relay"), CONNECT_TIMEOUT)
         self._js = self._nc.jetstream(timeout=TIMEOUT)
         try:
             await self._js.stream_info(STREAM_NAME)
@@ -111,7 +125,10 @@ class JetStream:
         failed = [answer for answer in answers if isinstance(answer, BaseException)]
         if failed:
             raise StreamUnavailable(f"NATS: {len(failed)} of {len(rows)} not acknowledged: {failed[0]!r}"[:300])
-        self.duplicates += sum(1 for answer in answers if getattr(answer, "duplicate", False))
+        copies = sum(1 for answer in answers if getattr(answer, "duplicate", False))
+        if copies:  # a batch published again (the relay died, or the database failed, before marking it)
+            log.info("JetStream dropped copies of events it already had", extra={"count": copies})
+        self.duplicates += copies
 
     def _drop(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
