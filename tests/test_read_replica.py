@@ -5,6 +5,7 @@ primary while it is down, and the webhook path never needs it (storage/replica.p
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -15,6 +16,7 @@ from test_console_overview import TOKEN, age, numbers, page, signed_in
 
 from devserver import PostgresServer
 from ingestion.storage import replica as replica_module
+from ingestion.storage.console_overview import HOUR, SETTLE, clock_hour, rememberable
 
 READ_TOKEN = "replica-reader-token-5e8f1a2b"
 AUTH = {"Authorization": f"Bearer {READ_TOKEN}"}
@@ -135,18 +137,55 @@ def test_without_a_replica_everything_reads_the_primary_and_health_does_not_ment
     assert "replica" not in client.get("/health").json["checks"]
 
 
-def test_the_overview_remembers_no_hour_counted_on_a_replica_that_is_behind(app, db, replica):
-    """Settled hours are counted once per process. On a replica that has not applied what
-    it received, an hour counted short would stay short: it is counted, not remembered."""
+def test_an_hour_is_remembered_only_once_the_replica_has_replayed_past_it():
+    """Settled hours are counted once per process. On a replica an hour counted before the
+    replica replayed it would stay short for good: it is kept only when the replica's last
+    replayed commit is SETTLE past the hour's end (replay follows commit order)."""
+    base = datetime(2026, 12, 5, 3, tzinfo=UTC)
+    hours = [base + HOUR * n for n in range(5)]  # 03:00 .. 07:00
+    assert rememberable(hours, None) == hours  # the primary: everything it has is there
+    assert rememberable(hours, base + HOUR * 5 + SETTLE) == hours[:5]
+    assert rememberable(hours, base + HOUR * 3 + SETTLE) == hours[:3]  # 05:00 and 06:00 may still be arriving
+    assert rememberable(hours, base + HOUR * 3 + SETTLE - timedelta(seconds=1)) == hours[:2]
+    assert rememberable(hours, base) == []  # a replica stopped before all of them
+
+
+def test_a_role_without_monitoring_rights_keeps_hours_counted_on_a_healthy_replica(make_app, db, replica, database_url):
+    """pg_stat_wal_receiver shows nothing to a role without pg_read_all_stats, which made
+    every overview recount the day on a replica; the replay time needs no such right."""
+    db.execute("DO $$ BEGIN CREATE ROLE replica_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    db.execute("GRANT pg_read_all_data TO replica_reader")
+    reader_url = replica.replace("postgres@", "replica_reader@")
+    app = make_app(DATABASE_READ_URL=reader_url, API_TOKENS=f"{READ_TOKEN} {TOKEN}")
     client = app.test_client()
-    caught_up(db, replica)
-    pause(replica)
-    for n in range(3):
-        assert post(client, "freshdesk", {"id": 20 + n}).status_code == 201
+    assert post(client, "freshdesk", {"id": 30}).status_code == 201
     age(db, "events", "true", 5)
-    caught_up(db, replica, position="pg_last_wal_receive_lsn()")  # received, not applied: behind
-    console = signed_in(app)
-    assert numbers(page(console), "arrivals-freshdesk")[:2] == [0, 0]  # the replica has none of them yet
-    resume(replica)
+    assert post(client, "freshdesk", {"id": 31}).status_code == 201  # a commit now: the replica replays past 5 h ago
     caught_up(db, replica)
-    assert numbers(page(console), "arrivals-freshdesk")[:2] == [0, 3]
+    before = reads("replica")
+    assert numbers(page(signed_in(app)), "arrivals-freshdesk")[:2] == [1, 2]
+    assert reads("replica") > before  # the page was read on the replica, as replica_reader
+    five_hours_ago = clock_hour(db.execute("SELECT now() - interval '5 hours' AS t").fetchone()["t"])
+    assert app.extensions["ingestion"].storage.settled_hours.missing(None, [five_hours_ago]) == []
+
+
+def test_a_frozen_replica_costs_a_read_the_statement_timeout_not_the_worker(make_app, db, replica, standby, monkeypatch):
+    """SIGSTOPped, the replica keeps its connections open and never answers; its own
+    statement_timeout cannot fire. The read's watchdog cuts it and the primary answers."""
+    monkeypatch.setattr(replica_module, "REPLICA_RETRY_SECONDS", 1.0)
+    app = make_app(DATABASE_READ_URL=replica, API_TOKENS=READ_TOKEN, DB_STATEMENT_TIMEOUT_MS="1000")
+    client = app.test_client()
+    assert post(client, "freshdesk", {"id": 7, "subject": "Before the freeze"}).status_code == 201
+    caught_up(db, replica)
+    assert subject(client) == "Before the freeze"  # a pooled connection to the replica now exists
+    standby.pause()
+    try:
+        assert post(client, "freshdesk", {"id": 7, "subject": "During the freeze"}).json["status"] == "updated"
+        started = time.monotonic()
+        assert subject(client) == "During the freeze"  # the primary's answer
+        assert time.monotonic() - started < 3.5  # 1 s statement timeout + 1 s margin (+ the machine)
+        started = time.monotonic()
+        assert subject(client) == "During the freeze"  # the replica is left alone meanwhile
+        assert time.monotonic() - started < 0.5
+    finally:
+        standby.resume()

@@ -123,15 +123,24 @@ def _variants(template: str) -> dict[bool, str]:
     return {True: template.format(**_SCOPED), False: template.format(**_ALL)}
 
 
-#: Whether what this connection sees may be remembered as settled: always on the primary;
-#: on a replica (storage/replica.py) only while it streams from the primary and has applied
-#: all it received. A replica cut off from its primary can be any length behind, and an
-#: hour counted there would be remembered short for good.
-CAUGHT_UP = """
-SELECT NOT pg_is_in_recovery()
-       OR (coalesce((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false)
-           AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn())
+#: How far this connection's data is known complete: NULL on the primary (all of it); on
+#: a replica (storage/replica.py), the commit time of the last transaction it replayed.
+#: Replay follows commit order, so every commit before that one is there too. (Any role
+#: may call these; pg_stat_wal_receiver would need pg_read_all_stats.)
+REPLAYED_TO = """
+SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_xact_replay_timestamp(), '2000-01-01Z') END
 """
+
+
+def rememberable(hours: list[datetime], replayed_to: datetime | None) -> list[datetime]:
+    """The settled hours whose counts may be kept for good: all of them on the primary;
+    on a replica, those that ended SETTLE before the last commit it replayed (what began
+    in an hour has committed SETTLE after it, as on the primary). A replica that is
+    behind, paused or cut off from its primary keeps nothing newer than what it holds."""
+    if replayed_to is None:
+        return hours
+    return [hour for hour in hours if hour + HOUR + SETTLE <= replayed_to]
+
 
 STATEMENTS = {name: _variants(template) for name, template in (
     ("settled", SETTLED), ("recent", RECENT), ("quarantine", QUARANTINE), ("backlog", BACKLOG), ("cursors", CURSORS))}
@@ -228,15 +237,16 @@ class ConsoleOverviewStore:
                 conn.execute("SET LOCAL jit = off")  # compiling costs more than these statements
                 window = Window(conn.execute("SELECT now()").fetchone()[0])
                 hours = window.settled_hours
-                if conn.execute(CAUGHT_UP).fetchone()[0]:
-                    missing = settled.missing(scope, hours)
-                    if missing:
-                        counted = rows("settled", **{"from": missing[0], "to": missing[-1] + HOUR})
-                        settled.keep(scope, missing, counted, oldest=hours[0])
-                    arrivals = settled.rows(scope, hours)
-                else:  # a replica that may be far behind: count, and remember nothing
-                    arrivals = [{**row, "last_hour": 0} for row in rows(
-                        "settled", **{"from": hours[0], "to": hours[-1] + HOUR})] if hours else []
+                kept = rememberable(hours, conn.execute(REPLAYED_TO).fetchone()[0])
+                missing = settled.missing(scope, kept)
+                if missing:
+                    counted = rows("settled", **{"from": missing[0], "to": missing[-1] + HOUR})
+                    settled.keep(scope, missing, counted, oldest=hours[0])
+                arrivals = settled.rows(scope, kept)
+                unkept = hours[len(kept):]  # (kept is a prefix: the oldest hours)
+                if unkept:  # on a replica that is behind: counted on every view, never kept
+                    arrivals += [{**row, "last_hour": 0} for row in rows(
+                        "settled", **{"from": unkept[0], "to": unkept[-1] + HOUR})]
                 backlog = rows("backlog")[0]
                 backlog["capped"] = backlog["count"] >= BACKLOG_CAP
                 return {"window": window, "arrivals": arrivals + rows("recent", **window.params()),

@@ -142,6 +142,6 @@ def routes(blueprint: Blueprint, settings: Settings) -> None:
             "console/overview.html", numbers=numbers,
             arrivals=by_vendor(numbers["window"], numbers["arrivals"], [scope[0]] if scope else vendor_names()),
             auth_failures=None if scope else signals.auth_failures(),
-            stream=signals.stream_length(here.redis), breakers=signals.breakers(here.redis),
+            stream=signals.stream_length(here.redis, settings.stream_transport), breakers=signals.breakers(here.redis),
             chart_width=CHART_WIDTH, chart_height=CHART_HEIGHT, legend=LEGEND, event_outcomes=EVENT_OUTCOMES,
             since=numbers["window"].day_ago.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
