@@ -57,8 +57,11 @@ CREATE INDEX tickets_requester_email ON tickets (lower(requester_email));
 
 -- One row per distinct authentic delivery about a ticket: the history (with its raw
 -- payload and the fields it carried), the audit trail, and the outbox of the stream.
+-- Partitioned by month of arrival (migration 14, storage/partitions.py): retention drops
+-- a month whole; `python -m ingestion maintain` makes the months ahead (events_YYYY_MM),
+-- and events_default catches what no month holds yet.
 CREATE TABLE events (
-    id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id                bigint      GENERATED ALWAYS AS IDENTITY,
     ticket_id         uuid        NOT NULL,
     received_at       timestamptz NOT NULL DEFAULT now(),
     -- created | updated | recorded (ticket fields unchanged) | stale (older than the
@@ -70,7 +73,8 @@ CREATE TABLE events (
     event_type        text        NOT NULL,
     vendor_event_id   text,
     -- what makes a redelivery the same delivery: 'id:' + the vendor's event or delivery
-    -- id, or 'body:' + a fingerprint of the body (the same within the retry horizon only)
+    -- id, or 'body:' + a fingerprint of the body (the same within the retry horizon only);
+    -- unique per ticket through event_keys
     dedup_key         text        NOT NULL,
     -- the event's own vendor time, which orders it against the ticket
     vendor_updated_at timestamptz,
@@ -92,19 +96,40 @@ CREATE TABLE events (
     credential        text,
     CONSTRAINT events_outcome_check
         CHECK (outcome IN ('created', 'updated', 'recorded', 'stale', 'deleted', 'forget')),
-    -- a retry is never stored twice, across workers and instances
-    CONSTRAINT events_dedup_key UNIQUE (ticket_id, dedup_key)
-);
+    CONSTRAINT events_pkey PRIMARY KEY (id, received_at)
+) PARTITION BY RANGE (received_at);
+CREATE TABLE events_default PARTITION OF events DEFAULT;
+-- A ticket's history, oldest first (the read API, the console, rebuild, redaction).
+CREATE INDEX events_ticket ON events (ticket_id, id);
 -- The relay's work queue: small, because published rows leave it.
 CREATE INDEX events_unpublished ON events (id) WHERE published_at IS NULL AND outcome <> 'stale';
--- Retention scans by time; BRIN costs almost nothing on the insert path.
-CREATE INDEX events_received_at ON events USING brin (received_at);
 -- The console's events page (storage/console_events.py): newest first, a time range, an
 -- event type, an outcome, the payload search by JSON containment (migration 12).
 CREATE INDEX events_newest ON events (received_at, id);
 CREATE INDEX events_type_newest ON events (event_type, received_at, id);
 CREATE INDEX events_outcome_newest ON events (outcome, received_at, id);
 CREATE INDEX events_payload ON events USING gin (payload jsonb_path_ops);
+
+-- Each delivery identity an event was stored under, per ticket: a retry is never stored
+-- twice, across workers and instances (ingest_event reads and writes it). Kept when
+-- retention drops the event's month, so a very late retry is still known.
+CREATE TABLE event_keys (
+    ticket_id   uuid        NOT NULL,
+    dedup_key   text        NOT NULL,
+    event_id    bigint      NOT NULL,
+    received_at timestamptz NOT NULL,
+    CONSTRAINT event_keys_pkey PRIMARY KEY (ticket_id, dedup_key)
+);
+
+-- One row: the history before trimmed_before is gone (retention dropped those months):
+-- tickets first seen before it are not rebuilt (functions.sql: rebuild_ticket).
+CREATE TABLE event_history (
+    one            boolean     NOT NULL DEFAULT true,
+    trimmed_before timestamptz NOT NULL DEFAULT '-infinity',
+    CONSTRAINT event_history_one_check CHECK (one),
+    CONSTRAINT event_history_pkey PRIMARY KEY (one)
+);
+INSERT INTO event_history DEFAULT VALUES;
 
 -- The audit rows of requests that brought no new event: redeliveries, ignored events.
 CREATE TABLE deliveries (

@@ -34,6 +34,7 @@ COMMANDS = {
     "migrate": ("ingestion.jobs.schema:command", "Apply the pending schema migrations to DATABASE_URL."),
     "relay": ("ingestion.jobs.relay:command", "Publish committed ticket changes to the Redis stream."),
     "prune": ("ingestion.jobs.retention:command", "Retention: old deliveries, events' personal data, quarantine."),
+    "maintain": ("ingestion.jobs.maintain:command", "Make the months of events ahead; drop those past retention."),
     "replay": ("ingestion.jobs.replay:command", "Ingest quarantined deliveries with today's normalizer."),
     "rebuild": ("ingestion.jobs.rebuild:command", "Recompute tickets from their history with today's normalizer."),
     "redact": ("ingestion.jobs.redact:command", "Forget a person (--email) or a ticket's personal data (--ticket)."),

@@ -79,7 +79,8 @@ def redis_url(redis_server: RedisServer) -> str:
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection to inspect storage; every test starts from empty tables."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        conn.execute("TRUNCATE tickets, events, deliveries, quarantine, rebuild_progress, redactions, reconcile_cursors, "
+        conn.execute("UPDATE event_history SET trimmed_before = '-infinity'")
+        conn.execute("TRUNCATE tickets, events, event_keys, deliveries, quarantine, rebuild_progress, redactions, reconcile_cursors, "
                      "sources, account_ids, console_replays RESTART IDENTITY CASCADE")
         yield conn
 

@@ -22,7 +22,7 @@ def test_the_production_command_offers_only_production_commands():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0, result.output
     commands = re.findall(r"^  (\S+)\s", result.output.split("Commands:")[1], re.MULTILINE)
-    assert sorted(commands) == ["backfill", "migrate", "prune", "rebuild", "reconcile", "redact", "relay", "replay",
+    assert sorted(commands) == ["backfill", "maintain", "migrate", "prune", "rebuild", "reconcile", "redact", "relay", "replay",
                                "sources"]
 
 

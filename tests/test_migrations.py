@@ -185,7 +185,7 @@ def test_the_console_indexes_are_built_concurrently_outside_a_transaction(fresh_
     twelve = next(m for m in available() if m.version == 12)
     assert not twelve.transactional
     assert all("CONCURRENTLY IF NOT EXISTS" in statement for statement in twelve.statements())
-    assert all(m.transactional for m in available() if m.version != 12)
+    assert all(m.transactional for m in available() if m.version not in (12, 14))  # (14: Python, in batches)
     migrate(fresh_url)
     for name in ("events_newest", "events_type_newest", "events_outcome_newest", "events_payload",
                  "tickets_external_id", "tickets_requester_email"):

@@ -5,7 +5,8 @@ does). A migration that forgets something, or a schema.sql that drifts from them
 
 The comparison reads the catalog: every table's columns (type, nullability, default),
 every constraint and index (by definition), every function (by its whole definition).
-Column order is not compared (migrations add columns at the end, schema.sql is written
+The monthly partitions of `events` are not compared: which months exist depends on the
+day the schema was made (storage/partitions.py). Column order is not compared (migrations add columns at the end, schema.sql is written
 to be read), nor whether a check was validated (migrations add widened checks NOT VALID,
 so that no large table is scanned under a lock; new rows are checked either way).
 """
@@ -29,16 +30,20 @@ SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid), a.attidentity
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
- WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND a.attnum > 0 AND NOT a.attisdropped
    AND c.relname <> ALL(%s)
 """
 CONSTRAINTS = """
 SELECT c.relname, k.conname, regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '')
   FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'public' AND c.relname <> ALL(%s)
+ WHERE n.nspname = 'public' AND NOT c.relispartition AND c.relname <> ALL(%s)
 """
 INDEXES = """
-SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> ALL(%s)
+SELECT t.relname, i.relname, pg_get_indexdef(i.oid)
+  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+  JOIN pg_namespace n ON n.oid = t.relnamespace
+ WHERE n.nspname = 'public' AND NOT t.relispartition AND t.relname <> ALL(%s)
 """
 FUNCTIONS_DEFINED = """
 SELECT p.proname, pg_get_function_identity_arguments(p.oid), pg_get_functiondef(p.oid)

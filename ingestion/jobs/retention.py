@@ -18,7 +18,12 @@ log = logging.getLogger(__name__)
 
 
 def prune(storage: Storage, settings: Settings) -> dict[str, int]:
-    """Returns the rows pruned of each kind."""
+    """Returns the rows pruned of each kind. The months of events are maintained first:
+    those past EVENT_RETENTION_DAYS go whole (jobs/maintain.py), so only the month the
+    cut-off falls in is emptied row by row."""
+    from .maintain import maintain
+
+    maintain(storage, settings)
     pruned = {"deliveries": storage.prune_deliveries(settings.delivery_retention_days),
               "event_payloads": storage.prune_event_payloads(settings.event_retention_days)
               if settings.event_retention_days else 0,

@@ -48,8 +48,9 @@ SELECT e.id, e.received_at, e.vendor_updated_at, e.outcome, e.revision, e.event_
        CASE WHEN octet_length(stored.text) <= %(pretty)s THEN jsonb_pretty(e.payload) ELSE stored.text END AS payload,
        octet_length(stored.text) <= %(pretty)s AS payload_indented,
        e.request_id, e.credential, e.payload_redacted, e.fields_retained
-  FROM (SELECT id FROM events WHERE ticket_id = %(ticket_id)s AND id > %(after)s ORDER BY id LIMIT %(limit)s) AS page
-  JOIN events e ON e.id = page.id
+  FROM (SELECT id, received_at FROM events WHERE ticket_id = %(ticket_id)s AND id > %(after)s
+         ORDER BY id LIMIT %(limit)s) AS page
+  JOIN events e ON e.id = page.id AND e.received_at = page.received_at  -- (the month: one partition each)
  CROSS JOIN LATERAL (SELECT e.payload::text AS text) AS stored
  ORDER BY page.id
 """

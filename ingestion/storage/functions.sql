@@ -232,9 +232,14 @@ BEGIN
         out_revision := t.revision;
 
         -- The same delivery again? A body fingerprint only counts within the horizon:
-        -- past it, the same body is a new event and takes the key over.
-        SELECT e.id, e.received_at INTO earlier FROM events e
-         WHERE e.ticket_id = t.id AND e.dedup_key = p_dedup_key;
+        -- past it, the same body is a new event and takes the key over. The keys live in
+        -- event_keys (events is partitioned by month: its own unique keys must hold the
+        -- month, migration 14), whose primary key keeps a retry from being stored twice.
+        -- (The event's own arrival time when its month is still kept: a key is found for
+        -- redeliveries only, so only they pay the look into each month's index.)
+        SELECT k.event_id AS id, coalesce(e.received_at, k.received_at) AS received_at INTO earlier
+          FROM event_keys k LEFT JOIN events e ON e.id = k.event_id AND e.ticket_id = k.ticket_id
+         WHERE k.ticket_id = t.id AND k.dedup_key = p_dedup_key;
         IF FOUND THEN
             IF p_dedup_horizon IS NULL OR earlier.received_at > now() - p_dedup_horizon THEN
                 out_outcome := 'already_exists';
@@ -245,7 +250,9 @@ BEGIN
                         p_vendor_event_id, p_request_id);
                 RETURN;
             END IF;
-            UPDATE events SET dedup_key = dedup_key || ':' || id WHERE id = earlier.id;
+            UPDATE events SET dedup_key = dedup_key || ':' || id
+             WHERE id = earlier.id AND received_at = earlier.received_at;
+            DELETE FROM event_keys WHERE ticket_id = t.id AND dedup_key = p_dedup_key;
         END IF;
 
         m := ticket_merge(t, p_fields, now());
@@ -291,6 +298,8 @@ BEGIN
             (p_fields->>'vendor_updated_at')::timestamptz, p_comment_body, p_comment_author, p_comment_public,
             p_changes, p_payload, p_request_id, kept_fields, retained, p_credential)
     RETURNING id INTO out_event_id;
+    INSERT INTO event_keys (ticket_id, dedup_key, event_id, received_at)
+    VALUES (out_ticket_id, p_dedup_key, out_event_id, now());
 
     IF retained AND t.purged_at IS NULL THEN
         INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, changes, fields, request_id)
@@ -342,7 +351,8 @@ $$;
 -- retention included, and a changed one refines it without rolling anything back.
 --
 -- A ticket with an event stored before events kept their fields, whose payload is gone
--- too, cannot be replayed: it is left as it is (partial). Purged tickets are never rebuilt.
+-- too, cannot be replayed: it is left as it is (partial); so is a ticket first seen
+-- before the oldest month retention kept (event_history.trimmed_before). Purged tickets are never rebuilt.
 -- Returns the changes written (`{}` when none), whether the history was partial, and the
 -- ticket's revision.
 CREATE OR REPLACE FUNCTION rebuild_ticket(p_ticket uuid, p_readings jsonb,
@@ -364,6 +374,13 @@ BEGIN
     out_partial := false;
     SELECT * INTO stored FROM tickets WHERE id = p_ticket FOR NO KEY UPDATE;
     IF NOT FOUND OR stored.purged_at IS NOT NULL THEN
+        RETURN;
+    END IF;
+    IF stored.created_at < (SELECT trimmed_before FROM event_history) THEN
+        -- Retention dropped a month this ticket had events in (storage/partitions.py):
+        -- the start of its history is gone, and a replay would roll it back.
+        out_partial := true;
+        out_revision := stored.revision;
         RETURN;
     END IF;
     out_revision := stored.revision;

@@ -77,7 +77,7 @@ SELECT ticket_id FROM events
 
 #: A ticket's events as the masking reads them: JSON columns as text.
 REDACT_EVENTS = """
-SELECT id, payload::text AS payload, comment_body, comment_author, changes::text AS changes,
+SELECT id, received_at, payload::text AS payload, comment_body, comment_author, changes::text AS changes,
        fields::text AS fields
   FROM events WHERE ticket_id = %(id)s ORDER BY id
 """
@@ -86,7 +86,7 @@ REDACT_EVENT = """
 UPDATE events SET payload = %(payload)s::jsonb, comment_body = %(comment_body)s, comment_author = %(comment_author)s,
                   changes = %(changes)s::jsonb, fields = %(fields)s::jsonb,
                   payload_redacted = payload_redacted OR %(payload)s::jsonb IS DISTINCT FROM payload
- WHERE id = %(id)s
+ WHERE id = %(id)s AND received_at = %(received_at)s
 """
 
 #: The redaction as an event of the ticket (functions.sql): merged with the live rule.
@@ -210,11 +210,13 @@ class HistoryStore:
                 ticket = cursor.execute(LOCK_TICKET, {"id": ticket_id}).fetchone()
                 if ticket is None:
                     return None
-                masking = mask(ticket, cursor.execute(REDACT_EVENTS, {"id": ticket_id}).fetchall())
+                events = cursor.execute(REDACT_EVENTS, {"id": ticket_id}).fetchall()
+                masking = mask(ticket, events)
                 if masking is None:
                     return None
+                arrived = {event["id"]: event["received_at"] for event in events}  # each event's month
                 for event_id, columns in masking.events.items():
-                    cursor.execute(REDACT_EVENT, {"id": event_id, **columns})
+                    cursor.execute(REDACT_EVENT, {"id": event_id, "received_at": arrived[event_id], **columns})
                 cursor.execute(RECORD_REDACTION, {"id": ticket_id, "fields": masking.fields,
                                                   "summary": Jsonb(masking.summary)})
                 return masking

@@ -16,6 +16,12 @@ by `;` at the end of a line (no `$$` bodies), and must be safe to run again from
 start (`IF NOT EXISTS`), since a failure leaves the statements before it applied; an
 index an interrupted `CONCURRENTLY` build left invalid is dropped and built again.
 
+A migration that must work in many transactions (converting a large table while the
+service writes to it) is a Python file, `migrations/NNNN_name.py`, with a function
+`apply(conn, lock_timeout)` that gets the autocommit connection: it takes its own
+transactions, each under `lock_timeout`, and must be safe to run again from wherever an
+earlier run stopped.
+
 Migrations change tables. The SQL functions live in `functions.sql`, each defined once:
 after the pending migrations, migrate applies that file whenever its text changed (its
 checksum is kept in `schema_functions`), in one transaction, so a change to a rule is
@@ -41,7 +47,7 @@ log = logging.getLogger(__name__)
 
 DIRECTORY = Path(__file__).resolve().parent / "migrations"
 FUNCTIONS = Path(__file__).resolve().parent / "functions.sql"
-_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.(sql|py)")
 #: The first line of a migration that runs outside a transaction (see above).
 OUTSIDE_A_TRANSACTION = "-- migrate: outside a transaction"
 _CONCURRENT_INDEX = re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+(\w+)",
@@ -89,8 +95,12 @@ class Migration:
         return self.path.read_text()
 
     @property
+    def python(self) -> bool:
+        return self.path.suffix == ".py"
+
+    @property
     def transactional(self) -> bool:
-        return not self.sql.startswith(OUTSIDE_A_TRANSACTION)
+        return not self.python and not self.sql.startswith(OUTSIDE_A_TRANSACTION)
 
     def statements(self) -> list[str]:
         """The statements of a migration that runs outside a transaction, one by one."""
@@ -110,12 +120,14 @@ class Migration:
 
 def available(directory: Path = DIRECTORY) -> list[Migration]:
     found = []
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted([*directory.glob("*.sql"), *directory.glob("*.py")]):
+        if path.name == "__init__.py":
+            continue
         match = _NAME.fullmatch(path.name)
         if not match:
-            raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
+            raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql (or .py)")
         found.append(Migration(int(match.group(1)), match.group(2), path))
-    return found
+    return sorted(found, key=lambda migration: migration.version)
 
 
 def latest_version(directory: Path = DIRECTORY) -> int:
@@ -163,7 +175,9 @@ def migrate(database_url: str, lock_timeout: str = "5s", directory: Path = DIREC
                 what = f"migration {migration.version} ({migration.name})"
                 record = ("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                           (migration.version, migration.name))
-                if migration.transactional:
+                if migration.python:
+                    _apply_python(conn, what, migration, lock_timeout, record)
+                elif migration.transactional:
                     _apply(conn, what, migration.sql, lock_timeout, record)
                 else:
                     _apply_outside_a_transaction(conn, what, migration, lock_timeout, record)
@@ -193,6 +207,28 @@ def _apply(conn: psycopg.Connection, what: str, sql: str, lock_timeout: str, *re
                              "table); nothing was changed by it, run migrate again") from None
     except psycopg.Error as error:
         raise MigrationError(f"{what} failed: {error}") from None
+
+
+def _apply_python(conn: psycopg.Connection, what: str, migration: Migration, lock_timeout: str,
+                  record: tuple[str, tuple]) -> None:
+    """Run a Python migration's `apply(conn, lock_timeout)`, then record it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"ingestion_migration_{migration.version}", migration.path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
+    try:
+        module.apply(conn, lock_timeout)
+        conn.execute(*record)
+    except psycopg.errors.LockNotAvailable:
+        raise MigrationError(f"{what} waited more than {lock_timeout} for a lock (a long transaction holds the "
+                             "table); what it finished stays done, run migrate again to go on") from None
+    except psycopg.Error as error:
+        raise MigrationError(f"{what} failed: {error}; what it finished stays done, run migrate again") from None
+    finally:
+        conn.execute("RESET lock_timeout")
 
 
 def _apply_outside_a_transaction(conn: psycopg.Connection, what: str, migration: Migration, lock_timeout: str,

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from ..errors import DatabaseUnavailable
+from . import partitions
 from .pool import Database
 
 #: Only one relay publishes at a time (across processes and hosts), which keeps the
@@ -32,7 +34,11 @@ SELECT e.id, e.ticket_id, t.vendor, t.account, t.external_id, e.outcome, e.revis
 """
 
 #: Mark events published after the stream accepted them (same transaction as the read).
-MARK_PUBLISHED = "UPDATE events SET published_at = now() WHERE id = ANY(%(ids)s)"
+#: The batch's arrival times bound the months to look in (events is partitioned by them).
+MARK_PUBLISHED = """
+UPDATE events SET published_at = now()
+ WHERE id = ANY(%(ids)s) AND received_at BETWEEN %(first)s AND %(last)s
+"""
 
 #: Events not yet published: the outbox backlog. Capped, so a huge backlog (Redis away
 #: for hours) cannot make every scrape count millions of rows.
@@ -52,6 +58,19 @@ DELETE FROM deliveries WHERE id IN (
 class OutboxStore:
     database: Database
 
+    def maintain_partitions(self, now: datetime | None, retention_days: int | None) -> tuple[list[str], list[str]]:
+        """The months of `events` made ahead, and (with `retention_days`) those past it
+        dropped (storage/partitions.py). Returns (made, dropped)."""
+
+        def work(conn: psycopg.Connection) -> tuple[list[str], list[str]]:
+            moment = now or conn.execute("SELECT now()").fetchone()[0]
+            made = partitions.ensure_ahead(conn, moment)
+            dropped = partitions.drop_before(conn, partitions.retention_cutoff(moment, retention_days)) \
+                if retention_days else []
+            return made, dropped
+
+        return self.database.run("maintain_partitions", work)
+
     def publish_pending(self, limit: int, publish: Callable[[list[dict[str, Any]]], None]) -> int:
         """Hand up to `limit` pending events to `publish`, oldest first, and mark them
         published once it returns, in one transaction holding the relay lock. When
@@ -66,7 +85,9 @@ class OutboxStore:
                     PENDING_EVENTS, {"limit": limit}).fetchall()
                 if rows:
                     publish(rows)
-                    conn.execute(MARK_PUBLISHED, {"ids": [row["id"] for row in rows]})
+                    times = [row["received_at"] for row in rows]
+                    conn.execute(MARK_PUBLISHED, {"ids": [row["id"] for row in rows],
+                                                  "first": min(times), "last": max(times)})
                 return len(rows)
 
         return self.database.run("publish_pending", work)
