@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run test test-quick test-multi test-browser screenshots image-test bench bench-front-door bench-reconcile bench-console bench-relay drills fuzz check-deploy migrate clean
+.PHONY: help install lock run test test-quick test-multi test-browser screenshots image-test bench bench-front-door bench-reconcile bench-console bench-relay bench-partitions drills fuzz check-deploy migrate clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ bench-console: $(STAMP) ## The console's pages on 1,000,000 tickets and 10,000,0
 
 bench-relay: $(STAMP) ## The relay's throughput to Redis, a Redis Cluster and NATS JetStream (prints figures)
 	$(BIN)/python -u bench/relay.py $(BENCH_RELAY_ARGS)
+
+bench-partitions: $(STAMP) ## The partitioned events' hot plans, and retention by month against row updates (prints figures)
+	$(BIN)/python -u bench/partitions.py $(BENCH_PARTITIONS_ARGS)
 
 drills: $(STAMP) ## Fault drills under load: Redis killed and stalled, PostgreSQL restarted, a worker killed
 	$(BIN)/python -u bench/drills.py

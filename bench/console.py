@@ -238,6 +238,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--events-per-ticket", type=int, default=10)
+    parser.add_argument("--days", type=int, default=30, help="the history's span (365: twelve months of events)")
     parser.add_argument("--quarantined", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200, help="timed requests per page, one after another")
     parser.add_argument("--warmup", type=int, default=10, help="untimed requests per page first")
@@ -256,7 +257,16 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "ingestion", "migrate"], cwd=ROOT, check=True, capture_output=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": url, "APP_ENV": "development"})
         print(f"PostgreSQL {pg.bindir}, durable; python -m ingestion migrate {time.monotonic() - started:.1f}s")
-        seconds = seed_history(url, args.tickets, args.events_per_ticket, ACCOUNTS)
+        with psycopg.connect(url, autocommit=True) as conn:  # the months the history spans, as maintain makes them
+            from datetime import UTC, datetime, timedelta
+
+            from ingestion.storage import partitions
+
+            start = partitions.month_start(datetime.now(UTC) - timedelta(days=args.days + 1))
+            while start <= datetime.now(UTC):
+                partitions.ensure_month(conn, start)
+                start = partitions.next_month(start)
+        seconds = seed_history(url, args.tickets, args.events_per_ticket, ACCOUNTS, days=args.days)
         print(f"seeded {args.tickets:,} tickets and {args.tickets * args.events_per_ticket:,} events "
               f"(accounts {ACCOUNTS}) in {seconds:.0f}s", flush=True)
         started = time.monotonic()

@@ -24,6 +24,7 @@ import argparse
 import shutil
 import statistics
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -44,6 +45,7 @@ from bench.harness import (
     write_requests,
     wrk,
 )
+from ingestion.storage import partitions
 from ingestion.storage.migrate import migrate
 
 
@@ -71,6 +73,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--scale", action="store_true", help="also measure with 1,000,000 tickets stored")
     parser.add_argument("--events-per-ticket", type=int, default=10, help="events seeded per ticket for --scale")
+    parser.add_argument("--scale-days", type=int, default=30,
+                        help="the seeded history's span for --scale (365: twelve monthly partitions)")
     parser.add_argument("--memory", action="store_true", help="also measure worker RSS over 200,000 requests")
     parser.add_argument("--compare-tree", type=Path,
                         help="also run the service of this other checkout, side by side (before/after a change)")
@@ -159,8 +163,15 @@ def scale(bench: Bench, args) -> None:
         conn.execute("CHECKPOINT")
     seeded_url = bench.pg.create_database("bench_seeded")
     migrate(seeded_url)
-    seconds = seed_history(seeded_url, 1_000_000, args.events_per_ticket)
-    print(f"\nseeded 1,000,000 tickets and {args.events_per_ticket * 1_000_000:,} events in {seconds:.0f}s")
+    with psycopg.connect(seeded_url, autocommit=True) as conn:  # the months the history spans, as maintain makes them
+        start = partitions.month_start(datetime.now(UTC) - timedelta(days=args.scale_days + 1))
+        while start <= datetime.now(UTC):
+            partitions.ensure_month(conn, start)
+            start = partitions.next_month(start)
+        months = len(partitions.months(conn))
+    seconds = seed_history(seeded_url, 1_000_000, args.events_per_ticket, days=args.scale_days)
+    print(f"\nseeded 1,000,000 tickets and {args.events_per_ticket * 1_000_000:,} events over {args.scale_days} days "
+          f"({months} monthly partitions) in {seconds:.0f}s")
     seeded = start_service(seeded_url, bench.redis, args.workers, bench.work / "service-seeded.log", "seeded")
     # New events go to tickets the database holds: on the seeded one, any of the million
     # (an old ticket gets a comment: a random, mostly cold page of each index); on the
