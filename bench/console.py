@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import os
 import re
 import secrets
@@ -136,11 +137,22 @@ class Browser:
         return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
+class ApiClient:
+    """The read API's client: the token as a Bearer header, no session (as an integration calls it)."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.http = base, requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, form: dict | None = None) -> requests.Response:
+        return self.http.request(method, self.base + path, data=form, allow_redirects=False, timeout=60)
+
+
 @dataclass
 class Page:
     name: str
     path: str
-    browser: Browser
+    browser: Browser | ApiClient
     method: str = "GET"
     form: dict | None = None
 
@@ -164,7 +176,7 @@ def events(**filters: str) -> str:
     return "/console/events" + ("?" + urlencode(filters) if filters else "")
 
 
-def pages(full: Browser, scoped: Browser, tickets: int, per_ticket: int) -> list[Page]:
+def pages(full: Browser, scoped: Browser, tickets: int, per_ticket: int, api: ApiClient | None = None) -> list[Page]:
     """Every page measured, with the filters an operator would use on the seeded data."""
     middle = tickets // 2 + 1
     ticket_path = (f"/console/tickets/{seed_vendor(middle)}/{SEED_PREFIX}{middle}"
@@ -206,6 +218,14 @@ def pages(full: Browser, scoped: Browser, tickets: int, per_ticket: int) -> list
         Page("scoped: quarantine", "/console/quarantine", scoped),
         Page("scoped: bulk replay count", "/console/quarantine/bulk", scoped),
     ]
+    if api is not None:  # the read API, on the same history (issue 24: its p95 on a large partitioned one)
+        ticket_api = (f"/api/v1/tickets/{seed_vendor(middle)}/{SEED_PREFIX}{middle}"
+                      f"?{urlencode({'account': seed_account(middle, ACCOUNTS)})}")
+        busy_api = f"/api/v1/tickets/{seed_vendor(1)}/{SEED_PREFIX}1?{urlencode({'account': seed_account(1, ACCOUNTS)})}"
+        ticket_events = ticket_api.replace("?", "/events?", 1)
+        found += [Page("read API: a ticket", ticket_api, api),
+                  Page(f"read API: its events ({per_ticket})", ticket_events, api),
+                  Page(f"read API: events (busy, {BUSY_EVENTS}+)", busy_api.replace("?", "/events?", 1), api)]
     return found
 
 
@@ -225,7 +245,11 @@ def measure(page: Page, warmup: int, count: int) -> tuple[list[float], Counter, 
 
 
 def shown(page: str) -> int:
-    """What a page listed: a ticket's timeline entries, or else its tables' rows of data."""
+    """What a page listed: a ticket's timeline entries, or else its tables' rows of data
+    (the read API: its events, or the one ticket)."""
+    if page.startswith("{"):
+        body = json.loads(page)
+        return len(body["events"]) if "events" in body else 1
     return len(re.findall(r'<li class="event\b', page)) or len(re.findall(r"<tr\b[^>]*>\s*<td", page))
 
 
@@ -279,7 +303,8 @@ def main() -> None:
         service = start_service(url, redis, args.workers, work / "service.log", env={
             "API_TOKENS": f"{token},{scoped_token}@{SCOPE[0]}/{SCOPE[1]}"})
         full, scoped = Browser(service.url, token), Browser(service.url, scoped_token)
-        measured = [p for p in pages(full, scoped, args.tickets, args.events_per_ticket) if not args.only or args.only in p.name]
+        measured = [p for p in pages(full, scoped, args.tickets, args.events_per_ticket, ApiClient(service.url, token))
+                    if not args.only or args.only in p.name]
         print(f"database {size}; service: gunicorn, production, {args.workers} sync workers; "
               f"{args.warmup} warm-up then {args.requests} requests per page, one at a time\n")
         print(f"  {'page':<36}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'rows':>6}   "

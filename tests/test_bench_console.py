@@ -27,7 +27,8 @@ def test_the_console_bench_prints_a_line_of_figures_per_page():
     total = re.search(r"^(\d+) of (\d+) pages answered 200", run.stdout, re.MULTILINE)
     assert total and int(total[2]) == len(rows) >= 20, run.stdout
     for page in ("overview", "events", "events: payload (common)", "events: 5 pages back", "ticket (3 events)",
-                 "quarantine", "quarantine: bulk replay count", "scoped: events"):
+                 "quarantine", "quarantine: bulk replay count", "scoped: events", "read API: a ticket",
+                 "read API: its events (3)"):
         assert page in rows, run.stdout
     # Every page was signed in and found: a redirect to the sign-in form or an error page would show here.
     assert {row["statuses"] for row in rows.values()} == {"200 x3"}, run.stdout
