@@ -286,10 +286,7 @@ def main() -> None:
 
             from ingestion.storage import partitions
 
-            start = partitions.month_start(datetime.now(UTC) - timedelta(days=args.days + 1))
-            while start <= datetime.now(UTC):
-                partitions.ensure_month(conn, start)
-                start = partitions.next_month(start)
+            partitions.ensure_months(conn, datetime.now(UTC) - timedelta(days=args.days + 1), datetime.now(UTC))
         seconds = seed_history(url, args.tickets, args.events_per_ticket, ACCOUNTS, days=args.days)
         print(f"seeded {args.tickets:,} tickets and {args.tickets * args.events_per_ticket:,} events "
               f"(accounts {ACCOUNTS}) in {seconds:.0f}s", flush=True)

@@ -113,10 +113,7 @@ def main() -> int:
         url = pg.create_database("partitions")
         migrate(url)
         with psycopg.connect(url, autocommit=True) as conn:
-            start = partitions.month_start(datetime.now(UTC) - timedelta(days=args.days + 1))
-            while start <= datetime.now(UTC):
-                partitions.ensure_month(conn, start)
-                start = partitions.next_month(start)
+            partitions.ensure_months(conn, datetime.now(UTC) - timedelta(days=args.days + 1), datetime.now(UTC))
         seconds = seed_history(url, args.tickets, args.events_per_ticket, days=args.days)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("ANALYZE")

@@ -164,10 +164,7 @@ def scale(bench: Bench, args) -> None:
     seeded_url = bench.pg.create_database("bench_seeded")
     migrate(seeded_url)
     with psycopg.connect(seeded_url, autocommit=True) as conn:  # the months the history spans, as maintain makes them
-        start = partitions.month_start(datetime.now(UTC) - timedelta(days=args.scale_days + 1))
-        while start <= datetime.now(UTC):
-            partitions.ensure_month(conn, start)
-            start = partitions.next_month(start)
+        partitions.ensure_months(conn, datetime.now(UTC) - timedelta(days=args.scale_days + 1), datetime.now(UTC))
         months = len(partitions.months(conn))
     seconds = seed_history(seeded_url, 1_000_000, args.events_per_ticket, days=args.scale_days)
     print(f"\nseeded 1,000,000 tickets and {args.events_per_ticket * 1_000_000:,} events over {args.scale_days} days "

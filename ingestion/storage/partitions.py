@@ -104,14 +104,22 @@ def _literal(moment: datetime) -> str:
     return "'" + moment.isoformat() + "'"
 
 
-def ensure_ahead(conn: psycopg.Connection, now: datetime, ahead: int = MONTHS_AHEAD) -> list[str]:
-    """The months from `now`'s to `ahead` months later exist; returns those made."""
-    made, start = [], month_start(now)
-    for _ in range(ahead + 1):
+def ensure_months(conn: psycopg.Connection, first: datetime, last: datetime) -> list[str]:
+    """The months from `first`'s to `last`'s exist; returns those made."""
+    made, start = [], month_start(first)
+    while start <= last:
         if ensure_month(conn, start):
             made.append(partition_name(start))
         start = next_month(start)
     return made
+
+
+def ensure_ahead(conn: psycopg.Connection, now: datetime, ahead: int = MONTHS_AHEAD) -> list[str]:
+    """The months from `now`'s to `ahead` months later exist; returns those made."""
+    last = month_start(now)
+    for _ in range(ahead):
+        last = next_month(last)
+    return ensure_months(conn, now, last)
 
 
 def drop_before(conn: psycopg.Connection, cutoff: datetime) -> list[str]:

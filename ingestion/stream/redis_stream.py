@@ -43,7 +43,7 @@ class RedisStream:
         def per_node(client: Any) -> None:
             """One plain pipeline per node (redis_guard.py: no cluster retries), in row
             order within each stream; the first node that fails fails the batch."""
-            pipes: dict[str, Any] = {}
+            pipes: dict[int, Any] = {}
             keys = set()
             for row in rows:
                 key = stream_key(row["vendor"], row["account"])
@@ -59,11 +59,10 @@ class RedisStream:
             raise StreamUnavailable(f"Redis: {error}") from None
 
     def _pipe(self, client: Any, pipes: dict[str, Any], key: str) -> Any:
-        node = self.guarded.node(client, key)
-        name = repr(node.connection_pool)  # one pipeline per node
-        if name not in pipes:
-            pipes[name] = node.pipeline(transaction=False)
-        return pipes[name]
+        node = self.guarded.node(client, key)  # (the same client object for every key of a node)
+        if id(node) not in pipes:
+            pipes[id(node)] = node.pipeline(transaction=False)
+        return pipes[id(node)]
 
     def connect(self) -> None:
         pass  # every call goes through the breaker, which says at once when Redis is away
