@@ -186,3 +186,26 @@ def test_refusals_under_console_that_no_console_route_answers_carry_its_headers(
     response = console.test_client().open(path, method=method)
     assert response.status_code in (404, 405)
     assert response.headers["Content-Security-Policy"] == CSP and response.headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize("path, opened", [
+    ("/console", True), ("/console/events", True), ("/health", False),
+    ("/webhooks/freshdesk", False), ("/consoles", False), ("/api/v1/tickets/freshdesk/1", False),
+])
+def test_the_session_is_opened_only_on_the_console_paths_its_cookie_is_sent_to(console, path, opened):
+    from flask import session
+    from flask.sessions import NullSession
+
+    with console.test_request_context(path):
+        assert isinstance(session._get_current_object(), NullSession) is not opened
+
+
+def test_a_console_cookie_sent_to_a_webhook_path_is_neither_read_nor_rewritten(console):
+    client = console.test_client()
+    sign_in(client)
+    cookie = client.get_cookie("ingestion_console", path="/console")
+    assert cookie is not None
+    client.set_cookie("ingestion_console", cookie.value, path="/")
+    response = client.get("/health")
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    assert client.get("/console/events").status_code == 200

@@ -23,7 +23,7 @@ from ...config import Settings
 from ...errors import DatabaseUnavailable
 from . import access
 
-PREFIX = "/console"
+PREFIX = access.PATH
 
 
 def utc(moment: datetime | None) -> str:
