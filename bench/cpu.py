@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -36,6 +37,20 @@ def cpu_ticks(pid: int) -> int:
     except FileNotFoundError:
         return 0
     return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def machine_busy_ticks() -> int:
+    """Every CPU's non-idle time since boot (/proc/stat: user, nice, system, irq, softirq,
+    steal): the whole host's cost of a run, the loopback's softirqs and wrk included."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return user + nice + system + irq + softirq + steal
+
+
+def children_seconds() -> float:
+    """CPU seconds of this process's ended children: across a wrk run, wrk's own cost."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def tree(pid: int) -> list[int]:
@@ -77,6 +92,7 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
     worker = workers[0]
     groups = {"worker": lambda: workers, "postgres": lambda: tree(postmaster_pid(pg)), "redis": lambda: [redis_pid]}
     before = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
+    machine_before, wrk_before = machine_busy_ticks(), children_seconds()
     kinds_before = postgres_by_kind(pg)
     recorder = None
     if spy:
@@ -86,6 +102,7 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
                                      "-o", spy, "-p", str(worker)], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
     result = wrk(server.url, requests_file, seconds, connections=connections, threads=min(2, connections))
+    machine_after, wrk_after = machine_busy_ticks(), children_seconds()
     after = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
     kinds_after = postgres_by_kind(pg)
     if recorder:
@@ -93,6 +110,8 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
     n = result["n"]
     out = {k: (after[k] - before[k]) / TICKS / n * 1e6 for k in groups}
     out["rps"] = result["rps"]
+    out["wrk"] = (wrk_after - wrk_before) / n * 1e6
+    out["machine"] = (machine_after - machine_before) / TICKS / n * 1e6
     # Processes that ended during the run (an autovacuum worker) are missing from `after`:
     # the per-kind split is indicative, the postgres total above is exact for the survivors.
     out["postgres_kinds"] = {k: (kinds_after.get(k, 0) - kinds_before.get(k, 0)) / TICKS / n * 1e6
@@ -127,8 +146,10 @@ def main() -> None:
             targets["reference"] = bench.reference
             targets["plain"] = bench.plain
         print(f"{args.scenario}, {args.workers} worker(s), {args.connections} connection(s), {args.seconds} s, "
-              f"{args.rounds} round(s); CPU microseconds per request (all workers; medians over rounds)")
-        print(f"  {'target':<12}{'req/s':>8}{'worker':>9}{'postgres':>10}{'redis':>8}{'total':>8}")
+              f"{args.rounds} round(s); CPU microseconds per request (all workers; medians over rounds); "
+              "wrk: the load generator; machine: the whole host (every process and the kernel's softirqs)")
+        print(f"  {'target':<12}{'req/s':>8}{'worker':>9}{'postgres':>10}{'redis':>8}{'total':>8}{'wrk':>7}"
+              f"{'machine':>9}")
         results: dict[str, list[dict]] = {name: [] for name in targets}
         for round_ in range(args.rounds):  # alternating, so the host's drift falls on every target alike
             for name, server in targets.items():
@@ -145,9 +166,11 @@ def main() -> None:
                                              args.spy if name == args.profile and round_ == 0 else None,
                                              args.connections))
         for name, runs in results.items():
-            m = {k: statistics.median(r[k] for r in runs) for k in ("rps", "worker", "postgres", "redis")}
+            m = {k: statistics.median(r[k] for r in runs)
+                 for k in ("rps", "worker", "postgres", "redis", "wrk", "machine")}
             total = m["worker"] + m["postgres"] + m["redis"]
             print(f"  {name:<12}{m['rps']:>8.0f}{m['worker']:>9.0f}{m['postgres']:>10.0f}{m['redis']:>8.0f}{total:>8.0f}"
+                  f"{m['wrk']:>7.0f}{m['machine']:>9.0f}"
                   + (f"   per round total: {', '.join(str(round(r['worker'] + r['postgres'] + r['redis'])) for r in runs)}"
                      if len(runs) > 1 else ""))
             if args.postgres_detail:
