@@ -58,7 +58,6 @@ def consume(url: str, durable: str, subject: str = "ingestion.tickets.>", settle
     """What a durable pull consumer reads (and acknowledges) until nothing more comes for
     `settle` seconds: (subject, fields) each, in stream order."""
     import nats
-    from nats.errors import TimeoutError as FetchTimeout
 
     async def read() -> list[tuple[str, dict]]:
         nc = await nats.connect(url)
@@ -68,8 +67,8 @@ def consume(url: str, durable: str, subject: str = "ingestion.tickets.>", settle
             while True:
                 try:
                     messages = await subscription.fetch(100, timeout=settle)
-                except FetchTimeout:
-                    return got
+                except TimeoutError:  # nats.errors.TimeoutError, or asyncio's bare one that
+                    return got  # nats-py 2.16's fetch raises on some paths (both are this)
                 for message in messages:
                     got.append((message.subject, json.loads(message.data)))
                     await message.ack()
