@@ -5,11 +5,12 @@ of published events costs PostgreSQL, next to what storing them cost.
 marks every stored event published (storage/outbox.py: MARK_PUBLISHED, one UPDATE per
 batch). One durable throwaway PostgreSQL: N creates through `ingest_event()` (a new
 ticket and its event with a Freshdesk-like payload of about 1.2 KB, as
-console_index_cost.py sends), then every event marked in batches of B, as the relay does
-right after the webhooks (no checkpoint between, so the pages' full images are already
-written). Prints WAL bytes, wall time and the backend's CPU per event for each phase, and
-how many of the updates were HOT (heap-only: no index entries rewritten). Nothing is
-asserted (docs/performance.md).
+console_index_cost.py sends), then the relay's own transaction (`publish_pending`: read
+a batch of B, hand it to a publisher that does nothing, mark it) until nothing is
+pending, right after the webhooks as in production (no checkpoint between, so the pages'
+full images are already written). Prints WAL bytes, wall time and PostgreSQL's CPU (every
+process, as cpu.py counts it) per event for each phase, and how many of the updates were
+HOT (heap-only: no index entries rewritten). Nothing is asserted (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import psycopg
 from console_index_cost import CALL, FIELDS, payload
+from cpu import TICKS, cpu_ticks, postmaster_pid, tree
 
 from devserver import PostgresServer
+from ingestion.storage import Storage
 from ingestion.storage.migrate import migrate
-from ingestion.storage.outbox import MARK_PUBLISHED
+from ingestion.vendors import load_settings
 
-TICKS = 100  # /proc/<pid>/stat clock ticks per second (USER_HZ)
+#: Row updates of the events' partitions, and how many of them were heap-only (HOT).
+UPDATES = """
+SELECT coalesce(sum(n_tup_upd), 0)::bigint, coalesce(sum(n_tup_hot_upd), 0)::bigint FROM pg_stat_user_tables
+ WHERE relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'events'::regclass)
+"""
 
 
 def wal_position(conn: psycopg.Connection) -> str:
@@ -41,16 +48,15 @@ def wal_bytes(conn: psycopg.Connection, start: str, end: str) -> int:
     return int(conn.execute("SELECT pg_wal_lsn_diff(%s::pg_lsn, %s::pg_lsn)", (end, start)).fetchone()[0])
 
 
-def backend_cpu(conn: psycopg.Connection) -> float:
-    """CPU seconds the connection's backend has used (utime + stime)."""
-    fields = Path(f"/proc/{conn.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+def postgres_cpu(pg: PostgresServer) -> float:
+    """CPU seconds every PostgreSQL process has used (the backends of both connections)."""
+    return sum(cpu_ticks(pid) for pid in tree(postmaster_pid(pg))) / TICKS
 
 
-def measured(conn: psycopg.Connection, label: str, count: int, work) -> None:
-    start, wall, cpu = wal_position(conn), time.perf_counter(), backend_cpu(conn)
+def measured(conn: psycopg.Connection, pg: PostgresServer, label: str, count: int, work) -> None:
+    start, wall, cpu = wal_position(conn), time.perf_counter(), postgres_cpu(pg)
     work()
-    end, wall, cpu = wal_position(conn), time.perf_counter() - wall, backend_cpu(conn) - cpu
+    end, wall, cpu = wal_position(conn), time.perf_counter() - wall, postgres_cpu(pg) - cpu
     print(f"  {label:<8}{wal_bytes(conn, start, end) / count:>10.0f} B{wall / count * 1e6:>10.0f} us"
           f"{cpu / count * 1e6:>10.0f} us")
 
@@ -65,29 +71,28 @@ def main() -> None:
         try:
             url = pg.create_database("outbox_mark")
             migrate(url)
+            storage = Storage(load_settings({"APP_ENV": "development", "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}))
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("CHECKPOINT")
                 print(f"{args.events} events, marked in batches of {args.batch}; per event:")
-                print(f"  {'phase':<8}{'WAL':>12}{'wall':>13}{'backend CPU':>13}")
+                print(f"  {'phase':<8}{'WAL':>12}{'wall':>13}{'PostgreSQL CPU':>15}")
 
                 def store() -> None:
                     for n in range(args.events):
                         conn.execute(CALL, ("freshdesk", f"t{n}", FIELDS, f"id:{n}", payload(n)))
 
-                def mark() -> None:
-                    ids = [row[0] for row in conn.execute("SELECT id FROM events ORDER BY id")]
-                    for i in range(0, len(ids), args.batch):
-                        with conn.transaction():
-                            conn.execute(MARK_PUBLISHED, {"ids": ids[i:i + args.batch], "first": "-infinity",
-                                                          "last": "infinity"})
+                def relay() -> None:
+                    while storage.publish_pending(args.batch, lambda rows: None):
+                        pass
 
-                measured(conn, "store", args.events, store)
-                measured(conn, "mark", args.events, mark)
-                conn.execute("SELECT pg_stat_force_next_flush()")
-                updated, hot = conn.execute(
-                    "SELECT sum(n_tup_upd)::bigint, sum(n_tup_hot_upd)::bigint FROM pg_stat_user_tables "
-                    "WHERE relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'events'::regclass)"
-                ).fetchone()
+                measured(conn, pg, "store", args.events, store)
+                measured(conn, pg, "relay", args.events, relay)
+                storage.close()  # its backends end, and report their statistics
+                for _ in range(50):  # (written when a backend exits: moments later)
+                    if conn.execute(UPDATES).fetchone()[0]:
+                        break
+                    time.sleep(0.1)
+                updated, hot = conn.execute(UPDATES).fetchone()
                 print(f"  updates of events: {updated}, of which HOT: {hot}")
         finally:
             pg.stop()
