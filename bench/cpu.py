@@ -3,7 +3,9 @@
 Starts the same servers as `make bench`, runs each app with ONE gunicorn worker and drives
 it with ONE wrk connection (nothing queues, so CPU time is the cost of the work), then
 reads utime+stime from /proc for the workers, every PostgreSQL process and Redis before and
-after. `--workers 4 --connections 16` shows what concurrency adds (the `make bench` setup). Prints microseconds of CPU per request for each. `--py-spy FILE` also records a
+after, and the WAL the database wrote. `--workers 4 --connections 16` shows what concurrency adds
+(the `make bench` setup). Prints microseconds of CPU and WAL records and bytes per request
+for each (`--wal-detail`: by record type). `--py-spy FILE` also records a
 py-spy profile (GIL-holding samples) of the service worker (or, with `--profile
 reference`, the reference's) to FILE (speedscope JSON or .svg flame graph).
 
@@ -20,6 +22,8 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -85,12 +89,47 @@ def postmaster_pid(pg: PostgresServer) -> int:
     return int((pg.data_dir / "postmaster.pid").read_text().split()[0])
 
 
+def wal_position(url: str) -> str:
+    """Where the server's WAL is being inserted now. Two positions give the bytes a run
+    wrote exactly (pg_stat_wal's counters reach it only when the backends flush their
+    statistics, up to seconds later, so they leak from one target's run into the next)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+
+
+def wal_between(url: str, start: str, end: str) -> dict[str, tuple[int, int]]:
+    """The WAL written between two positions, by record type: {type: (records, bytes)},
+    plus "all". The records are counted by pg_walinspect (PostgreSQL 15 and later, a
+    contrib extension); without it, only "all"'s bytes, from the positions."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        total = int(conn.execute("SELECT pg_wal_lsn_diff(%s, %s)", (end, start)).fetchone()[0])
+        try:
+            rows = conn.execute(
+                'SELECT "resource_manager/record_type", count, combined_size FROM pg_get_wal_stats(%s, %s, true)'
+                " WHERE count > 0", (start, end)).fetchall()
+        except psycopg.Error:
+            return {"all": (0, total)}
+    split = {kind: (int(count), int(size)) for kind, count, size in rows}
+    split["all"] = (sum(count for count, _ in split.values()), total)
+    return split
+
+
+def enable_walinspect(url: str) -> bool:
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        return True
+    except psycopg.Error:
+        return False
+
+
 def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: Path, seconds: int,
-            spy: str | None, connections: int = 1) -> dict[str, float]:
+            spy: str | None, connections: int = 1, url: str | None = None) -> dict[str, float]:
     workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True,
                                               text=True).stdout.split()]
     worker = workers[0]
     groups = {"worker": lambda: workers, "postgres": lambda: tree(postmaster_pid(pg)), "redis": lambda: [redis_pid]}
+    wal_start = wal_position(url) if url else None  # (its connection's cost outside the CPU counted)
     before = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
     machine_before, wrk_before = machine_busy_ticks(), children_seconds()
     kinds_before = postgres_by_kind(pg)
@@ -105,6 +144,7 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
     machine_after, wrk_after = machine_busy_ticks(), children_seconds()
     after = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
     kinds_after = postgres_by_kind(pg)
+    wal_end = wal_position(url) if url else None
     if recorder:
         recorder.wait(60)
     n = result["n"]
@@ -112,6 +152,9 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
     out["rps"] = result["rps"]
     out["wrk"] = (wrk_after - wrk_before) / n * 1e6
     out["machine"] = (machine_after - machine_before) / TICKS / n * 1e6
+    wal = wal_between(url, wal_start, wal_end) if url else {"all": (0, 0)}
+    out["wal_records"], out["wal_bytes"] = (v / n for v in wal["all"])
+    out["wal_kinds"] = {kind: (count / n, size / n) for kind, (count, size) in wal.items() if kind != "all"}
     # Processes that ended during the run (an autovacuum worker) are missing from `after`:
     # the per-kind split is indicative, the postgres total above is exact for the survivors.
     out["postgres_kinds"] = {k: (kinds_after.get(k, 0) - kinds_before.get(k, 0)) / TICKS / n * 1e6
@@ -135,10 +178,13 @@ def main() -> None:
                         help="measure each target this many times, alternating; print medians")
     parser.add_argument("--postgres-detail", action="store_true",
                         help="split PostgreSQL's CPU by process (backends, walwriter, autovacuum...)")
+    parser.add_argument("--wal-detail", action="store_true",
+                        help="split each request's WAL by record type (heap insert, index insert, commit...)")
     args = parser.parse_args()
 
     with bench_setup("ingestion-cpu-", workers=args.workers, with_reference=not args.only_service) as bench:
         work, pg = bench.work, bench.pg
+        inspect = enable_walinspect(bench.url)  # else the WAL records column reads 0
         redis_pid = int(subprocess.run(["pgrep", "-f", f"redis-server.*:{bench.redis.port}"], capture_output=True,
                                        text=True).stdout.split()[0])
         targets = {"service": bench.service}
@@ -147,9 +193,10 @@ def main() -> None:
             targets["plain"] = bench.plain
         print(f"{args.scenario}, {args.workers} worker(s), {args.connections} connection(s), {args.seconds} s, "
               f"{args.rounds} round(s); CPU microseconds per request (all workers; medians over rounds); "
-              "wrk: the load generator; machine: the whole host (every process and the kernel's softirqs)")
+              "wrk: the load generator; machine: the whole host (every process and the kernel's softirqs); "
+              "WAL records (pg_walinspect" + ("" if inspect else ": not installed, 0") + ") and bytes per request")
         print(f"  {'target':<12}{'req/s':>8}{'worker':>9}{'postgres':>10}{'redis':>8}{'total':>8}{'wrk':>7}"
-              f"{'machine':>9}")
+              f"{'machine':>9}{'wal rec':>9}{'wal B':>7}")
         results: dict[str, list[dict]] = {name: [] for name in targets}
         for round_ in range(args.rounds):  # alternating, so the host's drift falls on every target alike
             for name, server in targets.items():
@@ -164,19 +211,26 @@ def main() -> None:
                                                    basic_auth=basic)
                 results[name].append(measure(server, pg, redis_pid, requests_file, args.seconds,
                                              args.spy if name == args.profile and round_ == 0 else None,
-                                             args.connections))
+                                             args.connections, bench.url))
         for name, runs in results.items():
             m = {k: statistics.median(r[k] for r in runs)
-                 for k in ("rps", "worker", "postgres", "redis", "wrk", "machine")}
+                 for k in ("rps", "worker", "postgres", "redis", "wrk", "machine", "wal_records", "wal_bytes")}
             total = m["worker"] + m["postgres"] + m["redis"]
             print(f"  {name:<12}{m['rps']:>8.0f}{m['worker']:>9.0f}{m['postgres']:>10.0f}{m['redis']:>8.0f}{total:>8.0f}"
-                  f"{m['wrk']:>7.0f}{m['machine']:>9.0f}"
+                  f"{m['wrk']:>7.0f}{m['machine']:>9.0f}{m['wal_records']:>9.1f}{m['wal_bytes']:>7.0f}"
                   + (f"   per round total: {', '.join(str(round(r['worker'] + r['postgres'] + r['redis'])) for r in runs)}"
                      if len(runs) > 1 else ""))
             if args.postgres_detail:
                 kinds = sorted({k for r in runs for k in r["postgres_kinds"]})
                 split = {k: statistics.median(r["postgres_kinds"].get(k, 0) for r in runs) for k in kinds}
                 print("      postgres: " + ", ".join(f"{k} {v:.0f}" for k, v in split.items() if v))
+            if args.wal_detail:
+                kinds = {k for r in runs for k in r["wal_kinds"]}
+                split = {k: (statistics.median(r["wal_kinds"].get(k, (0, 0))[0] for r in runs),
+                             statistics.median(r["wal_kinds"].get(k, (0, 0))[1] for r in runs)) for k in kinds}
+                print("      WAL per request: " + ", ".join(
+                    f"{k} {count:.2f} x {size:.0f} B" for k, (count, size)
+                    in sorted(split.items(), key=lambda item: -item[1][1]) if count >= 0.05))
 
 
 if __name__ == "__main__":
