@@ -89,47 +89,48 @@ def postmaster_pid(pg: PostgresServer) -> int:
     return int((pg.data_dir / "postmaster.pid").read_text().split()[0])
 
 
-def wal_position(url: str) -> str:
-    """Where the server's WAL is being inserted now. Two positions give the bytes a run
-    wrote exactly (pg_stat_wal's counters reach it only when the backends flush their
-    statistics, up to seconds later, so they leak from one target's run into the next)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+def wal_position(conn: psycopg.Connection) -> str:
+    """Where the server's WAL is being inserted now. Two positions give the bytes written
+    between them exactly (pg_stat_wal's counters reach it only when the backends flush
+    their statistics, up to seconds later, so they would leak from one run into the next)."""
+    return conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
 
 
-def wal_between(url: str, start: str, end: str) -> dict[str, tuple[int, int]]:
+def wal_bytes(conn: psycopg.Connection, start: str, end: str) -> int:
+    return int(conn.execute("SELECT pg_wal_lsn_diff(%s::pg_lsn, %s::pg_lsn)", (end, start)).fetchone()[0])
+
+
+def wal_between(conn: psycopg.Connection, start: str, end: str) -> dict[str, tuple[int, int]]:
     """The WAL written between two positions, by record type: {type: (records, bytes)},
     plus "all". The records are counted by pg_walinspect (PostgreSQL 15 and later, a
     contrib extension); without it, only "all"'s bytes, from the positions."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        total = int(conn.execute("SELECT pg_wal_lsn_diff(%s, %s)", (end, start)).fetchone()[0])
-        try:
-            rows = conn.execute(
-                'SELECT "resource_manager/record_type", count, combined_size FROM pg_get_wal_stats(%s, %s, true)'
-                " WHERE count > 0", (start, end)).fetchall()
-        except psycopg.Error:
-            return {"all": (0, total)}
+    total = wal_bytes(conn, start, end)
+    try:
+        rows = conn.execute(
+            'SELECT "resource_manager/record_type", count, combined_size FROM pg_get_wal_stats(%s, %s, true)'
+            " WHERE count > 0", (start, end)).fetchall()
+    except psycopg.Error:
+        return {"all": (0, total)}
     split = {kind: (int(count), int(size)) for kind, count, size in rows}
     split["all"] = (sum(count for count, _ in split.values()), total)
     return split
 
 
-def enable_walinspect(url: str) -> bool:
+def enable_walinspect(conn: psycopg.Connection) -> bool:
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
         return True
     except psycopg.Error:
         return False
 
 
 def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: Path, seconds: int,
-            spy: str | None, connections: int = 1, url: str | None = None) -> dict[str, float]:
+            spy: str | None, connections: int, wal_conn: psycopg.Connection) -> dict[str, float]:
     workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True,
                                               text=True).stdout.split()]
     worker = workers[0]
     groups = {"worker": lambda: workers, "postgres": lambda: tree(postmaster_pid(pg)), "redis": lambda: [redis_pid]}
-    wal_start = wal_position(url) if url else None  # (its connection's cost outside the CPU counted)
+    wal_start = wal_position(wal_conn)
     before = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
     machine_before, wrk_before = machine_busy_ticks(), children_seconds()
     kinds_before = postgres_by_kind(pg)
@@ -144,7 +145,7 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
     machine_after, wrk_after = machine_busy_ticks(), children_seconds()
     after = {k: sum(cpu_ticks(p) for p in f()) for k, f in groups.items()}
     kinds_after = postgres_by_kind(pg)
-    wal_end = wal_position(url) if url else None
+    wal_end = wal_position(wal_conn)
     if recorder:
         recorder.wait(60)
     n = result["n"]
@@ -152,7 +153,7 @@ def measure(server: Server, pg: PostgresServer, redis_pid: int, requests_file: P
     out["rps"] = result["rps"]
     out["wrk"] = (wrk_after - wrk_before) / n * 1e6
     out["machine"] = (machine_after - machine_before) / TICKS / n * 1e6
-    wal = wal_between(url, wal_start, wal_end) if url else {"all": (0, 0)}
+    wal = wal_between(wal_conn, wal_start, wal_end)
     out["wal_records"], out["wal_bytes"] = (v / n for v in wal["all"])
     out["wal_kinds"] = {kind: (count / n, size / n) for kind, (count, size) in wal.items() if kind != "all"}
     # Processes that ended during the run (an autovacuum worker) are missing from `after`:
@@ -182,9 +183,10 @@ def main() -> None:
                         help="split each request's WAL by record type (heap insert, index insert, commit...)")
     args = parser.parse_args()
 
-    with bench_setup("ingestion-cpu-", workers=args.workers, with_reference=not args.only_service) as bench:
+    with bench_setup("ingestion-cpu-", workers=args.workers, with_reference=not args.only_service) as bench, \
+            psycopg.connect(bench.url, autocommit=True) as wal_conn:  # (opened before any CPU is counted)
         work, pg = bench.work, bench.pg
-        inspect = enable_walinspect(bench.url)  # else the WAL records column reads 0
+        inspect = enable_walinspect(wal_conn)  # else the WAL records column reads 0
         redis_pid = int(subprocess.run(["pgrep", "-f", f"redis-server.*:{bench.redis.port}"], capture_output=True,
                                        text=True).stdout.split()[0])
         targets = {"service": bench.service}
@@ -211,7 +213,7 @@ def main() -> None:
                                                    basic_auth=basic)
                 results[name].append(measure(server, pg, redis_pid, requests_file, args.seconds,
                                              args.spy if name == args.profile and round_ == 0 else None,
-                                             args.connections, bench.url))
+                                             args.connections, wal_conn))
         for name, runs in results.items():
             m = {k: statistics.median(r[k] for r in runs)
                  for k in ("rps", "worker", "postgres", "redis", "wrk", "machine", "wal_records", "wal_bytes")}

@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import psycopg
 from console_index_cost import CALL, FIELDS, payload
-from cpu import TICKS, cpu_ticks, postmaster_pid, tree
+from cpu import TICKS, cpu_ticks, postmaster_pid, tree, wal_bytes, wal_position
 
 from devserver import PostgresServer
 from ingestion.storage import Storage
@@ -38,14 +38,6 @@ UPDATES = """
 SELECT coalesce(sum(n_tup_upd), 0)::bigint, coalesce(sum(n_tup_hot_upd), 0)::bigint FROM pg_stat_user_tables
  WHERE relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'events'::regclass)
 """
-
-
-def wal_position(conn: psycopg.Connection) -> str:
-    return conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
-
-
-def wal_bytes(conn: psycopg.Connection, start: str, end: str) -> int:
-    return int(conn.execute("SELECT pg_wal_lsn_diff(%s::pg_lsn, %s::pg_lsn)", (end, start)).fetchone()[0])
 
 
 def postgres_cpu(pg: PostgresServer) -> float:
