@@ -18,6 +18,8 @@ from signing import post
 
 from ingestion.storage import partitions
 from ingestion.storage.migrate import DIRECTORY, migrate
+from ingestion.storage.tickets import INGEST_EVENT, ingest_params
+from ingestion.tickets import TicketEvent
 
 SPEC = importlib.util.spec_from_file_location("migration_14", DIRECTORY / "0014_partitioned_events.py")
 FOURTEEN = importlib.util.module_from_spec(SPEC)
@@ -160,6 +162,23 @@ def test_migrate_then_functions_make_a_partitioned_service(make_app, db):
     db.execute("UPDATE events SET received_at = received_at - interval '62 days'")  # row moves to an older month
     assert db.execute("SELECT tableoid::regclass::text AS part FROM events").fetchone()["part"] != where
     assert post(client, "zendesk", event).json["status"] == "already_exists"  # known by its event id
+
+
+def test_the_hot_path_statement_never_opens_the_months(db):
+    """A statement naming `events` opens and locks every month's partition and index at
+    each call, even where the plan never reads them (a year kept is 17 of each): the
+    webhook's one statement reads nothing itself, ingest_event() does the reading."""
+    event = TicketEvent(vendor="freshdesk", account="", external_id="plan-1", event_type="ticket.created",
+                        fields={"subject": "one"})
+    params = ingest_params(event, "key-1", 120, '{"id": 1}', None)
+    [plan] = db.execute(f"EXPLAIN (FORMAT JSON) {INGEST_EVENT}", params).fetchone()["QUERY PLAN"]
+
+    def relations(node: dict) -> list[str]:
+        named = [node["Relation Name"]] if "Relation Name" in node else []
+        return named + [name for child in node.get("Plans", []) for name in relations(child)]
+
+    assert plan["Plan"]["Node Type"] == "Function Scan"
+    assert relations(plan["Plan"]) == []
 
 
 def test_maintain_makes_months_ahead_and_moves_what_the_default_partition_caught(db, database_url):

@@ -178,16 +178,27 @@ $$;
 -- snapshot (READ COMMITTED, new statement), sees the winner's row and locks it. Deliveries of one ticket are therefore serialized:
 -- the duplicate check below sees every event committed before it, exactly one delivery
 -- is `created`, and event ids follow commit order per ticket.
--- (Its signature before p_credential, dropped in the transaction that creates this one,
--- so the swap is atomic; a caller of the old signature lands on this one's default.)
+--
+-- A redelivery's answer says how long its identity still holds (out_expires_in, seconds;
+-- NULL for a new event or without a horizon): computed here, from the arrival time the
+-- horizon was checked against. The caller's statement once read it from `events` itself,
+-- and a statement naming the partitioned table opens and locks every month's partition
+-- and index on each call, creates included: 6% of PostgreSQL's CPU per create in
+-- `make bench`'s profile, with one month; more with each month retention keeps.
+-- (Its signature before p_credential, and this one's (its OUT columns cannot change in
+-- place), dropped in the transaction that creates it, so the swap is atomic: a caller
+-- of the first lands on the default, one of the second reads the columns it names.)
 DROP FUNCTION IF EXISTS ingest_event(text, text, text, jsonb, text, interval, text, text, text, text, boolean,
                                      jsonb, jsonb, text);
+DROP FUNCTION IF EXISTS ingest_event(text, text, text, jsonb, text, interval, text, text, text, text, boolean,
+                                     jsonb, jsonb, text, text);
 CREATE OR REPLACE FUNCTION ingest_event(
     p_vendor text, p_account text, p_external_id text, p_fields jsonb,
     p_dedup_key text, p_dedup_horizon interval, p_event_type text, p_vendor_event_id text,
     p_comment_body text, p_comment_author text, p_comment_public boolean, p_changes jsonb,
     p_payload jsonb, p_request_id text, p_credential text DEFAULT NULL,
-    OUT out_ticket_id uuid, OUT out_event_id bigint, OUT out_outcome text, OUT out_revision integer)
+    OUT out_ticket_id uuid, OUT out_event_id bigint, OUT out_outcome text, OUT out_revision integer,
+    OUT out_expires_in integer)
 LANGUAGE plpgsql AS $$
 DECLARE
     t tickets%ROWTYPE;
@@ -244,6 +255,7 @@ BEGIN
             IF p_dedup_horizon IS NULL OR earlier.received_at > now() - p_dedup_horizon THEN
                 out_outcome := 'already_exists';
                 out_event_id := earlier.id;
+                out_expires_in := greatest(0, extract(epoch FROM earlier.received_at + p_dedup_horizon - now()))::integer;
                 INSERT INTO deliveries (vendor, account, external_id, ticket_id, event_id, outcome,
                                         vendor_event_id, request_id)
                 VALUES (p_vendor, p_account, p_external_id, t.id, earlier.id, 'already_exists',

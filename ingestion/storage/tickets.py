@@ -22,10 +22,7 @@ from .replica import Reads
 #: seconds the delivery's identity still holds). One round trip and, on an autocommit
 #: connection, one transaction. Race safety: see ingest_event().
 INGEST_EVENT = """
-SELECT out_ticket_id, out_event_id, out_outcome, out_revision,
-       CASE WHEN %(horizon)s::interval IS NULL OR out_outcome <> 'already_exists' THEN NULL
-            ELSE greatest(0, extract(epoch FROM (SELECT e.received_at FROM events e WHERE e.id = out_event_id)
-                                               + %(horizon)s::interval - now()))::integer END
+SELECT out_ticket_id, out_event_id, out_outcome, out_revision, out_expires_in
   FROM ingest_event(%(vendor)s, %(account)s, %(external_id)s, %(fields)s, %(dedup_key)s, %(horizon)s::interval,
                     %(event_type)s, %(vendor_event_id)s, %(comment_body)s, %(comment_author)s,
                     %(comment_public)s, %(changes)s, %(payload)s::jsonb, %(request_id)s, %(credential)s)
