@@ -255,7 +255,9 @@ BEGIN
             IF p_dedup_horizon IS NULL OR earlier.received_at > now() - p_dedup_horizon THEN
                 out_outcome := 'already_exists';
                 out_event_id := earlier.id;
-                out_expires_in := greatest(0, extract(epoch FROM earlier.received_at + p_dedup_horizon - now()))::integer;
+                IF p_dedup_horizon IS NOT NULL THEN  -- (greatest() skips a NULL: without a horizon, forever)
+                    out_expires_in := greatest(0, extract(epoch FROM earlier.received_at + p_dedup_horizon - now()))::integer;
+                END IF;
                 INSERT INTO deliveries (vendor, account, external_id, ticket_id, event_id, outcome,
                                         vendor_event_id, request_id)
                 VALUES (p_vendor, p_account, p_external_id, t.id, earlier.id, 'already_exists',
