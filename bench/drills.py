@@ -80,7 +80,10 @@ class Load:
                 status = response.status_code
                 ticket_id = response.json().get("ticket_id") if status < 300 else None
                 retry_after = response.headers.get("Retry-After")
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                # (A worker killed while it sent the answer cuts the body off half-way:
+                # requests raises ChunkedEncodingError, not a ConnectionError. No answer,
+                # like a closed connection, and the client goes on.)
                 status, ticket_id, retry_after = 0, None, None
             with self.lock:
                 self.answers.append(Answer(started, time.monotonic() - started, status, ticket_id, retry_after))
