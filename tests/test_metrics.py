@@ -3,12 +3,14 @@ several workers, a killed worker, and the breaker's state across a Redis outage.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -80,9 +82,28 @@ def workload(server):
     sent = Counter()
     barrier = threading.Barrier(6)
 
-    def create(n):  # six at once, so several workers take part
-        barrier.wait()
-        return post(server, "freshdesk", {"id": f"m-{n}"}).status_code
+    def create(n):
+        """Six at once, held so that several workers must take part: each connection sends
+        all of its body but the last byte, and the workers that accepted one wait on it
+        (a sync worker serves one connection at a time). Released together, after the
+        idle workers have had time to accept; merely starting six requests together let
+        one fast worker serve them all on a busy machine."""
+        url = FRESHDESK_URL
+        body, headers = signed("freshdesk", {"id": f"m-{n}"}, server.url + url)
+        conn = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=10)
+        try:
+            conn.putrequest("POST", url)
+            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                conn.putheader(name, value)
+            conn.endheaders(body[:-1])
+            barrier.wait()
+            time.sleep(0.5)
+            conn.send(body[-1:])
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
 
     with ThreadPoolExecutor(6) as pool:
         for status in pool.map(create, range(6)):
