@@ -218,3 +218,51 @@ def test_log_lines_stay_single_lines_whatever_the_client_puts_in_its_path(server
     assert "\u2028" not in text and "\u0085" not in text
     for line in text.splitlines():
         json.loads(line)  # every piece a whole record
+
+
+def established_peer_ports(pid: int) -> list[int]:
+    """The remote ports of `pid`'s established TCP connections (from /proc: its socket
+    inodes matched against the kernel's TCP tables)."""
+    import os
+    from pathlib import Path
+
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed while we looked
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and fields[9] in inodes:  # 01: ESTABLISHED
+                ports.append(int(fields[2].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_the_app_is_built_in_the_master_but_only_workers_connect(database_url, redis_url, workdir):
+    """gunicorn.conf.py preloads the app, so the workers share its pages; a connection
+    opened in the master would be inherited by every worker, which would then talk over
+    one socket. The master must hold none, while the workers hold theirs."""
+    from urllib.parse import urlsplit
+
+    store_ports = {urlsplit(database_url).port, urlsplit(redis_url).port}
+    gunicorn = Gunicorn(make_env(database_url, REDIS_URL=redis_url), workers=2, log_dir=workdir).start()
+    try:
+        for n in range(6):
+            body, headers = signed("zendesk", {"ticket": {"id": f"preload-{n}", "subject": "s"}})
+            assert requests.post(gunicorn.url + ZENDESK_URL, data=body, headers=headers, timeout=10).status_code == 201
+        master = gunicorn.process.pid
+        workers = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+        assert len(workers) == 2
+        assert not store_ports & set(established_peer_ports(master))
+        held = set()
+        for worker in workers:
+            held |= store_ports & set(established_peer_ports(int(worker)))
+        assert held == store_ports  # the check can see a connection when there is one
+        assert "preload_app = True" in (ROOT / "gunicorn.conf.py").read_text()
+    finally:
+        gunicorn.stop()
