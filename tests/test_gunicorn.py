@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
+from pathlib import Path
 import socket
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -247,8 +250,6 @@ def test_the_app_is_built_in_the_master_but_only_workers_connect(database_url, r
     """gunicorn.conf.py preloads the app, so the workers share its pages; a connection
     opened in the master would be inherited by every worker, which would then talk over
     one socket. The master must hold none, while the workers hold theirs."""
-    from urllib.parse import urlsplit
-
     store_ports = {urlsplit(database_url).port, urlsplit(redis_url).port}
     gunicorn = Gunicorn(make_env(database_url, REDIS_URL=redis_url), workers=2, log_dir=workdir).start()
     try:
@@ -256,12 +257,12 @@ def test_the_app_is_built_in_the_master_but_only_workers_connect(database_url, r
             body, headers = signed("zendesk", {"ticket": {"id": f"preload-{n}", "subject": "s"}})
             assert requests.post(gunicorn.url + ZENDESK_URL, data=body, headers=headers, timeout=10).status_code == 201
         master = gunicorn.process.pid
-        workers = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+        workers = gunicorn.worker_pids()
         assert len(workers) == 2
         assert not store_ports & set(established_peer_ports(master))
         held = set()
         for worker in workers:
-            held |= store_ports & set(established_peer_ports(int(worker)))
+            held |= store_ports & set(established_peer_ports(worker))
         assert held == store_ports  # the check can see a connection when there is one
         assert "preload_app = True" in (ROOT / "gunicorn.conf.py").read_text()
     finally:

@@ -88,11 +88,10 @@ def workload(server):
         (a sync worker serves one connection at a time). Released together, after the
         idle workers have had time to accept; merely starting six requests together let
         one fast worker serve them all on a busy machine."""
-        url = FRESHDESK_URL
-        body, headers = signed("freshdesk", {"id": f"m-{n}"}, server.url + url)
+        body, headers = signed("freshdesk", {"id": f"m-{n}"}, server.url + FRESHDESK_URL)
         conn = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=10)
         try:
-            conn.putrequest("POST", url)
+            conn.putrequest("POST", FRESHDESK_URL)
             for name, value in {**headers, "Content-Length": str(len(body))}.items():
                 conn.putheader(name, value)
             conn.endheaders(body[:-1])
