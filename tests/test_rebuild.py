@@ -137,6 +137,29 @@ def test_retention_keeps_what_later_events_do_not_say_and_a_new_normalizer_still
     assert (summary.changed, summary.fields_changed) == (1, {"type": 1})
 
 
+@pytest.mark.parametrize("emptied_by", ["retention", "redaction"])
+def test_what_a_rebuild_read_is_kept_when_the_payload_is_gone_later(client, app, db, learns_kind, emptied_by):
+    """A review's case: after a normalizer upgrade and a rebuild, retention (or a
+    redaction of an address in the payload) left the event with the fields the old
+    normalizer had read, and the next rebuild, with the same normalizer, rolled the
+    ticket's type back. A rebuild keeps its reading on the event."""
+    storage = app.extensions["ingestion"].storage
+    post(client, "freshdesk", {"ticket": {"id": "up", "subject": "One", "kind": "incident",
+                                          "requester_email": "ana@example.com", "updated_at": "2026-01-01T09:00:00Z"}})
+    learns_kind()
+    assert run(app).changed == 1
+    fields = db.execute("SELECT fields FROM events WHERE event_type <> 'ticket.rebuilt'").fetchone()["fields"]
+    assert fields["type"] == "incident"
+    if emptied_by == "retention":
+        assert storage.prune_event_payloads(-1) >= 1
+    else:
+        redact_email(storage, "ana@example.com")
+    before = tickets(db)["up"]
+    assert before["type"] == "incident"
+    summary = run(app)
+    assert summary.changed == 0 and tickets(db)["up"] == before
+
+
 def test_a_redaction_is_a_fact_a_rebuild_honours(client, app, db):
     """The review's case: after `redact --email`, the old rebuild put the person's name
     and vendor id back on the ticket (and published them to the stream)."""

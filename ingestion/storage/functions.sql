@@ -358,7 +358,8 @@ $$;
 -- p_readings maps an event id (as text) to the fields today's normalizer reads from its
 -- payload. An event without a reading (no payload left, a payload a redaction altered,
 -- one today's normalizer cannot read, the redactions' own records) takes part with the
--- fields stored when it arrived. Values retention or a forgetting emptied from those are
+-- fields stored when it arrived, or the last rebuild read (a reading that differs from
+-- the stored fields replaces them). Values retention or a forgetting emptied from those are
 -- unknown: where such an event is the last to set a field (a custom field: a key), the
 -- field keeps the ticket's stored value, since the history holds nothing newer to put
 -- there. So an unchanged normalizer reproduces the ticket exactly, redactions and
@@ -403,6 +404,12 @@ BEGIN
     FOR ev IN SELECT e.id, e.fields, e.fields_retained, e.received_at FROM events e
                WHERE e.ticket_id = p_ticket AND e.dedup_key NOT LIKE 'rebuild:%' ORDER BY e.id LOOP
         f := p_readings->(ev.id::text);
+        IF f IS NOT NULL AND f IS DISTINCT FROM ev.fields THEN
+            -- Today's reading becomes what the event carried: once retention or a
+            -- redaction takes its payload, a later rebuild replays this reading, never
+            -- the older normalizer's (which would roll back what this rebuild refined).
+            UPDATE events SET fields = f WHERE id = ev.id AND received_at = ev.received_at;
+        END IF;
         opaque := f IS NULL AND ev.fields_retained;
         f := coalesce(f, ev.fields);
         IF f IS NULL THEN
