@@ -53,6 +53,61 @@ def test_a_person_is_forgotten_across_vendors_tickets_events_and_quarantine(app,
         "requester_email"] == EMAIL
 
 
+def test_only_whole_addresses_and_names_are_mentions(app, client, db):
+    """A review's case: `ana@example.com` was masked inside `diana@example.com` (another
+    person's ticket got a `forget` record, her payload `di[redacted]`, and the next
+    rebuild changed her ticket), and her quarantined delivery was deleted."""
+    from test_rebuild import run  # the rebuild job as the rebuild tests drive it
+
+    post(client, "freshdesk", {"ticket": {"id": "ana", "subject": "Hi", "requester": "Ana Lopez <ana@example.com>",
+                                          "description": "Call me back.\nAna Lopez"}})
+    post(client, "freshdesk", {"ticket": {"id": "diana", "subject": "Hello",
+                                          "requester": "Diana Prince <diana@example.com>",
+                                          "description": "also ana@example.com.au and Banana Lopez"}})
+    post(client, "freshdesk", {"ticket": {"subject": "no id", "requester_email": "diana@example.com"}})
+    post(client, "freshdesk", {"ticket": {"subject": "no id", "requester_email": "ana@example.com"}})
+    diana = db.execute("SELECT * FROM tickets WHERE external_id = 'diana'").fetchone()
+    storage = app.extensions["ingestion"].storage
+
+    assert redact_email(storage, "ana@example.com") == {"tickets": 1, "events": 1, "quarantine": 1}
+    assert db.execute("SELECT * FROM tickets WHERE external_id = 'diana'").fetchone() == diana
+    ana = db.execute("SELECT * FROM tickets WHERE external_id = 'ana'").fetchone()
+    assert (ana["requester_name"], ana["requester_email"], ana["description"]) == (None, None,
+                                                                                  "Call me back.\n[redacted]")
+    texts = db.execute("SELECT e.payload::text || e.fields::text AS text FROM events e "
+                       "JOIN tickets t ON t.id = e.ticket_id WHERE t.external_id = 'ana' AND e.payload IS NOT NULL").fetchall()
+    assert "\\n[redacted]" in texts[0]["text"]  # the JSON text's "\nAna Lopez" too
+    assert not [r for r in texts if "Ana Lopez" in r["text"] or "ana@example.com" in r["text"]]
+    for kept in ("diana@example.com", "ana@example.com.au", "Banana Lopez"):
+        assert {"events.payload", "events.fields", "tickets.description"} & set(mentions(db, kept)), kept
+    assert "quarantine.body" in mentions(db, "diana@example.com")
+    forgotten = db.execute("SELECT t.external_id FROM events e JOIN tickets t ON t.id = e.ticket_id "
+                           "WHERE e.outcome = 'forget'").fetchall()
+    assert [r["external_id"] for r in forgotten] == ["ana"]
+    assert run(app).changed == 0
+
+
+def test_a_full_name_is_forgotten_on_every_ticket_a_single_word_only_where_the_address_is(app, client, db):
+    """A review's case: the person's name in another ticket's comment was kept (the
+    tickets were found by the address only)."""
+    post(client, "zendesk", {"ticket": {"id": "a1", "requester": "Ana Perez <ana.perez@example.com>",
+                                        "subject": "Refund"}})
+    post(client, "zendesk", {"ticket": {"id": "b1", "requester": "Bo Berg <bo@example.com>",
+                                        "latest_comment": "Ana Perez called about this too"}})
+    post(client, "zendesk", {"ticket": {"id": "c1", "requester": "Cy Dunn <cy@example.com>",
+                                        "latest_comment": "Ana called, Perez too"}})
+    storage = app.extensions["ingestion"].storage
+    assert redact_email(storage, "ana.perez@example.com")["tickets"] == 1
+    comments = {r["external_id"]: r["comment_body"] for r in db.execute(
+        "SELECT t.external_id, e.comment_body FROM events e JOIN tickets t ON t.id = e.ticket_id "
+        "WHERE e.comment_body IS NOT NULL").fetchall()}
+    assert comments == {"b1": "[redacted] called about this too", "c1": "Ana called, Perez too"}
+    assert mentions(db, "Ana Perez") == []
+    forgotten = db.execute("SELECT t.external_id FROM events e JOIN tickets t ON t.id = e.ticket_id "
+                           "WHERE e.outcome = 'forget' ORDER BY 1").fetchall()
+    assert [r["external_id"] for r in forgotten] == ["a1", "b1"]
+
+
 def test_a_tickets_personal_data_is_emptied_and_its_history_skeleton_kept(app, client, db):
     seed(client)
     storage = app.extensions["ingestion"].storage
@@ -103,3 +158,19 @@ def test_the_redact_command_prints_what_it_changed(database_url, client, db):
     refused = subprocess.run([sys.executable, "-m", "ingestion", "redact"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "exactly one" in refused.stderr
+
+
+def test_the_redact_command_refuses_what_is_not_one_whole_address(database_url, client, db):
+    """A review's case: `--email @example.com` was accepted and masked every address of
+    the domain; `--email @` deleted every quarantined body holding an `@`."""
+    seed(client)
+    env = {**os.environ, **make_env(database_url)}
+    before = mentions(db, EMAIL, OTHER)
+    for argument in ("@example.net", "@", "ines.forget@", "ines forget@example.net", "a@b@example.net",
+                     "ines@example..net"):
+        result = subprocess.run([sys.executable, "-m", "ingestion", "redact", "--email", argument], cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0 and "one whole email address" in result.stderr, (argument, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert mentions(db, EMAIL, OTHER) == before
+    assert db.execute("SELECT count(*) AS n FROM redactions").fetchone()["n"] == 0

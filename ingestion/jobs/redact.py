@@ -29,9 +29,24 @@ TEXT = (("subject", "subject"), ("description", "description"), ("group_name", "
 EVENT_COLUMNS = ("payload", "comment_body", "comment_author", "changes", "fields")
 
 
+#: An address the command accepts: one `@`, a local part and a domain of dot-separated
+#: labels, no spaces. `@example.com` or `@` would match every address of a domain (or
+#: every one) as a substring, which is not a person.
+ADDRESS = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)*")
+
+# A mention is a whole address or name, never part of a longer one: `ana@example.com`
+# is not in `diana@example.com` or `ana@example.com.au`, `Ana` is not in `Banana`.
+# Masking reads JSON as text, where a line break before a name is the two characters
+# `\n`: a backslash escape's letter counts as a boundary too.
+_STARTS = r"(?:(?<![\w.%+\-])|(?<=\\[nrtbf]))"
+_ENDS = r"(?![\w\-]|\.[\w\-])"
+
+
 def _pattern(mentions: Iterable[str]) -> re.Pattern[str] | None:
     words = sorted({m.strip() for m in mentions if m and len(m.strip()) >= 3}, key=len, reverse=True)
-    return re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE) if words else None
+    if not words:
+        return None
+    return re.compile(_STARTS + "(?:" + "|".join(re.escape(w) for w in words) + ")" + _ENDS, re.IGNORECASE)
 
 
 def _masked(text: str | None, pattern: re.Pattern[str] | None) -> str | None:
@@ -66,17 +81,29 @@ def masking(ticket: Mapping[str, Any], events: list[Mapping[str, Any]], email: s
     return Masking(text, changed_events, {"forgotten": "person", "fields": names, "events": len(changed_events)})
 
 
+def _like(text: str) -> str:
+    """`text` anywhere, as an ILIKE pattern."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def redact_email(storage: Storage, email: str) -> dict[str, int]:
+    """Forget the person with this address. The tickets searched are those where the
+    address appears, or one of the person's full names (two words or more) does: a
+    single word (`Ana`) would find strangers, so it is masked only on the tickets the
+    address or a full name leads to."""
     email = email.strip()
     changed = {"tickets": 0, "events": 0, "quarantine": 0}
-    like = "%" + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    pattern = _pattern([email, *storage.names_of(email)])
-    for ticket_id in storage.tickets_mentioning(email, like):
+    like = _like(email)
+    names = storage.names_of(email)
+    pattern = _pattern([email, *names])
+    address = _pattern([email])
+    full_names = sorted(name.strip() for name in names if len(name.split()) >= 2)
+    for ticket_id in storage.tickets_mentioning(email, [like, *map(_like, full_names)]):
         done = storage.redact(ticket_id, lambda ticket, events: masking(ticket, events, email, pattern))
         if done is not None:
             changed["tickets"] += bool(done.summary["fields"])
             changed["events"] += len(done.events)
-    changed["quarantine"] = storage.redact_quarantine(like)
+    changed["quarantine"] = storage.redact_quarantine(like, lambda body: address is not None and bool(address.search(body)))
     storage.record_redaction_request("email", changed)
     return changed
 
@@ -97,8 +124,8 @@ def command(context: Context, email: str | None, ticket: str | None, account: st
     """Remove personal data on request (README: Personal data); prints what it changed."""
     if (email is None) == (ticket is None):
         raise click.ClickException("give exactly one of --email and --ticket")
-    if email is not None and "@" not in email:
-        raise click.ClickException("--email must be an email address")
+    if email is not None and not ADDRESS.fullmatch(email.strip()):
+        raise click.ClickException("--email must be one whole email address (name@domain)")
     if email is not None:
         changed = redact_email(context.storage, email)
     else:

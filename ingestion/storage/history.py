@@ -63,16 +63,18 @@ SELECT CASE WHEN lower(requester_email) = lower(%(email)s) THEN requester_name E
   FROM tickets WHERE lower(requester_email) = lower(%(email)s) OR lower(assignee_email) = lower(%(email)s)
 """
 
-#: Tickets where the address is a person's, or any of whose fields or events mention it.
+#: Tickets where the address is a person's, or any of whose fields or events may mention
+#: it or a full name (`likes`: substrings; the masking decides what is a mention).
 REDACT_TICKETS = """
 SELECT id FROM tickets
  WHERE lower(requester_email) = lower(%(email)s) OR lower(assignee_email) = lower(%(email)s)
-    OR subject ILIKE %(like)s OR description ILIKE %(like)s OR organization ILIKE %(like)s
-    OR group_name ILIKE %(like)s OR array_to_string(tags, ' ') ILIKE %(like)s OR custom_fields::text ILIKE %(like)s
+    OR subject ILIKE ANY(%(likes)s) OR description ILIKE ANY(%(likes)s) OR organization ILIKE ANY(%(likes)s)
+    OR group_name ILIKE ANY(%(likes)s) OR array_to_string(tags, ' ') ILIKE ANY(%(likes)s)
+    OR custom_fields::text ILIKE ANY(%(likes)s)
 UNION
 SELECT ticket_id FROM events
- WHERE payload::text ILIKE %(like)s OR comment_body ILIKE %(like)s OR comment_author ILIKE %(like)s
-    OR changes::text ILIKE %(like)s OR fields::text ILIKE %(like)s
+ WHERE payload::text ILIKE ANY(%(likes)s) OR comment_body ILIKE ANY(%(likes)s)
+    OR comment_author ILIKE ANY(%(likes)s) OR changes::text ILIKE ANY(%(likes)s) OR fields::text ILIKE ANY(%(likes)s)
 """
 
 #: A ticket's events as the masking reads them: JSON columns as text.
@@ -94,7 +96,9 @@ RECORD_REDACTION = """
 SELECT out_event_id, out_revision FROM record_redaction(%(id)s, %(fields)s::jsonb, %(summary)s)
 """
 
-REDACT_QUARANTINE = "DELETE FROM quarantine WHERE encode(body, 'escape') ILIKE %(like)s"
+#: Quarantined bodies that may mention the address (the masking's pattern decides).
+REDACT_QUARANTINE_CANDIDATES = "SELECT id, body FROM quarantine WHERE encode(body, 'escape') ILIKE %(like)s"
+REDACT_QUARANTINE = "DELETE FROM quarantine WHERE id = ANY(%(ids)s)"
 
 LOCK_TICKET_BY_KEY = """
 SELECT id FROM tickets WHERE vendor = %(vendor)s AND account = %(account)s AND external_id = %(external_id)s
@@ -195,9 +199,9 @@ class HistoryStore:
         return self.database.run("redact_names", lambda conn: {
             name for row in conn.execute(REDACT_NAMES, {"email": email}).fetchall() for name in row if name})
 
-    def tickets_mentioning(self, email: str, like: str) -> list[Any]:
+    def tickets_mentioning(self, email: str, likes: list[str]) -> list[Any]:
         return self.database.run("redact_tickets", lambda conn: [
-            row[0] for row in conn.execute(REDACT_TICKETS, {"email": email, "like": like}).fetchall()])
+            row[0] for row in conn.execute(REDACT_TICKETS, {"email": email, "likes": likes}).fetchall()])
 
     def redact(self, ticket_id: Any, mask: Callable[[dict[str, Any], list[dict[str, Any]]], Masking | None]
                ) -> Masking | None:
@@ -223,10 +227,16 @@ class HistoryStore:
 
         return self.database.run("redact_ticket", work)
 
-    def redact_quarantine(self, like: str) -> int:
-        """Delete quarantined bodies that mention the address."""
-        return self.database.run("redact_quarantine", lambda conn: conn.execute(REDACT_QUARANTINE,
-                                                                                {"like": like}).rowcount)
+    def redact_quarantine(self, like: str, mentions: Callable[[str], bool]) -> int:
+        """Delete quarantined bodies that mention the address: those matching `like`
+        (a substring) that `mentions(body as text)` confirms."""
+        def work(conn: psycopg.Connection) -> int:
+            with conn.transaction():
+                ids = [row[0] for row in conn.execute(REDACT_QUARANTINE_CANDIDATES, {"like": like})
+                       if mentions(bytes(row[1]).decode("utf-8", "replace"))]
+                return conn.execute(REDACT_QUARANTINE, {"ids": ids}).rowcount if ids else 0
+
+        return self.database.run("redact_quarantine", work)
 
     def forget(self, vendor: str, account: str, external_id: str) -> tuple[int, int]:
         """Forget one ticket's content (as a permanent delete does, without marking it
