@@ -27,7 +27,7 @@ import click
 
 from ._version import version
 from .config import Settings, _directory
-from .errors import ConfigError, DatabaseUnavailable, MigrationError, SourcesKeyError
+from .errors import ApiError, ConfigError, DatabaseUnavailable, MigrationError, SourcesKeyError
 
 #: name -> (module:attribute of the command, one line for the command list).
 COMMANDS = {
@@ -130,6 +130,9 @@ def job(function: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         from . import logs
 
+        for name, value in kwargs.items():
+            if isinstance(value, str) and not _is_text(value):
+                raise click.ClickException(f"{name.replace('_', '-')}: not valid UTF-8 text")
         context = Context(load_settings())
         logs.configure(context.settings.log_level)
         for deprecation in context.settings.deprecations:
@@ -143,10 +146,22 @@ def job(function: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(str(error)) from None
         except SourcesKeyError as error:
             raise click.ClickException(f"configuration error: {error}") from None
+        except ApiError as error:  # a value the database refused (storage/pool.py), say
+            raise click.ClickException(error.message) from None
         finally:
             context.close()
 
     return run
+
+
+def _is_text(value: str) -> bool:
+    """Whether an argument is text: bytes that are not UTF-8 reach Python as lone
+    surrogates (surrogateescape), which no database or file can take."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def stop_on_signals() -> threading.Event:

@@ -3,6 +3,7 @@ offers. Development tooling (`python -m devserver`) is not part of it."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from ingestion._version import __version__
 from ingestion.cli import main
+from conftest import make_env
 from signing import SOURCES_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +64,6 @@ def unreachable_database() -> str:
 
 @pytest.fixture(scope="module")
 def outage_env():
-    import os
 
     return {**os.environ, "APP_ENV": "production", "DATABASE_URL": unreachable_database(), "DB_POOL_TIMEOUT": "0.5",
             "ZENDESK_API_EMAIL": "agent@example.com", "ZENDESK_API_TOKEN": "zd-api-7Hq2Lx9PwK4m",
@@ -96,3 +97,30 @@ def test_the_relay_waits_out_a_database_outage_without_a_traceback(outage_env):
     assert relay.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert any('"message": "database unavailable for the relay; retrying"' in line for line in stderr.splitlines())
+
+
+#: Arguments as a shell passes bytes that are not UTF-8 (`$'\xff'`).
+NOT_TEXT = os.fsdecode(b"\xff")
+BAD_BYTES = [["rebuild", "--ticket", f"freshdesk/{NOT_TEXT}"], ["rebuild", "--ticket", "freshdesk/1", "--account", NOT_TEXT],
+             ["redact", "--email", f"{NOT_TEXT}@x.com"], ["redact", "--ticket", f"freshdesk/{NOT_TEXT}"],
+             ["sources", "disable", "freshdesk", NOT_TEXT]]
+
+
+@pytest.mark.parametrize("command", BAD_BYTES, ids=[" ".join(c).encode("utf-8", "replace").decode() for c in BAD_BYTES])
+def test_an_argument_that_is_not_utf8_gets_one_line_and_status_1(database_url, command):
+    """A review's case: these reached PostgreSQL and ended in an UnstorablePayload traceback."""
+    result = subprocess.run([sys.executable, "-m", "ingestion", *command], cwd=ROOT, capture_output=True,
+                            env={**os.environ, **make_env(database_url)}, timeout=60)
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if not line.startswith("{")][-1].endswith("not valid UTF-8 text")
+
+
+def test_a_secret_on_standard_input_that_is_not_utf8_is_refused_in_one_line(database_url):
+    result = subprocess.run([sys.executable, "-m", "ingestion", "sources", "add", "freshdesk", "acme4", "--method",
+                             "hmac"], cwd=ROOT, input=b"\xff\xfe-secret-0123456789\n", capture_output=True,
+                            env={**os.environ, **make_env(database_url)}, timeout=60)
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 1 and "Traceback" not in stderr, stderr
+    assert "not UTF-8 text" in stderr

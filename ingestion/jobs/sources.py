@@ -65,6 +65,10 @@ def read_secret(vendor: Vendor, method: str, settings: Settings) -> str:
     secret = sys.stdin.readline().rstrip("\r\n")
     if not secret.strip():
         raise Refused("no secret on standard input (for example: printf %s \"$SECRET\" | python -m ingestion sources ...)")
+    try:
+        secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Refused("the secret on standard input is not UTF-8 text") from None
     if secret != secret.strip():
         raise Refused("the secret starts or ends with whitespace: give it exactly")
     credential = vendor.credential_for(method)
