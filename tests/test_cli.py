@@ -64,7 +64,6 @@ def unreachable_database() -> str:
 
 @pytest.fixture(scope="module")
 def outage_env():
-
     return {**os.environ, "APP_ENV": "production", "DATABASE_URL": unreachable_database(), "DB_POOL_TIMEOUT": "0.5",
             "ZENDESK_API_EMAIL": "agent@example.com", "ZENDESK_API_TOKEN": "zd-api-7Hq2Lx9PwK4m",
             "ZENDESK_API_URL": "http://127.0.0.1:9/", "ZENDESK_API_ACCOUNT": "1",
