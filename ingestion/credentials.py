@@ -135,6 +135,10 @@ def webhook_credentials(env: Mapping[str, str], vendors: Iterable[DeclaresVariab
             if old and env.get(old, "").strip() and not env.get(source, "").strip():
                 deprecations.append(f"{old} is read as {source}, its new name: rename it")
                 source = old  # (refusals name the variable the operator set)
+            elif old and env.get(source, "").strip():  # the old names are not read: say so
+                deprecations.extend(f"{name} is ignored, as {source} is set: remove it (or move its value to "
+                                    f"{source}{name[len(old):]})"
+                                    for name in (old, f"{old}_PREVIOUS") if env.get(name, "").strip())
             if credential.kind == "basic":
                 found[credential.variable] = basic_pairs(env, source, warnings, production)
             else:

@@ -183,7 +183,16 @@ def test_zendesk_basic_credentials_are_read_under_their_old_name_with_a_deprecat
     assert old.deprecations == ("ZENDESK_WEBHOOK_SECRET is read as ZENDESK_WEBHOOK_AUTH, its new name: rename it",)
     both = load_settings({**BASE, "ZENDESK_WEBHOOK_SECRET": "old:q7Lm2Xp9Rt4w-pass",
                           "ZENDESK_WEBHOOK_AUTH": "new:Zr8Kp3Vq6Wn2-pass"})
-    assert both.credential("ZENDESK_WEBHOOK_AUTH") == (("new", "Zr8Kp3Vq6Wn2-pass"),) and both.deprecations == ()
+    assert both.credential("ZENDESK_WEBHOOK_AUTH") == (("new", "Zr8Kp3Vq6Wn2-pass"),)
+    # Ignored, then, and said so (a rename half done kept an old previous password silently).
+    assert both.deprecations == ("ZENDESK_WEBHOOK_SECRET is ignored, as ZENDESK_WEBHOOK_AUTH is set: remove it (or "
+                                 "move its value to ZENDESK_WEBHOOK_AUTH)",)
+    half = load_settings({**BASE, "ZENDESK_WEBHOOK_AUTH": "new:Zr8Kp3Vq6Wn2-pass",
+                          "ZENDESK_WEBHOOK_SECRET_PREVIOUS": "old:q7Lm2Xp9Rt4w-pass"})
+    assert half.credential("ZENDESK_WEBHOOK_AUTH") == (("new", "Zr8Kp3Vq6Wn2-pass"),)
+    assert half.deprecations == ("ZENDESK_WEBHOOK_SECRET_PREVIOUS is ignored, as ZENDESK_WEBHOOK_AUTH is set: "
+                                 "remove it (or move its value to ZENDESK_WEBHOOK_AUTH_PREVIOUS)",)
+    assert load_settings(BASE).deprecations == ()
 
 
 def test_the_benches_start_production_with_credentials_it_accepts():
