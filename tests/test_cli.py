@@ -100,7 +100,8 @@ def test_the_relay_waits_out_a_database_outage_without_a_traceback(outage_env):
 
 #: Arguments as a shell passes bytes that are not UTF-8 (`$'\xff'`).
 NOT_TEXT = os.fsdecode(b"\xff")
-BAD_BYTES = [["rebuild", "--ticket", f"freshdesk/{NOT_TEXT}"], ["rebuild", "--ticket", "freshdesk/1", "--account", NOT_TEXT],
+BAD_BYTES = [["rebuild", "--ticket", f"freshdesk/{NOT_TEXT}"],
+             ["rebuild", "--ticket", "freshdesk/1", "--account", NOT_TEXT],
              ["redact", "--email", f"{NOT_TEXT}@x.com"], ["redact", "--ticket", f"freshdesk/{NOT_TEXT}"],
              ["sources", "disable", "freshdesk", NOT_TEXT]]
 

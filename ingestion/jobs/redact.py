@@ -103,7 +103,8 @@ def redact_email(storage: Storage, email: str) -> dict[str, int]:
         if done is not None:
             changed["tickets"] += bool(done.summary["fields"])
             changed["events"] += len(done.events)
-    changed["quarantine"] = storage.redact_quarantine(like, lambda body: address is not None and bool(address.search(body)))
+    changed["quarantine"] = storage.redact_quarantine(
+        like, lambda body: address is not None and bool(address.search(body)))
     storage.record_redaction_request("email", changed)
     return changed
 
