@@ -75,7 +75,8 @@ def test_only_whole_addresses_and_names_are_mentions(app, client, db):
     assert (ana["requester_name"], ana["requester_email"], ana["description"]) == (None, None,
                                                                                   "Call me back.\n[redacted]")
     texts = db.execute("SELECT e.payload::text || e.fields::text AS text FROM events e "
-                       "JOIN tickets t ON t.id = e.ticket_id WHERE t.external_id = 'ana' AND e.payload IS NOT NULL").fetchall()
+                       "JOIN tickets t ON t.id = e.ticket_id "
+                       "WHERE t.external_id = 'ana' AND e.payload IS NOT NULL").fetchall()
     assert "\\n[redacted]" in texts[0]["text"]  # the JSON text's "\nAna Lopez" too
     assert not [r for r in texts if "Ana Lopez" in r["text"] or "ana@example.com" in r["text"]]
     for kept in ("diana@example.com", "ana@example.com.au", "Banana Lopez"):
