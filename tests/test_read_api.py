@@ -177,3 +177,24 @@ def test_an_id_no_ticket_can_have_is_a_400_with_the_reason(client, path):
     response = client.get(path, headers=AUTH)
     assert response.status_code == 400
     assert "NUL" in response.json["error"]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Los_Angeles"])
+def test_times_at_the_edges_of_the_calendar_read_back_whatever_the_databases_time_zone(make_app, db, zone):
+    """A review's case: with the database's time zone east of UTC, a ticket updated at
+    9999-12-31T23:59:59Z (accepted with 201) answered every read with a 422 "payload
+    refused": psycopg turned the time into the session's zone, past year 9999."""
+    name = db.execute("SELECT current_database() AS name").fetchone()["name"]
+    db.execute(f"ALTER DATABASE {name} SET timezone = '{zone}'")
+    try:
+        client = make_app(API_TOKENS=TOKEN).test_client()  # a new pool: sessions start in `zone`
+        for external_id, moment in (("late", "9999-12-31T23:59:59Z"), ("early", "0001-01-01T00:00:00Z")):
+            stored = post(client, "freshdesk", {"ticket": {"id": external_id, "subject": "s", "updated_at": moment}})
+            assert stored.status_code == 201, stored.json
+            ticket = client.get(f"/api/v1/tickets/freshdesk/{external_id}", headers=AUTH)
+            assert ticket.status_code == 200, ticket.json
+            assert ticket.json["vendor_updated_at"].startswith(moment[:19])
+            events = client.get(f"/api/v1/tickets/freshdesk/{external_id}/events", headers=AUTH)
+            assert events.status_code == 200, events.json
+    finally:
+        db.execute(f"ALTER DATABASE {name} RESET timezone")

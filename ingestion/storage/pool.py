@@ -73,7 +73,11 @@ class Database:
                 "autocommit": True,
                 "connect_timeout": settings.db_connect_timeout,
                 "application_name": f"ingestion{'-' + role if role else ''}",
-                "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+                # Times come back in UTC whatever the server's or the database's zone: in
+                # another zone, a time at the calendar's edge (9999-12-31T23:59:59Z, which
+                # vendors' placeholders use) lies past year 9999, which Python cannot hold,
+                # and a stored ticket could no longer be read.
+                "options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c timezone=UTC",
                 # A peer that vanishes without closing (a partition, a dead host) is noticed
                 # in seconds rather than at gunicorn's timeout: unacknowledged writes give up
                 # after 5 s, idle connections are probed.
