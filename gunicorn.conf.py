@@ -58,6 +58,11 @@ worker_class = "sync"
 # this only catches a truly stuck worker.
 timeout = _env_int("GUNICORN_TIMEOUT", 30, 5, 600)
 graceful_timeout = 20
+# No header sets the WSGI SCRIPT_NAME or PATH_INFO: gunicorn takes them from loopback
+# peers by default (`forwarder_headers`, trusted per `forwarded_allow_ips`), so any local
+# client could answer every request with a 500 (a SCRIPT_NAME the path does not start
+# with) or pick the route. The shipped nginx sets neither; the app is served at /.
+forwarder_headers = ""
 # Header limits; the body limit is MAX_BODY_BYTES, enforced by the app (413).
 limit_request_line = 8190
 limit_request_fields = 100

@@ -168,6 +168,15 @@ def test_requests_gunicorn_cannot_parse_get_a_json_4xx_and_no_worker_dies(server
     assert requests.get(server.url + "/health", timeout=10).status_code == 200
 
 
+def test_a_client_cannot_set_the_script_name_or_path_a_proxy_would(server):
+    """A review's case: gunicorn takes SCRIPT_NAME and PATH_INFO headers from loopback
+    peers as a front's (its `forwarder_headers`): `SCRIPT_NAME: /nope` answered every
+    request with a 500, and PATH_INFO chose the route. No deployment's nginx sets them."""
+    for header in (b"SCRIPT_NAME: /nope", b"PATH_INFO: /openapi.yaml"):
+        status, headers, body = raw_exchange(server.url, b"GET /health HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n")
+        assert (status, json.loads(body)["status"]) == (200, "healthy"), (header, body)
+
+
 @pytest.mark.parametrize("variable, value", [
     ("RATE_LIMIT_PER_MINUTE", "lots"),
     ("DATABASE_URL", ""),
