@@ -19,12 +19,12 @@ change with every retry (HubSpot counts `attemptNumber` in them), so PostgreSQL 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidField
+from .json_body import dumps
 from .tickets import TicketEvent
 from .vendor import Normalizer
 
@@ -67,5 +67,5 @@ def read(events: Sequence[Mapping[str, Any]], normalize: Normalizer, headers: Ma
             normalized = normalize(event, headers, account)
         except InvalidField as refused:
             raise InvalidField(f"[{place}].{refused.field}", refused.problem) from None
-        items.append(BatchItem(normalized, json.dumps(event, ensure_ascii=False, separators=(",", ":"))))
+        items.append(BatchItem(normalized, dumps(event)))
     return items

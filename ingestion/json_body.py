@@ -9,7 +9,9 @@ every later read of its history fail. Real webhook bodies nest a handful of leve
 from __future__ import annotations
 
 import json
+import math
 import re
+import secrets
 from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
@@ -54,9 +56,58 @@ def object_text(fields: Mapping[str, Any], stored: Mapping[str, str | None]) -> 
     return "{" + ",".join(member for member in members if member) + "}"
 
 
+class BigNumber(float):
+    """A JSON number past a float's range (`1e400`): read as an infinity, as Python's
+    reader does, with the text it was sent as, so it is written back as sent (`dumps`).
+    PostgreSQL stores such a number exactly; written as `Infinity` it refused the event."""
+
+    text: str
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    if math.isfinite(value):
+        return value
+    number = BigNumber(value)
+    number.text = text
+    return number
+
+
+def dumps(value: Any) -> str:
+    """`value` as compact JSON text, a BigNumber as it was sent (a batch's events are
+    written back one by one: ingestion/batches.py)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a BigNumber: each stands in as a string no body holds, then is put back
+        pass
+    token = secrets.token_hex(8)
+    numbers: dict[str, str] = {}
+
+    def swap(item: Any) -> Any:
+        if isinstance(item, BigNumber):
+            numbers[json.dumps(f"{token}:{len(numbers)}")] = item.text
+            return f"{token}:{len(numbers) - 1}"
+        if isinstance(item, dict):
+            return {key: swap(member) for key, member in item.items()}
+        if isinstance(item, list):
+            return [swap(member) for member in item]
+        return item
+
+    text = json.dumps(swap(value), ensure_ascii=False, separators=(",", ":"))
+    for stand_in, number in numbers.items():
+        text = text.replace(stand_in, number)
+    return text
+
+
 def _reject_constant(name: str) -> None:
     # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
     raise ValueError(f"{name} is not valid JSON")
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON text as the service reads it: NaN and Infinity refused (not JSON), a number
+    past a float's range kept as sent (BigNumber). Raises ValueError."""
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_number)
 
 
 def parse_json_object(raw: bytes, arrays: bool = False) -> tuple[Any, str]:
@@ -73,7 +124,7 @@ def parse_json_object(raw: bytes, arrays: bool = False) -> tuple[Any, str]:
     if depth is not None:
         raise TooDeeplyNested(f"JSON body nests {depth} levels deep; at most {MAX_NESTING} are accepted")
     try:
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = loads(text)
     except RecursionError:  # unreachable past the nesting check; kept as the last guard
         raise TooDeeplyNested(f"JSON body nests more than {MAX_NESTING} levels deep") from None
     except json.JSONDecodeError as error:

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
 
 from ...errors import BreakerOpen, RefusedError, Stopped, Throttled, TransientError
+from ...json_body import loads
 from ...metrics import BREAKER_STATE, RECONCILE_API_ERRORS, child
 from ...vendor import APIAccess, ExportRequest
 
@@ -175,7 +176,7 @@ class VendorAPI:
         try:
             if len(raw) > MAX_BODY:
                 raise ValueError("body too large")
-            return json.loads(raw), headers
+            return loads(raw), headers
         except ValueError:
             child(RECONCILE_API_ERRORS, self.vendor, "invalid").inc()
             raise TransientError("invalid", f"{self.vendor} API answered {path} with a body that is not JSON") from None

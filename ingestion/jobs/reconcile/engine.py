@@ -7,7 +7,6 @@ Why it works this way: docs/design.md, "A reconciler run".
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from collections import Counter
@@ -19,6 +18,7 @@ from typing import Any
 from ...config import Settings
 from ...errors import ApiError, Stopped, UnstorablePayload, VendorAPIError
 from ...ingest import identity
+from ...json_body import dumps
 from ...metrics import RECONCILE_LAST_SUCCESS, RECONCILE_PAGES, RECONCILE_TICKETS, child
 from ...normalize.values import storable
 from ...storage import Storage
@@ -163,7 +163,7 @@ class Reconciler:
             return self._unreadable(ticket, str(error))
         if event is None:
             return self._unreadable(ticket, "not a ticket")
-        raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        raw = dumps(body)  # a number past a float's range as the API sent it
         if not storable(raw):  # a lone surrogate in a field the normalizer does not read
             return self._unreadable(ticket, "a value PostgreSQL cannot store")
         # A ticket without updated_at: a digest of its content is its version (never the

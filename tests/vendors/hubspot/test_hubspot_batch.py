@@ -146,3 +146,15 @@ def test_a_life_sent_as_one_batch_rebuilds_to_the_same_ticket_and_history(app, d
     assert summary.changed == 0
     assert db.execute("SELECT * FROM tickets").fetchone() == before
     assert db.execute("SELECT * FROM events ORDER BY id").fetchall() == events
+
+
+def test_a_number_past_a_floats_range_is_stored_as_sent_in_a_batch_as_in_a_single_event(client, db):
+    """A review's case: HubSpot alone refused `"z": 1e400` with a 422 and quarantined the
+    batch (each event was written back with Python's `Infinity`, which is not JSON);
+    every other vendor, storing the body as sent, kept it."""
+    body = array("life_01_creation")
+    body = body[:-2] + ', "z": 1e400, "w": [-2.5E+999, 0.5]}]'
+    response = post(client, "hubspot", body)
+    assert response.status_code == 201, response.json
+    stored = db.execute("SELECT payload->>'z' AS z, payload->'w' AS w FROM events").fetchone()
+    assert (stored["z"], [str(n) for n in stored["w"]]) == (str(10 ** 400), [str(-25 * 10 ** 998), "0.5"])
