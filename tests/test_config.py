@@ -149,6 +149,18 @@ def test_production_refuses_every_placeholder_the_examples_ship(variable, value)
     ("HELPSCOUT_WEBHOOK_SECRET", "abababababababababab", "9b1e7c4a0d2f8e35"),
     ("HELPSCOUT_WEBHOOK_SECRET", "abcdefghijklmnopqrst", "9b1e7c4a0d2f8e35"),
     ("METRICS_TOKEN", "qwertyuiopasdfghjkl", "a-long-metrics-token"),
+    # A second review's cases: patterns the rules above did not see, which zxcvbn's
+    # estimate does (keyboard walks, a word with a digit run, a padded repeat).
+    ("FRESHDESK_WEBHOOK_SECRET", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcde", "c3f9a1d7e2b84f60"),
+    ("FRESHDESK_WEBHOOK_SECRET", "abcdeaaaaaaaaaaaaaaaaaaa", "c3f9a1d7e2b84f60"),
+    ("FRESHDESK_WEBHOOK_SECRET", "Password1234567890", "c3f9a1d7e2b84f60"),
+    ("METRICS_TOKEN", "1q2w3e4r5t6y7u8i9o0p", "a-long-metrics-token"),
+    ("API_TOKENS", "zaq12wsxcde34rfv", "9b1e7c4a0d2f8e35"),
+    ("HELPSCOUT_WEBHOOK_SECRET", "1234qwerasdfzxcv", "9b1e7c4a0d2f8e35"),
+    ("FRESHDESK_WEBHOOK_AUTH", "user:Password1234567890", "user:q7Lm2Xp9Rt4w"),
+    # A common word every time it appears, not only once.
+    ("FRESHDESK_WEBHOOK_SECRET", "monkey1monkey2monkey3", "c3f9a1d7e2b84f60"),
+    ("FRESHDESK_WEBHOOK_SECRET", "dragondragon1234", "c3f9a1d7e2b84f60"),
     ("API_TOKENS", "9b1e7c4a0d2f8e35 letmein-letmein-letmein", "9b1e7c4a0d2f8e35 a-long-metrics-token"),
     ("DATABASE_URL", "postgresql://ingestion:ingestion@db/ingestion", "postgresql://ingestion:Xq7r2Lm9Pw4k@db/ingestion"),
     ("DATABASE_URL", "postgresql://app:postgres@db/ingestion", "postgresql://app@db/ingestion"),
@@ -167,11 +179,11 @@ def test_production_refuses_guessable_secrets_and_development_only_warns(variabl
 
 def test_repr_never_shows_secrets_or_urls_with_passwords():
     s = load_settings({**BASE, "FRESHDESK_WEBHOOK_SECRET": "hmac-key-0123456789", "FRESHDESK_WEBHOOK_AUTH":
-                           "u:pw-123456789", "METRICS_TOKEN": "metrics-token-0123456789",
+                           "u:pw-7Xq2Lm9P4k", "METRICS_TOKEN": "metrics-token-0123456789",
                            "REDIS_URL": "redis://:rdpw-7Xq2Lm9P@127.0.0.1/0",
                            "DATABASE_READ_URL": "postgresql://reader:rpw-3Kq8Zt5W@replica/ingestion"})
     text = repr(s)
-    for secret in ("hmac-key", "pw-123", "rdpw-7Xq2Lm9P", "u:p@", "metrics-token", "rpw-3Kq8Zt5W"):
+    for secret in ("hmac-key", "pw-7Xq", "rdpw-7Xq2Lm9P", "u:p@", "metrics-token", "rpw-3Kq8Zt5W"):
         assert secret not in text
 
 
