@@ -253,8 +253,12 @@ def test_nginx_offers_http2_and_answers_its_own_errors_in_json_without_its_versi
         garbage = read_response(sock, 5)
     finally:
         sock.close()
-    assert garbage.startswith(b"HTTP/1.1 400 ") and garbage.endswith(b'{"error": "Bad request"}\n'), garbage
+    reason = b"Bad request: nginx could not read it (a malformed request line, header or path, such as an encoded NUL)"
+    assert garbage.startswith(b"HTTP/1.1 400 ") and garbage.endswith(b'{"error": "' + reason + b'"}\n'), garbage
     assert b"\r\nContent-Type: application/json\r\n" in garbage
+    # A review's case: an encoded NUL in a path, which nginx refuses before the app could
+    # say why, answered a bare "Bad request".
+    assert_json_error(get("/api/v1/tickets/freshdesk/a%00b"), 400, reason.decode())
 
     served = post(nginx, "freshdesk", {"id": "server-header"})
     assert served.status_code == 201 and served.headers["Server"] == "nginx"
