@@ -266,6 +266,9 @@ def test_the_app_is_built_in_the_master_but_only_workers_connect(database_url, r
             body, headers = signed("zendesk", {"ticket": {"id": f"preload-{n}", "subject": "s"}})
             assert requests.post(gunicorn.url + ZENDESK_URL, data=body, headers=headers, timeout=10).status_code == 201
         master = gunicorn.process.pid
+        deadline = time.monotonic() + 30
+        while len(gunicorn.worker_pids()) < 2 and time.monotonic() < deadline:  # both booted (a busy host)
+            time.sleep(0.1)
         workers = gunicorn.worker_pids()
         assert len(workers) == 2
         assert not store_ports & set(established_peer_ports(master))
