@@ -88,7 +88,7 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm
 # Requests gunicorn itself refuses (unparseable HTTP) get a JSON body like every other error.
 from ingestion.web import gunicorn_errors  # noqa: E402
 
-gunicorn_errors.install()
+gunicorn_errors.install(settings.retry_after_seconds)
 
 logger_class = "ingestion.web.access_log.GunicornLogger"
 accesslog = "-"
@@ -102,6 +102,12 @@ def post_worker_init(worker):
     from ingestion.services import EXTENSION
 
     worker.wsgi.extensions[EXTENSION].start_worker()
+
+
+def worker_abort(worker):
+    """The master stops this worker for overrunning its timeout: the request it was on
+    is answered 503 + Retry-After, not gunicorn's 500 (web/gunicorn_errors.py)."""
+    gunicorn_errors.worker_aborting()
 
 
 def child_exit(server, worker):

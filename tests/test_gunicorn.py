@@ -177,6 +177,27 @@ def test_a_client_cannot_set_the_script_name_or_path_a_proxy_would(server):
         assert (status, json.loads(body)["status"]) == (200, "healthy"), (header, body)
 
 
+def test_a_request_the_master_stops_for_its_timeout_is_a_503_with_retry_after(database_url, workdir):
+    """A review's case: a client that stalls mid-request, straight to gunicorn (`make run`;
+    every deployment has nginx in front), holds the worker until the master stops it for
+    its timeout, and gunicorn answered that request 500 as the worker exited."""
+    gunicorn = Gunicorn(make_env(database_url, GUNICORN_TIMEOUT="5"), workers=1, log_dir=workdir).start()
+    try:
+        host, port = gunicorn.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as stalled:
+            stalled.sendall(f"POST {FRESHDESK_URL} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{{".encode())
+            received = b""
+            while chunk := stalled.recv(65536):
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 "), received
+        assert b"\r\nRetry-After: 5\r\n" in head and b"\r\nContent-Type: application/json\r\n" in head
+        assert "time limit" in json.loads(body)["error"]
+        assert requests.get(gunicorn.url + "/health", timeout=10).status_code == 200  # a new worker answers
+    finally:
+        gunicorn.stop()
+
+
 @pytest.mark.parametrize("variable, value", [
     ("RATE_LIMIT_PER_MINUTE", "lots"),
     ("DATABASE_URL", ""),
