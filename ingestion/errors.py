@@ -8,19 +8,11 @@ The catalogue, by what the error is about:
   the entry points print one line naming it and stop;
 - dependencies (DatabaseUnavailable, RedisUnavailable, MigrationError);
 - vendor APIs, for the reconciler (VendorAPIError and its kinds).
-`init_app` installs the handlers that render ApiErrors, Werkzeug's HTTP errors (404, 405,
-413, ...) and anything unexpected in the same JSON envelope, `{"error": "..."}`.
+web/error_pages.py renders ApiErrors, Werkzeug's HTTP errors and anything unexpected in
+one JSON envelope, `{"error": "..."}`; nothing here knows HTTP beyond a status number.
 """
 
 from __future__ import annotations
-
-import logging
-
-from flask import Flask, jsonify
-from flask.wrappers import Response
-from werkzeug.exceptions import HTTPException
-
-log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -274,45 +266,3 @@ class Throttled(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"retry after {seconds} s")
         self.seconds = seconds
-
-
-# --- rendering ---------------------------------------------------------------------------
-def error_response(status: int, message: str, headers: dict[str, str] | None = None,
-                   extra: dict[str, object] | None = None) -> Response:
-    response = jsonify(error=message, **(extra or {}))
-    response.status_code = status
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
-def _render_api_error(error: ApiError) -> Response:
-    return error_response(error.status, error.message, error.headers, error.extra)
-
-
-def _render_http_exception(error: HTTPException) -> Response:
-    code = error.code or 500
-    message = {
-        404: "Not found",
-        405: "Method not allowed",
-        413: "Request body too large",
-        429: RateLimited.default_message,
-    }.get(code, error.description or error.name)
-    response = error_response(code, message)
-    # Keep the headers Werkzeug computed for the client (Allow on 405).
-    for name, value in error.get_headers():
-        if name.lower() not in ("content-type", "content-length"):
-            response.headers[name] = value
-    return response
-
-
-def _render_unexpected(error: Exception) -> Response:
-    """A bug: log it with its traceback, answer a JSON 500 (tests treat any 500 as a failure)."""
-    log.exception("unhandled error", exc_info=error)
-    return error_response(500, "Internal server error")
-
-
-def init_app(app: Flask) -> None:
-    app.register_error_handler(ApiError, _render_api_error)
-    app.register_error_handler(HTTPException, _render_http_exception)
-    app.register_error_handler(Exception, _render_unexpected)

@@ -11,14 +11,14 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
-from .. import errors, logs
+from .. import logs
 from ..config import Settings
 from ..metrics import RATE_LIMITED
 from ..services import EXTENSION, Services
 from ..vendors import VENDORS
-from . import metrics_endpoint, rate_limit, request_context
-from .guard import Guard
+from . import error_pages, metrics_endpoint, rate_limit, request_context
 from .console import console_blueprint
+from .guard import Guard
 from .health import blueprint as health_blueprint
 from .openapi import openapi_blueprint
 from .quarantine_api import quarantine_blueprint
@@ -47,7 +47,7 @@ def build_app(settings: Settings) -> Flask:
     services = Services.build(settings)
     app.extensions[EXTENSION] = services
 
-    errors.init_app(app)
+    error_pages.init_app(app)
     request_context.init_app(app)
     rate_limited = rate_limit.init_app(app, settings, services.redis)
     app.url_map.converters["regex"] = RegexConverter
