@@ -26,8 +26,9 @@ from typing import Any
 import click
 
 from ._version import version
-from .config import Settings, _directory
+from .config import Settings
 from .errors import ApiError, ConfigError, DatabaseUnavailable, MigrationError, SourcesKeyError
+from .variables import directory
 
 #: name -> (module:attribute of the command, one line for the command list).
 COMMANDS = {
@@ -66,7 +67,7 @@ class Commands(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """The metrics directory first (see the module docstring), then the command."""
         try:
-            _directory(os.environ, "PROMETHEUS_MULTIPROC_DIR")
+            directory(os.environ, "PROMETHEUS_MULTIPROC_DIR")
         except ConfigError as error:
             sys.exit(f"configuration error: {error}")
         return super().main(*args, **kwargs)

@@ -16,11 +16,12 @@ from typing import Any
 import click
 
 from ..cli import Context, job
-from ..config import ACCOUNT, Settings
+from ..config import Settings
 from ..secret_box import SecretBox, new_key
 from ..sources import webhook_path
 from ..storage.sources import ENV
 from ..strength import MIN_PASSWORD_LENGTH, MIN_SECRET_LENGTH, weakness
+from ..variables import ACCOUNT
 from ..vendor import Vendor
 from ..vendors import VENDORS
 

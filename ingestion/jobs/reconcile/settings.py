@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ...config import _bounded
+from ...variables import number
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,11 @@ class ReconcileSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ReconcileSettings":
         env = os.environ if env is None else env
         return cls(
-            interval=_bounded(env, "RECONCILE_INTERVAL", 900, 1, 86400),
-            overlap=_bounded(env, "RECONCILE_OVERLAP", 300, 0, 86400),
-            lookback=_bounded(env, "RECONCILE_LOOKBACK", 86400, 60, 366 * 86400),
-            requests_per_minute=_bounded(env, "RECONCILE_REQUESTS_PER_MINUTE", 10.0, 0.1, 6000.0, kind=float),
-            timeout=_bounded(env, "RECONCILE_TIMEOUT", 30.0, 0.1, 600.0, kind=float),
-            max_attempts=_bounded(env, "RECONCILE_MAX_ATTEMPTS", 5, 1, 100),
-            metrics_port=_bounded(env, "RECONCILE_METRICS_PORT", 0, 0, 65535),
+            interval=number(env, "RECONCILE_INTERVAL", 900, 1, 86400),
+            overlap=number(env, "RECONCILE_OVERLAP", 300, 0, 86400),
+            lookback=number(env, "RECONCILE_LOOKBACK", 86400, 60, 366 * 86400),
+            requests_per_minute=number(env, "RECONCILE_REQUESTS_PER_MINUTE", 10.0, 0.1, 6000.0, kind=float),
+            timeout=number(env, "RECONCILE_TIMEOUT", 30.0, 0.1, 600.0, kind=float),
+            max_attempts=number(env, "RECONCILE_MAX_ATTEMPTS", 5, 1, 100),
+            metrics_port=number(env, "RECONCILE_METRICS_PORT", 0, 0, 65535),
         )
