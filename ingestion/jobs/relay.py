@@ -21,13 +21,14 @@ from collections.abc import Callable
 
 import click
 
-from ..cli import Context, job, serve_metrics, stop_on_signals
+from ..cli import Context, job
 from ..config import Settings
 from ..errors import DatabaseUnavailable, StreamUnavailable
 from ..metrics import EVENTS_PUBLISHED
 from ..redis_guard import STREAM, GuardedRedis
 from ..storage import Storage
 from ..stream import Transport, stream_fields, transport_for
+from .daemon import serve_metrics, stop_on_signals
 from .retention import prune
 
 __all__ = ["BATCH", "STREAM", "Relay", "command", "stream_fields"]

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 
 import click
 
-from ...cli import Context, job, serve_metrics, stop_on_signals
+from ...cli import Context, job
 from ...errors import ConfigError
+from ..daemon import serve_metrics, stop_on_signals
 from .engine import reconcilers, restore_lag_gauges
 from .runner import ProgressLine, run_forever, summary
 from .settings import ReconcileSettings
-
 
 
 def _unconfigured() -> str:
