@@ -26,6 +26,7 @@ import click
 from ._version import version
 from .config import Settings
 from .errors import ApiError, ConfigError, DatabaseUnavailable, MigrationError, SourcesKeyError
+from .normalize.values import storable
 from .variables import directory
 
 #: name -> (module:attribute of the command, one line for the command list).
@@ -129,8 +130,8 @@ def job(function: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         from . import logs
 
-        for name, value in kwargs.items():
-            if isinstance(value, str) and not _is_text(value):
+        for name, value in kwargs.items():  # bytes that are not UTF-8 arrive as lone surrogates
+            if isinstance(value, str) and not storable(value):
                 raise click.ClickException(f"{name.replace('_', '-')}: not valid UTF-8 text")
         context = Context(load_settings())
         logs.configure(context.settings.log_level)
@@ -151,16 +152,6 @@ def job(function: Callable[..., Any]) -> Callable[..., Any]:
             context.close()
 
     return run
-
-
-def _is_text(value: str) -> bool:
-    """Whether an argument is text: bytes that are not UTF-8 reach Python as lone
-    surrogates (surrogateescape), which no database or file can take."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

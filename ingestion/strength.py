@@ -39,7 +39,8 @@ COMMON_WORDS = frozenset({
     "jira", "atlassian", "postgres", "redis", "nginx", "replaceme", "placeholder", "mysecret", "supersecret",
     "topsecret",
 })
-
+#: The words zxcvbn ranks first (`_guesses_log10`).
+_USER_WORDS = sorted(COMMON_WORDS)
 #: Runs a finger or a schoolchild follows.
 SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiopasdfghjklzxcvbnm", "1qaz2wsx3edc4rfv5tgb",
              "qazwsxedcrfvtgbyhnujmikolp", "1234567890qwertyuiop")
@@ -85,9 +86,6 @@ def _guesses_log10(value: str) -> float:
     words ranked as the likeliest."""
     head = value[:ESTIMATED_LENGTH]
     return float(zxcvbn(head, user_inputs=_USER_WORDS, max_length=len(head))["guesses_log10"])
-
-
-_USER_WORDS = sorted(COMMON_WORDS)
 
 
 def weakness(value: str, minimum: int = MIN_SECRET_LENGTH, refused: frozenset[str] = frozenset()) -> str | None:

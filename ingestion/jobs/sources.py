@@ -17,6 +17,7 @@ import click
 
 from ..cli import Context, job
 from ..config import Settings
+from ..normalize.values import storable
 from ..secret_box import SecretBox, new_key
 from ..sources import webhook_path
 from ..storage.sources import ENV
@@ -66,10 +67,8 @@ def read_secret(vendor: Vendor, method: str, settings: Settings) -> str:
     secret = sys.stdin.readline().rstrip("\r\n")
     if not secret.strip():
         raise Refused("no secret on standard input (for example: printf %s \"$SECRET\" | python -m ingestion sources ...)")
-    try:
-        secret.encode("utf-8")
-    except UnicodeEncodeError:
-        raise Refused("the secret on standard input is not UTF-8 text") from None
+    if not storable(secret):
+        raise Refused("the secret on standard input is not UTF-8 text (or holds a NUL)")
     if secret != secret.strip():
         raise Refused("the secret starts or ends with whitespace: give it exactly")
     credential = vendor.credential_for(method)
