@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
-from pathlib import Path
 import socket
 import subprocess
 import sys
@@ -13,6 +11,8 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -256,9 +256,6 @@ def test_log_lines_stay_single_lines_whatever_the_client_puts_in_its_path(server
 def established_peer_ports(pid: int) -> list[int]:
     """The remote ports of `pid`'s established TCP connections (from /proc: its socket
     inodes matched against the kernel's TCP tables)."""
-    import os
-    from pathlib import Path
-
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
