@@ -124,7 +124,14 @@ $$;
 
 -- Write a merged ticket (ticket_merge) over its row: the one list of the columns a merge
 -- sets. Bumps the revision; returns it.
-CREATE OR REPLACE FUNCTION ticket_save(merged tickets) RETURNS integer LANGUAGE sql AS $$
+-- PL/pgSQL, not LANGUAGE sql: a SQL function called from PL/pgSQL is parsed and planned
+-- again at every call, where a PL/pgSQL one keeps its plan for the session. For an
+-- update that was 140 us of the server's CPU, a third of the call
+-- (bench/ingest_function.py, docs/performance.md).
+CREATE OR REPLACE FUNCTION ticket_save(merged tickets) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    saved integer;
+BEGIN
     UPDATE tickets x SET
         (subject, description, status, priority, type, requester_name, requester_email, requester_id,
          assignee_name, assignee_email, assignee_id, group_name, organization, tags, custom_fields,
@@ -135,7 +142,9 @@ CREATE OR REPLACE FUNCTION ticket_save(merged tickets) RETURNS integer LANGUAGE 
          merged.custom_fields, merged.vendor_created_at, merged.vendor_updated_at, merged.deleted_at,
          x.revision + 1, now())
      WHERE x.id = merged.id
-    RETURNING x.revision
+    RETURNING x.revision INTO saved;
+    RETURN saved;
+END
 $$;
 
 -- Forget a ticket's content (a permanent delete; `redact --ticket`): its people, subject,
