@@ -237,7 +237,11 @@ def start_other_tree(bench: Bench, tree: Path, workers: int) -> Server:
     url = bench.pg.create_database("bench_other")
     subprocess.run([sys.executable, "-m", "ingestion", "migrate"], cwd=tree, check=True, capture_output=True,
                    env={**os.environ, "PYTHONPATH": str(tree), "DATABASE_URL": url, "APP_ENV": "development"})
-    server = start_service(url, bench.redis, workers, bench.work / "other.log", "other", tree)
+    # Its own Redis database: the two trees must not answer each other's redeliveries
+    # from one duplicate cache (a ticket stored through one would never reach the other's
+    # database), nor count one rate-limit window.
+    server = start_service(url, bench.redis, workers, bench.work / "other.log", "other", tree,
+                           env={"REDIS_URL": bench.redis.url(db=1)})
     bench.servers.append(server)  # stopped with the others (it was left running before)
     return server
 
