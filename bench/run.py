@@ -11,6 +11,8 @@ over rounds):
 
 - creates: every request a new ticket (HMAC-signed Freshdesk and Zendesk-signed bodies);
 - redeliveries: the same already-stored tickets again (the duplicate fast path);
+- updates (`--only updates`, the service and `--compare-tree` alone): a status change with
+  a comment for those stored tickets, each newer than what is stored;
 - creates, and new events on stored tickets, with 1,000,000 tickets and 10,000,000
   events stored vs an empty database (`--scale`);
 - worker RSS before and after 200,000 requests (`--memory`).
@@ -48,6 +50,10 @@ from bench.harness import (
 from ingestion.storage import partitions
 from ingestion.storage.migrate import migrate
 
+#: The tickets stored before the rounds (write_requests' "stored" lines): what
+#: redeliveries repeat and updates change.
+STORED = [("freshdesk" if k % 2 == 0 else "zendesk", f"stored-{k}") for k in range(2000)]
+
 
 def median_of(runs: list[dict]) -> dict:
     return {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
@@ -78,8 +84,9 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also measure worker RSS over 200,000 requests")
     parser.add_argument("--compare-tree", type=Path,
                         help="also run the service of this other checkout, side by side (before/after a change)")
-    parser.add_argument("--only", choices=["creates", "redeliveries", "none"],
-                        help="run one scenario of the comparison (none: only --scale / --memory)")
+    parser.add_argument("--only", choices=["creates", "redeliveries", "updates", "none"],
+                        help="run one scenario of the comparison (none: only --scale / --memory; updates: new "
+                             "events on stored tickets, the service and --compare-tree only)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
@@ -98,6 +105,8 @@ def main() -> None:
             targets[f"service at {args.compare_tree.name}"] = other
         results: dict[str, dict[str, list[dict]]] = {"creates": {t: [] for t in targets},
                                                      "redeliveries": {t: [] for t in targets}}
+        # Updates: the reference apps keep no history to update, so the service's trees only.
+        results["updates"] = {t: [] for t in targets if targets[t] not in (reference, bench.plain)}
         for server in targets.values() if args.only != "none" else ():  # redeliveries' tickets: stored, seen again
             stored = write_requests(work / "stored.tsv", "stored", 2000, basic_auth=server is bench.plain)
             replay(server.url, stored, times=2)
@@ -123,10 +132,16 @@ def main() -> None:
                                            basic_auth=basic)
                     checkpoint()
                     results["redeliveries"][name].append(wrk(server.url, again, args.seconds, args.connections))
+                if args.only == "updates" and name in results["updates"]:
+                    # A status change with a comment, newer than what is stored, for the
+                    # tickets stored above: each merges and saves the ticket.
+                    changes = write_events(work / "updates.tsv", STORED, per_request_budget)
+                    checkpoint()
+                    results["updates"][name].append(wrk(server.url, changes, args.seconds, args.connections))
 
         bare, plain, svc, *others = list(targets)
         for scenario, rows in results.items():
-            if all(rows.values()):
+            if rows and all(rows.values()):
                 show(scenario, rows)
         print("\nratios (medians)")
 
@@ -142,7 +157,7 @@ def main() -> None:
         if all(results["creates"].values()) and all(results["redeliveries"].values()):
             print(f"  service redeliveries / creates        {ratio('redeliveries', svc, 'creates'):.2f}x   (target >= 1.5)")
         for other in others:
-            for scenario in ("creates", "redeliveries"):
+            for scenario in ("creates", "redeliveries", "updates"):
                 if all(results[scenario].values()):
                     print(f"  {scenario}: service / {other:<22}{ratio(scenario, other):.2f}x")
 
