@@ -28,7 +28,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import Server, bench_setup, replay, write_requests, wrk  # noqa: E402
+from harness import Server, bench_setup, replay, start_other_tree, write_requests, wrk  # noqa: E402
 
 from devserver import PostgresServer  # noqa: E402
 
@@ -181,6 +181,9 @@ def main() -> None:
                         help="split PostgreSQL's CPU by process (backends, walwriter, autovacuum...)")
     parser.add_argument("--wal-detail", action="store_true",
                         help="split each request's WAL by record type (heap insert, index insert, commit...)")
+    parser.add_argument("--compare-tree", type=Path,
+                        help="also measure the service of another checkout (`git worktree add /tmp/before <commit>`), "
+                             "on a database of its own")
     args = parser.parse_args()
 
     with bench_setup("ingestion-cpu-", workers=args.workers, with_reference=not args.only_service) as bench, \
@@ -193,6 +196,8 @@ def main() -> None:
         if bench.reference is not None:
             targets["reference"] = bench.reference
             targets["plain"] = bench.plain
+        if args.compare_tree:
+            targets[f"at {args.compare_tree.name}"] = start_other_tree(bench, args.compare_tree.resolve(), args.workers)
         print(f"{args.scenario}, {args.workers} worker(s), {args.connections} connection(s), {args.seconds} s, "
               f"{args.rounds} round(s); CPU microseconds per request (all workers; medians over rounds); "
               "wrk: the load generator; machine: the whole host (every process and the kernel's softirqs); "
