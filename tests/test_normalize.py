@@ -113,11 +113,29 @@ def test_tags_come_from_arrays_objects_or_separated_strings(value, expected):
     ("2025-02-03 10:15:00", datetime(2025, 2, 3, 10, 15, tzinfo=UTC)),
     (1496400354326, datetime(2017, 6, 2, 10, 45, 54, 326000, tzinfo=UTC)),  # epoch milliseconds
     (1496400354, datetime(2017, 6, 2, 10, 45, 54, tzinfo=UTC)),
-    ("February 3, 2025", None), ("Mon, 3 Feb, 2025 at 9:00 AM", None), ("May 18", None),
-    ("0001-01-01T00:00:00+01:00", None), ("9999-12-31T23:59:59-01:00", None),
+    ("", None), (None, None),
 ])
-def test_timestamps_are_iso_or_epoch_else_null(value, expected):
+def test_timestamps_are_iso_or_epoch_and_an_empty_one_is_null(value, expected):
     assert fields({"id": 1, "updated_at": value})["vendor_updated_at"] == expected
+
+
+@pytest.mark.parametrize("value", ["February 3, 2025", "Mon, 3 Feb, 2025 at 9:00 AM", "May 18",
+                                   "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_an_unreadable_time_is_left_out_not_emptied(value):
+    """Merge, never wipe: a date the service cannot read leaves the stored time alone."""
+    assert "vendor_updated_at" not in fields({"id": 1, "updated_at": value})
+    assert "vendor_created_at" not in fields({"id": 1, "created_at": value})
+
+
+def test_a_time_is_read_from_the_first_spelling_that_holds_one():
+    """Zendesk's placeholders: {{ticket.updated_at}} is human, the _with_timestamp one ISO."""
+    found = fields({"id": 1, "created_at": "Mar 14", "created_at_with_timestamp": "2024-03-14T15:58Z",
+                    "updated_at": "Mar 14", "updated_at_with_timestamp": "2024-03-14T16:02Z"})
+    assert found["vendor_created_at"] == datetime(2024, 3, 14, 15, 58, tzinfo=UTC)
+    assert found["vendor_updated_at"] == datetime(2024, 3, 14, 16, 2, tzinfo=UTC)
+    assert fields({"id": 1, "updated_at": "", "updated_at_with_timestamp": "2024-03-14T16:02Z"})[
+        "vendor_updated_at"] == datetime(2024, 3, 14, 16, 2, tzinfo=UTC)
+    assert fields({"id": 1, "updated_at": "", "updated_at_with_timestamp": "March 14"})["vendor_updated_at"] is None
 
 
 @pytest.mark.parametrize("payload, body, author, public", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -187,6 +188,21 @@ def test_an_older_event_arriving_late_is_kept_and_changes_nothing(client, db):
     assert (row["subject"], row["revision"]) == ("new", 1)
     assert [(e["outcome"], e["payload"]["ticket"]["subject"]) for e in events(db)] == [("created", "new"),
                                                                                        ("stale", "old")]
+
+
+def test_a_date_the_service_cannot_read_keeps_the_stored_time_so_a_late_retry_stays_stale(client, db):
+    """A Zendesk trigger renders {{ticket.updated_at}} as "February 3, 2025" (Zulip's
+    fixture). Unreadable, it must not wipe the stored time: the late retry of an older
+    delivery after it would then pass for newer and roll the status back."""
+    post(client, "zendesk", {"ticket_id": "8", "ticket_status": "New", "updated_at": "2025-02-03T19:59:00Z"})
+    post(client, "zendesk", {"ticket_id": "8", "ticket_status": "Pending", "updated_at": "2025-02-03T20:10:00Z"})
+    trigger = json.loads(fixture("zendesk", "trigger_full_name_keys")) | {"ticket_id": "8", "ticket_status": "Pending"}
+    assert post(client, "zendesk", trigger).json["status"] in ("updated", "recorded")
+    [row] = tickets(db)
+    assert row["vendor_updated_at"] == datetime(2025, 2, 3, 20, 10, tzinfo=UTC)
+    late = post(client, "zendesk", {"ticket_id": "8", "ticket_status": "Open", "updated_at": "2025-02-03T20:05:00Z"})
+    assert late.json["status"] == "stale"
+    assert tickets(db)[0]["status"] == "pending"
 
 
 def test_changed_fields_with_the_same_updated_at_are_not_older_so_they_apply(client, db):

@@ -3,6 +3,13 @@
 Each field lists its folded spellings (keys.py), most specific first. A field whose
 every spelling is absent is left out of the result, so storage keeps the stored value
 (merge, never wipe); a field present with null or "" is in the result as None.
+
+A time is read from the first of its spellings that holds one: Zendesk's placeholders
+render `{{ticket.updated_at}}` as "February 3, 2025" beside an ISO
+`updated_at_with_timestamp`, and Freshdesk's as "Mon, 3 Feb, 2025 at 10:15 AM". A time
+that no spelling gives readably is left out, not emptied: an unreadable date is not an
+empty one, and wiping the stored time would let a late retry of an older delivery pass
+for newer (ticket_merge orders events by it).
 """
 
 from __future__ import annotations
@@ -87,8 +94,8 @@ def recognise(keys: Keys, vocabulary: Vocabulary) -> dict[str, Any]:
     scalar("priority", PRIORITY, lambda v, f: code_word(v, f, vocabulary.priority_codes, vocabulary.synonyms))
     scalar("type", TYPE + (("type",) if vocabulary.type_key else ()), lambda v, f: _type(text(v, f)))
     scalar("tags", TAGS, tags)
-    scalar("vendor_created_at", CREATED_AT, timestamp)
-    scalar("vendor_updated_at", UPDATED_AT, timestamp)
+    _moment(fields, "vendor_created_at", keys, CREATED_AT)
+    _moment(fields, "vendor_updated_at", keys, UPDATED_AT)
     scalar("group", GROUP, _named)
     scalar("organization", ORGANIZATION, _named)
     _person(fields, "requester", keys, REQUESTER_OBJECTS, REQUESTER_NAME, REQUESTER_EMAIL, REQUESTER_ID)
@@ -97,6 +104,25 @@ def recognise(keys: Keys, vocabulary: Vocabulary) -> dict[str, Any]:
     if custom is not None:
         fields["custom_fields"] = custom
     return fields
+
+
+def _moment(fields: dict[str, Any], name: str, keys: Keys, aliases: tuple[str, ...]) -> None:
+    """The first readable time among `aliases`; None when the ones present are all empty;
+    left out when none is present, or none present is readable (module docstring)."""
+    emptied = False
+    for alias in aliases:
+        found = keys.find((alias,))
+        if found is None:
+            continue
+        if found[1] is None or found[1] == "":
+            emptied = True
+            continue
+        moment = timestamp(found[1], found[0])
+        if moment is not None:
+            fields[name] = moment
+            return
+    if emptied:
+        fields[name] = None
 
 
 def _type(value: str | None) -> str | None:

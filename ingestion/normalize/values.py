@@ -114,7 +114,8 @@ def tags(value: Any, field: str) -> tuple[str, ...]:
 def timestamp(value: Any, field: str) -> datetime | None:
     """ISO-8601 (or epoch seconds/milliseconds) expressed in UTC (naive means UTC), so the
     same instant written with two offsets is one value. A human-formatted date ("February
-    3, 2025", what Zendesk placeholders render) is None; the raw payload keeps it."""
+    3, 2025", what Zendesk placeholders render) is None; the raw payload keeps it, and the
+    ticket its stored time (normalize/ticket_fields.py)."""
     if value is None or value == "":
         return None
     try:
