@@ -67,6 +67,20 @@ def find(keys: Keys) -> Comment | None:
     return None
 
 
+def with_visibility(keys: Keys, public: bool) -> Comment | None:
+    """The comment under a key whose name gives this visibility (Freshdesk's
+    `ticket_latest_private_comment` for a private note), else None. A body that carries
+    both latest comments and says which one the event is about (`{note_type:private}`)
+    is about that one, whichever `find` would take first."""
+    for alias, visibility in COMMENT_KEYS:
+        if visibility is public:
+            found = keys.find((alias,))
+            comment = parse(found[1], found[0], visibility) if found is not None else None
+            if comment is not None:
+                return comment
+    return None
+
+
 def _flag(found: tuple[str, Any] | None) -> bool | None:
     """true / false as JSON booleans or as the strings placeholders render."""
     if found is None:

@@ -88,8 +88,12 @@ def _triggered(keys: Keys, comment: Comment | None, words: Vocabulary):
     if action:
         key, value = action.group(1), action.group(2)
         if key == "note_type":
-            if comment is not None and comment.public is None:
-                comment = Comment(comment.body, comment.author, value == "public")
+            public = value == "public"
+            stated = comments.with_visibility(keys, public)
+            if stated is not None:  # the note itself, though the other latest comment came first
+                comment = stated
+            elif comment is not None and comment.public is None:
+                comment = Comment(comment.body, comment.author, public)
             return "ticket.note_added", None, comment
         if key == "ticket_action":
             return f"ticket.{value}", None, comment

@@ -186,6 +186,13 @@ CASES = {'legacy_ticket_deleted': {'external_id': '11',
                                         'requester_email': 'requester-bob@example.com'},
                              'comment': None,
                              'changes': {'priority': {'previous': 'high', 'current': 'low'}}},
+ 'legacy_private_note_both_comments': {'external_id': '7701',
+                                       'account': '',
+                                       'event_type': 'ticket.note_added',
+                                       'vendor_event_id': None,
+                                       'fields': {'subject': 'Notes', 'status': 'open'},
+                                       'comment': ['Agent Smith : internal - escalate to tier 2', None, False],
+                                       'changes': None},
  'legacy_private_note': {'external_id': '11',
                          'account': '',
                          'event_type': 'ticket.note_added',
@@ -349,3 +356,16 @@ HEADERS: dict[str, dict[str, str]] = {}
 (test_each_fixture_normalizes_to_the_whole_event_it_describes,
  test_each_unusable_fixture_is_refused_naming_the_field,
  test_each_authentic_event_not_about_a_ticket_normalizes_to_nothing) = fixture_tests(freshdesk, CASES, REJECTED, IGNORED, HEADERS)
+
+
+def test_a_note_rule_with_both_latest_comments_stores_the_note_it_names():
+    """`{note_type:...}` says which of the two latest comments the event is about; without
+    the one it names, the comment found keeps the visibility the trigger gives it."""
+    body = {"ticket_id": "5", "ticket_latest_public_comment": "Customer : Please help",
+            "ticket_latest_private_comment": "Agent : escalate"}
+    public = freshdesk.normalize({**body, "triggered_event": "{note_type:public}"}, {})
+    private = freshdesk.normalize({**body, "triggered_event": "{note_type:private}"}, {})
+    assert (public.comment.body, public.comment.public) == ("Customer : Please help", True)
+    assert (private.comment.body, private.comment.public) == ("Agent : escalate", False)
+    alone = freshdesk.normalize({"ticket_id": "5", "latest_comment": "hi", "triggered_event": "{note_type:private}"}, {})
+    assert (alone.comment.body, alone.comment.public) == ("hi", False)
