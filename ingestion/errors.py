@@ -57,6 +57,18 @@ class PayloadTooLarge(ApiError):
     default_message = "Request body too large"
 
 
+class UnsupportedContentEncoding(ApiError):
+    """A Content-Encoding the service does not decode (br, zstd, compress, or two stacked):
+    415, naming it (RFC 9110 15.5.16), so the sender knows to send it otherwise."""
+
+    status = 415
+
+
+class UndecodableBody(BadRequest):
+    """A body that its Content-Encoding (gzip, deflate) does not decode: truncated or
+    corrupt. The request can never succeed as sent."""
+
+
 class UnsupportedTransferCoding(BadRequest):
     """A transfer coding other than chunked (gzip, deflate...). RFC 9112 suggests 501, but a
     5xx invites a retry and the request can never succeed as sent: 400, as nginx in front

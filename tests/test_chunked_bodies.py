@@ -7,6 +7,7 @@ requests first (tests/test_front_door.py and tests/test_multi_instance.py hold t
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import time
@@ -97,6 +98,18 @@ def test_a_transfer_coding_the_service_does_not_decode_is_a_json_400(server, db)
         status, response_headers, answer = read_response(conn)
     assert (status, response_headers["Content-Type"]) == (400, "application/json")
     assert "gzip" in json.loads(answer)["error"]
+
+
+def test_a_gzip_body_from_requests_is_decoded_chunked_or_not(server, db):
+    """A real client: `requests` with a compressed body, sized and streamed (chunked)."""
+    for framing in ("sized", "chunked"):
+        body, headers = signed("freshdesk", {"id": f"gzip-{framing}", "subject": "compressed"})
+        sent = gzip.compress(body)
+        data = sent if framing == "sized" else iter([sent[:10], sent[10:]])
+        answer = requests.post(f"http://127.0.0.1:{server.port}{FRESHDESK_URL}", data=data, timeout=10,
+                               headers={**headers, "Content-Encoding": "gzip"})
+        assert answer.status_code == 201, answer.text
+    assert db.execute("SELECT count(*) AS n FROM tickets WHERE subject = 'compressed'").fetchone()["n"] == 2
 
 
 def test_many_clients_at_once_are_all_served(server, db):

@@ -23,7 +23,7 @@ from ..errors import ApiError, Unauthorized
 from ..metrics import AUTH_FAILURES, child
 from ..sources import Source
 from ..verifiers import Failure, Target, Verifier
-from .request_context import raw_body
+from .request_context import raw_body, sent_body
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,20 @@ def request_target(environ: Mapping[str, Any]) -> Target:
                   path)
 
 
+def _verified(guard: Guard, source: Source) -> Any:
+    """The body's credentials checked over the body; for a compressed one, over the bytes
+    as sent as well, since a sender may sign either (request_context.sent_body)."""
+    args = (source.name if source.stored else None, request_target(request.environ))
+    body = raw_body()
+    try:
+        return guard.verify(source.verifiers, request.headers, body, *args)
+    except Unauthorized:
+        sent = sent_body()
+        if sent is body:
+            raise
+        return guard.verify(source.verifiers, request.headers, sent, *args)
+
+
 def authenticated(guard: Guard, resolve: Callable[[str | None], Source]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """View decorator: resolve the request's source (`resolve(url account)`), verify the
     raw body with its credentials before the view runs, and leave the source in
@@ -105,8 +119,7 @@ def authenticated(guard: Guard, resolve: Callable[[str | None], Source]) -> Call
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
                 source = resolve(kwargs.get("account"))
-                verified = guard.verify(source.verifiers, request.headers, raw_body(),
-                                        source.name if source.stored else None, request_target(request.environ))
+                verified = _verified(guard, source)
             except ApiError as refused:
                 reason = getattr(refused, "reason", None)
                 if reason is not None and refused.status < 500:
