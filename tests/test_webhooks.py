@@ -205,6 +205,14 @@ def test_a_date_the_service_cannot_read_keeps_the_stored_time_so_a_late_retry_st
     assert tickets(db)[0]["status"] == "pending"
 
 
+def test_a_change_a_freshdesk_trigger_states_is_applied_to_the_stored_ticket(client, db):
+    post(client, "freshdesk", {"ticket": {"id": 7801, "subject": "x", "status": "Open"}})
+    changed = post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "7801",
+                                                               "triggered_event": "{status:{from:2,to:4}}"}})
+    assert changed.json["status"] == "updated"
+    assert tickets(db)[0]["status"] == "resolved"
+
+
 def test_changed_fields_with_the_same_updated_at_are_not_older_so_they_apply(client, db):
     post(client, "freshdesk", {"ticket": {"id": 51, "subject": "v1", "updated_at": "2025-01-01T00:00:00Z"}})
     same_time = post(client, "freshdesk", {"ticket": {"id": 51, "subject": "v2", "updated_at": "2025-01-01T00:00:00Z"}})

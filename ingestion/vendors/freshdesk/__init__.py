@@ -64,7 +64,8 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
     event_type, changes, comment = _triggered(reading.keys, reading.comment, words)
     event_type = event_type or reading.event_name or events.derived(comment)
     return TicketEvent(
-        vendor=NAME, account=account or "", external_id=reading.external_id, fields=reading.fields,
+        vendor=NAME, account=account or "", external_id=reading.external_id,
+        fields=_with_stated_change(reading.fields, changes),
         event_type=event_type, comment=comment, changes=changes or reading.changes,
         deletion=events.deletion(event_type),  # {ticket_action:deleted}, an admin's "ticket_deleted"
     )
@@ -100,6 +101,16 @@ def _triggered(keys: Keys, comment: Comment | None, words: Vocabulary):
         if key in ("deleted", "trashed") and value.lower() in ("true", "false"):  # {deleted:true}
             return ("ticket.deleted" if value.lower() == "true" else "ticket.restored"), None, comment
     return None, None, comment
+
+
+def _with_stated_change(fields: Mapping[str, Any], changes: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The status or priority a `{status:{from:2,to:4}}` trigger says the ticket now has,
+    where the body does not carry the field itself: a rule whose body is the id and
+    `{{triggered_event}}` sends the new value nowhere else. A field the body carries wins
+    (it is the ticket as the rule rendered it)."""
+    stated = {name: change["current"] for name, change in (changes or {}).items()
+              if name in ("status", "priority") and name not in fields}
+    return {**fields, **stated} if stated else fields
 
 
 def _product_event(payload: Mapping[str, Any], account: str, words: Vocabulary) -> TicketEvent | None:

@@ -114,7 +114,8 @@ def _subscription_event(payload: Mapping[str, Any], headers: Mapping[str, str], 
     comment = comments.parse(comment_value, "event.comment") if comment_value is not None else None
     return TicketEvent(
         vendor=NAME, account=_account(account, headers, payload), external_id=ticket_id(raw_id, field),
-        fields=recognise(keys, WORDS), event_type=payload["type"], comment=comment,
+        fields=_with_changed_custom_field(recognise(keys, WORDS), kind, event), event_type=payload["type"],
+        comment=comment,
         vendor_event_id=_delivery_id(payload.get("id")), changes=_changes(kind, event),
         deletion=DELETIONS.get(kind),
     )
@@ -175,6 +176,21 @@ def _changes(kind: str, event: Mapping[str, Any]) -> dict[str, Any] | None:
             current = code_word(current, "event.current", {}, WORDS.synonyms)
         return events.previous_current(field, previous, current)
     return None
+
+
+def _with_changed_custom_field(fields: dict[str, Any], kind: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    """`ticket.custom_field_changed`: its `current` value lands on the ticket, keyed by the
+    field's id as the ticket API's `custom_fields: [{"id", "value"}]` are. The event's
+    `detail` carries no custom fields, so the event is the only place the value arrives."""
+    definition = event.get("custom_field")
+    if kind != "custom_field_changed" or not isinstance(definition, dict) or "current" not in event:
+        return fields
+    key = definition.get("id")
+    if isinstance(key, bool) or not isinstance(key, (str, int)) or not str(key).strip():
+        return fields
+    current = event["current"]
+    value = current.get("value") if isinstance(current, dict) else current
+    return {**fields, "custom_fields": {**fields.get("custom_fields", {}), str(key).strip(): value}}
 
 
 def _id_from_subject(subject: Any) -> str | None:

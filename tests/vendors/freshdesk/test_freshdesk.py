@@ -369,3 +369,17 @@ def test_a_note_rule_with_both_latest_comments_stores_the_note_it_names():
     assert (private.comment.body, private.comment.public) == ("Agent : escalate", False)
     alone = freshdesk.normalize({"ticket_id": "5", "latest_comment": "hi", "triggered_event": "{note_type:private}"}, {})
     assert (alone.comment.body, alone.comment.public) == ("hi", False)
+
+
+def test_the_status_or_priority_a_trigger_states_lands_on_the_ticket_unless_the_body_carries_it():
+    """A rule whose body is the id and `{{triggered_event}}` sends the new value nowhere else."""
+    status = freshdesk.normalize({"freshdesk_webhook": {"ticket_id": "7801", "triggered_event": "{status:{from:2,to:4}}"}}, {})
+    assert status.fields == {"status": "resolved"}
+    assert status.changes == {"status": {"previous": "open", "current": "resolved"}}
+    priority = freshdesk.normalize({"ticket_id": "7801", "triggered_event": "{priority:{from:1,to:4}}"}, {})
+    assert priority.fields == {"priority": "urgent"}
+    carried = freshdesk.normalize({"ticket_id": "7801", "ticket_status": "Pending",
+                                   "triggered_event": "{status:{from:2,to:4}}"}, {})
+    assert carried.fields["status"] == "pending"
+    other = freshdesk.normalize({"ticket_id": "7801", "triggered_event": "{group_id:{from:1,to:2}}"}, {})
+    assert "group" not in other.fields

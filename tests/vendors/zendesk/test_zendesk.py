@@ -398,3 +398,19 @@ HEADERS: dict[str, dict[str, str]] = {}
 (test_each_fixture_normalizes_to_the_whole_event_it_describes,
  test_each_unusable_fixture_is_refused_naming_the_field,
  test_each_authentic_event_not_about_a_ticket_normalizes_to_nothing) = fixture_tests(zendesk, CASES, REJECTED, IGNORED, HEADERS)
+
+
+def test_a_custom_field_change_event_puts_its_current_value_on_the_ticket():
+    """Zendesk's event `detail` carries no custom fields: the event is where the value is."""
+    body = {"type": "zen:event-type:ticket.custom_field_changed", "id": "e-1", "subject": "zen:ticket:5158",
+            "detail": {"id": "5158", "updated_at": "2025-01-08T16:45:20Z"},
+            "event": {"custom_field": {"id": "360012345678", "title": "Order number"},
+                      "current": "A-1001", "previous": None}}
+    event = zendesk.normalize(body, {})
+    assert event.fields["custom_fields"] == {"360012345678": "A-1001"}
+    assert event.changes == {"custom_fields": {"Order number": {"previous": None, "current": "A-1001"}}}
+    wrapped = zendesk.normalize({**body, "event": {"custom_field": {"id": 7}, "current": {"value": ["a", "b"]}}}, {})
+    assert wrapped.fields["custom_fields"] == {"7": ["a", "b"]}
+    for unusable in ({"custom_field": {"title": "No id"}, "current": "x"}, {"custom_field": {"id": 7}},
+                     {"custom_field": "7", "current": "x"}):
+        assert "custom_fields" not in zendesk.normalize({**body, "event": unusable}, {}).fields
