@@ -218,6 +218,7 @@ def test_retention_drops_old_months_whole_and_rebuild_leaves_their_tickets(make_
     db.execute("UPDATE events SET received_at = %s WHERE ticket_id = (SELECT id FROM tickets WHERE external_id = 'old')",
                (old_month + timedelta(days=2),))
     db.execute("UPDATE tickets SET created_at = %s WHERE external_id = 'old'", (old_month + timedelta(days=2),))
+    db.execute("UPDATE events SET published_at = now()")  # the relay's work: an unpublished month is kept (below)
     settings = load_settings(make_env(database_url, EVENT_RETENTION_DAYS="90"))
     storage = Storage(settings)
     try:
@@ -237,6 +238,38 @@ def test_retention_drops_old_months_whole_and_rebuild_leaves_their_tickets(make_
     assert recent["out_partial"] is False
     # A retry of the dropped event is still known by its key.
     assert post(client, "freshdesk", {"id": "old", "subject": "from long ago"}).json["status"] == "already_exists"
+
+
+def test_retention_keeps_a_month_holding_events_not_yet_published(make_app, db, database_url):
+    """A Redis outage across a month's end: the relay could not publish, so retention must
+    not drop what the stream never got; once published, the month goes."""
+    from ingestion.jobs.maintain import maintain
+    from ingestion.storage import Storage
+    from ingestion.vendors import load_settings
+
+    from conftest import make_env
+
+    client = make_app().test_client()
+    assert post(client, "freshdesk", {"id": "waiting", "subject": "not on the stream yet"}).status_code == 201
+    old_month = partitions.month_start(datetime.now(UTC) - timedelta(days=150))
+    older_month = partitions.month_start(old_month - timedelta(days=1))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        partitions.ensure_month(conn, older_month)
+        partitions.ensure_month(conn, old_month)
+    db.execute("UPDATE events SET received_at = %s", (old_month + timedelta(days=2),))
+    settings = load_settings(make_env(database_url, EVENT_RETENTION_DAYS="90"))
+    storage = Storage(settings)
+    try:
+        assert maintain(storage, settings)[1] == [partitions.partition_name(older_month)]  # empty: dropped
+        assert db.execute("SELECT count(*) AS n FROM events").fetchone()["n"] == 1
+        assert storage.outbox_backlog() == 1
+        trimmed = db.execute("SELECT trimmed_before FROM event_history").fetchone()["trimmed_before"]
+        assert trimmed <= old_month
+        db.execute("UPDATE events SET published_at = now()")
+        assert maintain(storage, settings)[1] == [partitions.partition_name(old_month)]
+    finally:
+        storage.close()
+    assert db.execute("SELECT count(*) AS n FROM events").fetchone()["n"] == 0
 
 
 def test_the_relay_marks_a_batch_spanning_months(make_app, db, redis_url, database_url):

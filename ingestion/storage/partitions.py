@@ -19,11 +19,14 @@ month past the cut-off is dropped at most a month late.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
+
+log = logging.getLogger(__name__)
 
 PARENT = "events"
 DEFAULT = "events_default"
@@ -124,18 +127,31 @@ def ensure_ahead(conn: psycopg.Connection, now: datetime, ahead: int = MONTHS_AH
 
 def drop_before(conn: psycopg.Connection, cutoff: datetime) -> list[str]:
     """Drops every month that ended at or before `cutoff`, oldest first, each after
-    recording that the history before its end is gone (history_trimmed_before)."""
+    recording that the history before its end is gone (history_trimmed_before).
+
+    A month still holding an event the relay has not published is kept, and the months
+    after it with it (oldest first, so trimmed_before never passes a month still there):
+    every event reaches the stream at least once, and a Redis outage across a month's
+    end must not turn retention into a loss. The next run drops it once published."""
     dropped = []
     for month in months(conn):
         if month.end > cutoff:
             break
         with conn.transaction():
             conn.execute(LOCK_TIMEOUT)
+            if conn.execute(sql.SQL(UNPUBLISHED_IN).format(sql.Identifier(month.name))).fetchone():
+                log.warning("retention keeps %s: it holds events not yet published to the stream", month.name)
+                break
             conn.execute("UPDATE event_history SET trimmed_before = greatest(trimmed_before, %s)", (month.end,))
             conn.execute(sql.SQL("ALTER TABLE events DETACH PARTITION {}").format(sql.Identifier(month.name)))
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(month.name)))
         dropped.append(month.name)
     return dropped
+
+
+#: An event of one month the relay has not published yet (the partial index
+#: events_unpublished answers it).
+UNPUBLISHED_IN = "SELECT 1 FROM {} WHERE published_at IS NULL AND outcome <> 'stale' LIMIT 1"
 
 
 def retention_cutoff(now: datetime, days: int) -> datetime:
