@@ -87,6 +87,24 @@ def test_a_vendor_deletion_reaches_the_stream_as_a_deleted_change_saying_which(m
         ("2", "deleted", "permanent"), ("2", "forget", None)]
 
 
+def test_what_each_deletion_did_reaches_the_stream_however_late_the_relay_publishes_it(make_app, db, redis_url,
+                                                                                      relay_for):
+    """The relay away (a Redis outage) while a ticket is deleted, restored, deleted again,
+    then purged: each entry says what its own event did, not what the ticket is by the
+    time the relay gets to it (the soft deletes went out as `permanent`, the restore as a
+    plain update)."""
+    client = make_app(REDIS_URL=redis_url).test_client()
+    for n, kind in enumerate(("created", "soft_deleted", "undeleted", "soft_deleted", "permanently_deleted")):
+        answer = post(client, "zendesk", {"type": f"zen:event-type:ticket.{kind}", "id": f"del-{n}",
+                                          "detail": {"id": "del1", "subject": "hello",
+                                                     "updated_at": f"2025-01-08T10:0{n}:00Z"}})
+        assert answer.status_code in (200, 201), answer.json
+    assert relay_for(redis_url).publish_batch() == 6
+    assert [(e["change"], e.get("deletion")) for e in entries(redis_url)] == [
+        ("created", None), ("deleted", "soft"), ("updated", "restored"), ("deleted", "soft"),
+        ("deleted", "permanent"), ("forget", None)]
+
+
 def test_events_wait_in_the_outbox_while_redis_is_away_and_none_is_lost(make_app, db, own_redis, relay_for):
     client = make_app(REDIS_URL=own_redis.url(), CIRCUIT_BREAKER_THRESHOLD="2").test_client()
     relay = relay_for(own_redis.url(), CIRCUIT_BREAKER_THRESHOLD="1", CIRCUIT_BREAKER_TIMEOUT="1")

@@ -21,11 +21,20 @@ RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('ingestion.relay'))"
 #: The oldest unpublished events, in id order. Per ticket, ids follow commit order: an
 #: event is inserted while its delivery holds the ticket's row lock, so a later event of
 #: the same ticket can only get its id after the earlier one committed. `deletion` says
-#: what a deleted (or restoring) event did; `forgotten` is a forget event's summary.
+#: what a deleted (or restoring) event did, read from the event itself (the deletion its
+#: fields carried, which a purge keeps), never from the ticket as it stands when the relay
+#: gets to it: after an outage, a soft delete published once the ticket was purged went out
+#: as `permanent`. (The ticket's purge mark stands in for events stored before the fields
+#: were kept; a restore's change record, which a purge empties, by its fields.)
+#: `forgotten` is a forget event's summary.
 PENDING_EVENTS = """
 SELECT e.id, e.ticket_id, t.vendor, t.account, t.external_id, e.outcome, e.revision, e.event_type, e.received_at,
-       CASE WHEN e.outcome = 'deleted' THEN CASE WHEN t.purged_at IS NULL THEN 'soft' ELSE 'permanent' END
-            WHEN e.changes->'deleted'->>'current' = 'false' THEN 'restored' END AS deletion,
+       CASE WHEN e.outcome = 'deleted'
+                THEN CASE WHEN e.fields IS NULL THEN CASE WHEN t.purged_at IS NULL THEN 'soft' ELSE 'permanent' END
+                          WHEN e.fields->>'deletion' = 'permanent' THEN 'permanent' ELSE 'soft' END
+            WHEN e.changes->'deleted'->>'current' = 'false'
+              OR e.changes IS NULL AND e.outcome = 'updated' AND e.fields->>'deletion' = 'restored' THEN 'restored'
+       END AS deletion,
        CASE WHEN e.outcome = 'forget' THEN e.changes END AS forgotten
   FROM events e JOIN tickets t ON t.id = e.ticket_id
  WHERE e.published_at IS NULL AND e.outcome <> 'stale'
