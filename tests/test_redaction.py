@@ -109,6 +109,35 @@ def test_a_full_name_is_forgotten_on_every_ticket_a_single_word_only_where_the_a
     assert [r["external_id"] for r in forgotten] == ["a1", "b1"]
 
 
+def test_a_namesake_s_ticket_is_masked_on_the_ticket_as_in_its_history_so_rebuild_changes_nothing(app, client, db):
+    """A review's case: another person with the same full name had the name masked in
+    her events' fields but not on her ticket, so the next rebuild changed her ticket."""
+    from test_rebuild import run
+
+    post(client, "freshdesk", {"ticket": {"id": "rA", "subject": "A", "requester": "Ana Lima <ana@x.com>"}})
+    post(client, "freshdesk", {"ticket": {"id": "rB", "subject": "B", "requester": "Ana Lima <other@y.com>",
+                                          "assignee": "Ana Lima <agent@y.com>"}})
+    assert run(app).changed == 0
+    redact_email(app.extensions["ingestion"].storage, "ana@x.com")
+    other = db.execute("SELECT * FROM tickets WHERE external_id = 'rB'").fetchone()
+    assert (other["requester_name"], other["requester_email"]) == ("[redacted]", "other@y.com")
+    assert (other["assignee_name"], other["assignee_email"]) == ("[redacted]", "agent@y.com")
+    assert mentions(db, "Ana Lima") == []
+    assert run(app).changed == 0
+
+
+def test_the_names_a_person_had_earlier_in_the_history_are_forgotten_too(app, client, db):
+    """A review's case: `Ana Old`, the requester's name before a rename, stayed in the
+    first event (names were taken from the tickets as they stand)."""
+    post(client, "freshdesk", {"ticket": {"id": "hA", "subject": "S", "requester": "Ana Old <ana2@x.com>",
+                                          "updated_at": "2025-01-01T00:00:00Z"}})
+    post(client, "freshdesk", {"ticket": {"id": "hA", "requester": "Ana New <ana2@x.com>",
+                                          "updated_at": "2025-01-02T00:00:00Z"}})
+    redact_email(app.extensions["ingestion"].storage, "ana2@x.com")
+    assert mentions(db, "Ana Old") == [] and mentions(db, "Ana New") == []
+    assert mentions(db, "ana2@x.com") == []
+
+
 def test_a_tickets_personal_data_is_emptied_and_its_history_skeleton_kept(app, client, db):
     seed(client)
     storage = app.extensions["ingestion"].storage

@@ -60,6 +60,11 @@ def masking(ticket: Mapping[str, Any], events: list[Mapping[str, Any]], email: s
     for person in PEOPLE:
         if (ticket[person[1][0]] or "").lower() == email.lower():
             fields.update({name: None for column, name in person if ticket[column] is not None})
+        elif (new := _masked(ticket[person[0][0]], pattern)) != ticket[person[0][0]]:
+            # Someone else's name that is one of the person's full names: masked in this
+            # ticket's events below, so on the ticket too, or the two would disagree and
+            # a rebuild would change the ticket.
+            fields[person[0][1]] = new
     for column, name in TEXT:
         if (new := _masked(ticket[column], pattern)) != ticket[column]:
             fields[name] = new

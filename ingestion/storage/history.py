@@ -56,11 +56,18 @@ ON CONFLICT (scope) DO UPDATE SET last_ticket = excluded.last_ticket, updated_at
 """
 REBUILD_DONE = "DELETE FROM rebuild_progress WHERE scope = %(scope)s"
 
-#: Redaction. The names stored next to an address (to mask as well).
+#: Redaction. The names stored next to an address (to mask as well): on the tickets as
+#: they stand, and every name the history's fields ever paired with it (a person renamed
+#: since, "Ana Old" then "Ana New", is both).
 REDACT_NAMES = """
 SELECT CASE WHEN lower(requester_email) = lower(%(email)s) THEN requester_name END,
        CASE WHEN lower(assignee_email) = lower(%(email)s) THEN assignee_name END
   FROM tickets WHERE lower(requester_email) = lower(%(email)s) OR lower(assignee_email) = lower(%(email)s)
+UNION
+SELECT CASE WHEN lower(fields->>'requester_email') = lower(%(email)s) THEN fields->>'requester_name' END,
+       CASE WHEN lower(fields->>'assignee_email') = lower(%(email)s) THEN fields->>'assignee_name' END
+  FROM events
+ WHERE lower(fields->>'requester_email') = lower(%(email)s) OR lower(fields->>'assignee_email') = lower(%(email)s)
 """
 
 #: Tickets where the address is a person's, or any of whose fields or events may mention
