@@ -147,7 +147,7 @@ def on_starting(server):
 def _check_sources_key():
     """A SOURCES_ENCRYPTION_KEY that cannot open the stored secrets stops start-up with one
     line, rather than answering every source's webhooks 503 (ingestion/secret_box.py)."""
-    from ingestion.errors import DatabaseUnavailable, SourcesKeyError
+    from ingestion.errors import DatabaseUnavailable, SchemaMissing, SourcesKeyError
     from ingestion.jobs.sources import check_key
     from ingestion.storage import Storage
 
@@ -156,6 +156,11 @@ def _check_sources_key():
         check_key(settings, storage)
     except SourcesKeyError as error:
         sys.exit(f"configuration error: {error}")
+    except SchemaMissing as error:
+        import logging
+
+        logging.getLogger("ingestion").error("%s; until then /health answers 503 \"no schema\" and every "
+                                             "webhook 503", error.message)
     except DatabaseUnavailable:
         import logging
 

@@ -25,7 +25,7 @@ import click
 
 from ._version import version
 from .config import Settings
-from .errors import ApiError, ConfigError, DatabaseUnavailable, MigrationError, SourcesKeyError
+from .errors import ApiError, ConfigError, DatabaseUnavailable, MigrationError, SchemaMissing, SourcesKeyError
 from .normalize.values import storable
 from .variables import directory
 
@@ -139,6 +139,8 @@ def job(function: Callable[..., Any]) -> Callable[..., Any]:
             logging.getLogger("ingestion").warning("deprecated variable: %s", deprecation)
         try:
             return function(context, *args, **kwargs)
+        except SchemaMissing as error:
+            raise click.ClickException(f"{error.message} (DATABASE_URL names a database without it)") from None
         except DatabaseUnavailable:
             raise click.ClickException("database unavailable (DATABASE_URL): what this step had not finished "
                                        "is unchanged; run the command again once it answers") from None

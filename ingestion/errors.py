@@ -211,6 +211,16 @@ class DatabaseUnavailable(ServiceUnavailable):
         super().__init__("Database unavailable, please retry later", retry_after)
 
 
+class SchemaMissing(DatabaseUnavailable):
+    """The database answers but lacks this release's schema (a wrong database in
+    DATABASE_URL, or `migrate` not run): still a 503, since the webhooks can be stored
+    once it is migrated, but saying so, where "unavailable" sent operators to the network."""
+
+    def __init__(self, retry_after: int) -> None:
+        ServiceUnavailable.__init__(
+            self, "The database has no schema for this release: run `python -m ingestion migrate`", retry_after)
+
+
 # --- configuration ---------------------------------------------------------------------
 class ConfigError(ValueError):
     """A configuration variable is missing or malformed; carries the variable's name."""

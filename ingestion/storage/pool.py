@@ -16,7 +16,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import Settings
-from ..errors import DatabaseUnavailable, UnstorablePayload
+from ..errors import DatabaseUnavailable, SchemaMissing, UnstorablePayload
 from ..metrics import DB_DURATION, DB_OPERATIONS, child
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,12 @@ OUTAGE_WAIT = 0.25
 #: so a retry can at worst report `already_exists` for a write whose reply was lost.
 ATTEMPTS = 3
 
-#: Health check: proves a connection can be borrowed and the server answers.
-PING = "SELECT 1"
+#: Health check: proves a connection can be borrowed, the server answers, and the
+#: database holds the schema (a wrong database in DATABASE_URL answers `SELECT 1` too, and
+#: then every webhook got a 503 while /health said healthy).
+PING = "SELECT 1 FROM schema_migrations LIMIT 1"
+#: What the database says when a table, function or column the code names is not there.
+_NO_SCHEMA = (pg_errors.UndefinedTable, pg_errors.UndefinedFunction, pg_errors.UndefinedColumn)
 
 
 class Database:
@@ -154,6 +158,10 @@ class Database:
                     continue
                 log.warning("database unavailable", extra={"error": type(error).__name__, "database": self.role})
                 raise DatabaseUnavailable(self.retry_after) from None
+            except _NO_SCHEMA as error:
+                log.error("the database has no schema for this release: run `python -m ingestion migrate`",
+                          extra={"sqlstate": error.sqlstate, "database": self.role})
+                raise SchemaMissing(self.retry_after) from None
             except psycopg.Error as error:
                 # Anything else the database says (a standby refusing writes during a
                 # failover, a pooler losing a prepared statement...) is trouble on our side
@@ -165,11 +173,17 @@ class Database:
 
     def check(self, timeout: float = 1.0) -> bool:
         """True when a connection can be borrowed within `timeout` seconds and answers."""
+        return self.status(timeout) == "ok"
+
+    def status(self, timeout: float = 1.0) -> str:
+        """"ok", "unavailable", or "no schema" (it answers, but was never migrated)."""
         try:
             self.run("ping", lambda conn: conn.execute(PING).fetchone(), timeout=timeout)
+        except SchemaMissing:
+            return "no schema"
         except DatabaseUnavailable:
-            return False
-        return True
+            return "unavailable"
+        return "ok"
 
     def in_batches(self, operation: str, query: str, days: int, batch: int) -> int:
         """A retention statement (`%(days)s`, `%(batch)s`) run batch after batch, each its

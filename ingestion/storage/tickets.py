@@ -87,6 +87,10 @@ class TicketStore:
         """True when a connection can be borrowed within `timeout` seconds and answers."""
         return self.database.check(timeout)
 
+    def database_status(self, timeout: float = 1.0) -> str:
+        """/health's word for the database: ok, unavailable, or no schema."""
+        return self.database.status(timeout)
+
     def ingest(self, event: TicketEvent, dedup_key: str, window_seconds: int | None, raw_json: str,
                request_id: str | None, credential: str | None = None) -> tuple[StoredDelivery, int | None]:
         """Store one delivery about a ticket. Returns the answer and, for a redelivery
