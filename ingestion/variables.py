@@ -114,7 +114,23 @@ def url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], required: b
     scheme = raw.partition("://")[0]
     if scheme not in schemes or "://" not in raw:
         raise ConfigError(name, f"must be a URL starting with one of {', '.join(s + '://' for s in schemes)}")
+    _check_parts(name, raw)
     return raw
+
+
+def _check_parts(name: str, raw: str) -> None:
+    """The URL's host, port and (for Redis) database are readable, so a typo stops the
+    process here in one line instead of a traceback at the first connection, or a service
+    degraded for good. The URL itself is never repeated (it may hold a password)."""
+    try:
+        parts = urlsplit(raw)
+        # libpq takes several hosts in one URI (h1:5432,h2:5432): each port checked alone
+        for host in parts.netloc.rpartition("@")[2].split(","):
+            urlsplit(f"//{host}").port  # noqa: B018 (read for its ValueError)
+    except ValueError as error:
+        raise ConfigError(name, f"is not a valid URL ({error})") from None
+    if parts.scheme in ("redis", "rediss") and parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise ConfigError(name, "names a database that is not a number: redis://host:6379/0")
 
 
 def check_cluster_url(url: str | None) -> None:

@@ -177,6 +177,23 @@ def test_production_refuses_guessable_secrets_and_development_only_warns(variabl
     assert [w.split()[0] for w in dev.warnings] == [variable] and weak not in dev.warnings[0]
 
 
+@pytest.mark.parametrize("variable, value", [
+    ("REDIS_URL", "redis://127.0.0.1:99999/0"), ("REDIS_URL", "redis://[x:6379/0"),
+    ("REDIS_URL", "redis://127.0.0.1:6379/abc"), ("DATABASE_URL", "postgresql://u:Xq7r2Lm9Pw4k@db:99999/ingestion"),
+    ("DATABASE_READ_URL", "postgresql://u:Xq7r2Lm9Pw4k@[replica/ingestion"),
+])
+def test_an_unreadable_url_stops_the_process_in_one_line_naming_its_variable(variable, value):
+    """A review's cases: a traceback at start, or a service degraded for good."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, variable: value})
+    assert caught.value.variable == variable and "Xq7r2Lm9Pw4k" not in str(caught.value)
+
+
+def test_several_postgresql_hosts_in_one_url_are_read():
+    url = "postgresql://u:Xq7r2Lm9Pw4k@db1:5432,db2:5433/ingestion?target_session_attrs=read-write"
+    assert load_settings({**BASE, "DATABASE_URL": url}).database_url == url
+
+
 def test_repr_never_shows_secrets_or_urls_with_passwords():
     s = load_settings({**BASE, "FRESHDESK_WEBHOOK_SECRET": "hmac-key-0123456789", "FRESHDESK_WEBHOOK_AUTH":
                            "u:pw-7Xq2Lm9P4k", "METRICS_TOKEN": "metrics-token-0123456789",

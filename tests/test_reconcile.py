@@ -216,6 +216,10 @@ def test_wrong_credentials_stop_the_run_without_retrying_and_never_reach_a_log(d
     ({"HUBSPOT_API_TOKEN": "pat-na1-short"}, "HUBSPOT_API_TOKEN"),
     ({"INTERCOM_API_TOKEN": BEARER, "INTERCOM_API_URL": "http://api.eu.intercom.io"}, "INTERCOM_API_URL"),
     ({"HUBSPOT_API_TOKEN": BEARER, "HUBSPOT_API_URL": "https://api.hubapi.com?hapikey=x"}, "HUBSPOT_API_URL"),
+    # Unreadable URLs: a traceback at start before (a review's cases).
+    ({"ZENDESK_API_EMAIL": "a@b.c", "ZENDESK_API_TOKEN": API_TOKEN, "ZENDESK_API_URL": "https://[acme.zendesk.com"},
+     "ZENDESK_API_URL"),
+    ({"INTERCOM_API_TOKEN": BEARER, "INTERCOM_API_URL": "https://api.intercom.io:99999"}, "INTERCOM_API_URL"),
     ({"RECONCILE_INTERVAL": "0"}, "RECONCILE_INTERVAL")])
 def test_a_bad_api_setting_is_refused_naming_its_variable(database_url, env, variable):
     with pytest.raises(ConfigError) as refused:

@@ -30,7 +30,11 @@ def base_url(env: Mapping[str, str], url_variable: str, default: str | None, nee
         if default is None:
             raise CredentialError(needs, f"is required to call the API (or set {url_variable})")
         return default
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (read for its ValueError: a port out of range)
+    except ValueError as error:
+        raise CredentialError(url_variable, f"must be an http(s) URL ({error}), got {raw!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CredentialError(url_variable, f"must be an http(s) URL, got {raw!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
