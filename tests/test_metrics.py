@@ -263,3 +263,29 @@ def test_under_gunicorn_an_unreadable_authentic_body_is_quarantined_and_counted(
     assert value(families, "ingestion_quarantined_total", vendor="zendesk", reason="invalid_field") == 4
     assert value(families, "ingestion_quarantine_entries") == 4
     assert 0 <= value(families, "ingestion_quarantine_oldest_age_seconds") < 60
+
+
+def test_a_daemon_started_again_drops_the_live_gauges_its_killed_predecessor_left(tmp_path):
+    """A review's case: a relay SIGKILLed with its breaker open left `gauge_livemax_<pid>.db`
+    at 1, and /metrics said the breaker was open until gunicorn restarted."""
+    import subprocess
+    import sys
+    from ingestion.jobs.daemon import _forget_a_dead_predecessor  # what serve_metrics does first
+
+    leaves_a_gauge = (
+        "import os, signal\n"
+        "from prometheus_client import Gauge\n"
+        "Gauge('breaker', 'state', multiprocess_mode='livemax').set(1)\n"
+        "open(os.path.join(os.environ['PROMETHEUS_MULTIPROC_DIR'], 'relay.pid'), 'w').write(str(os.getpid()))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    killed = subprocess.run([sys.executable, "-c", leaves_a_gauge],
+                            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert [p.name for p in tmp_path.glob("gauge_livemax_*.db")] == [f"gauge_livemax_{killed_pid(tmp_path)}.db"]
+    _forget_a_dead_predecessor(str(tmp_path), "relay")
+    assert list(tmp_path.glob("gauge_livemax_*.db")) == []
+    assert (tmp_path / "relay.pid").read_text() == str(os.getpid())
+
+
+def killed_pid(directory) -> int:
+    return int((directory / "relay.pid").read_text())

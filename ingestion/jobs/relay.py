@@ -95,7 +95,7 @@ def command(context: Context) -> None:
             raise click.ClickException("configuration error: REDIS_URL: is required for the relay")
         guarded = GuardedRedis(settings)
         guarded.start_state_reporter()
-    serve_metrics(settings, settings.relay_metrics_port)
+    serve_metrics(settings, settings.relay_metrics_port, "relay")
     stop = stop_on_signals()
     relay = Relay(settings, context.storage, guarded)
     try:

@@ -49,7 +49,7 @@ def reconcile(context: Context, once: bool) -> None:
         for run in runs:
             click.echo(summary(run.run("reconcile")))
         return
-    serve_metrics(context.settings, options.metrics_port)
+    serve_metrics(context.settings, options.metrics_port, "reconcile")
     if not runs:  # idle, not a crash loop: compose and Kubernetes ship it unconfigured
         logging.getLogger("ingestion.reconcile").warning(UNCONFIGURED + "; the reconciler idles")
     restore_lag_gauges(context.storage)
