@@ -22,6 +22,8 @@ from pathlib import Path
 from . import PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Seconds before a relay or reconciler that exited is started again (a crash loop stays slow).
+HELPER_RESTART = 2
 
 
 def local_servers(data_dir: Path) -> list:
@@ -86,13 +88,25 @@ def main() -> int:
                                          cwd=ROOT))
         bind = os.environ.get("BIND", "127.0.0.1:8080")  # development's default (ingestion/config.py)
         wait_until_serving(bind)  # it wipes the metrics directory first
-        children.append(subprocess.Popen([sys.executable, "-m", "ingestion", "relay"], cwd=ROOT))
+        # The relay and the reconciler are helpers: one that exits (killed, crashed) is
+        # started again after a pause, and the webhooks never stop for it (events wait in
+        # the outbox meanwhile). gunicorn exiting stops everything.
+        helpers = [["relay"]]
         if os.environ.get("ZENDESK_API_TOKEN") or os.environ.get("FRESHDESK_API_KEY"):
-            children.append(subprocess.Popen([sys.executable, "-m", "ingestion", "reconcile"], cwd=ROOT))
+            helpers.append(["reconcile"])
+        started = {tuple(h): subprocess.Popen([sys.executable, "-m", "ingestion", *h], cwd=ROOT) for h in helpers}
+        children.extend(started.values())
         print(f"serving on http://{bind} (Ctrl-C stops everything)", flush=True)
-        while all(child.poll() is None for child in children):
+        while children[0].poll() is None:
             time.sleep(0.5)
-        print("a child process exited; stopping", file=sys.stderr)
+            for command, child in list(started.items()):
+                if child.poll() is not None:
+                    print(f"{command[0]} exited ({child.returncode}); starting it again in {HELPER_RESTART} s",
+                          file=sys.stderr, flush=True)
+                    time.sleep(HELPER_RESTART)
+                    started[command] = subprocess.Popen([sys.executable, "-m", "ingestion", *command], cwd=ROOT)
+                    children[children.index(child)] = started[command]
+        print("gunicorn exited; stopping", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("stopping")
