@@ -7,6 +7,7 @@ The database here is this module's own server, so stopping it disturbs no other 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -122,3 +123,33 @@ def test_a_frozen_database_never_hangs_the_health_probe(own_postgres):
     # webhooks with 503 + Retry-After itself, which a proxy without backends would not.
     assert (live.status_code, live.json) == (200, {"status": "alive"})
     app.extensions["ingestion"].storage.close()
+
+
+def test_a_frozen_database_under_load_answers_503_and_frees_the_workers_for_health(own_postgres):
+    """A review's case: with every sync worker waiting on a frozen server's answer, /health
+    queued behind them for 30 s and the webhooks got a bare close at gunicorn's timeout.
+    Each wait now ends DB_STATEMENT_TIMEOUT_MS and a second later: a 503 with Retry-After."""
+    url = own_postgres.create_database("frozen_under_load")
+    migrate(url)
+    server = Gunicorn(make_env(url, DB_STATEMENT_TIMEOUT_MS="1000"), workers=2).start()
+    try:
+        assert deliver(server, "warm-1")[0].status_code == 201
+        assert deliver(server, "warm-2")[0].status_code == 201
+        own_postgres.pause()
+        try:
+            with ThreadPoolExecutor(4) as pool:
+                stuck = [pool.submit(deliver, server, f"frozen-{n}") for n in range(4)]
+                time.sleep(0.5)  # every worker now waits on the frozen server
+                started = time.monotonic()
+                health = requests.get(server.url + "/health", timeout=40)
+                health_took = time.monotonic() - started
+                answers = [future.result() for future in stuck]
+        finally:
+            own_postgres.resume()
+        for response, elapsed in answers:
+            assert response.status_code == 503 and "Retry-After" in response.headers, response.text
+            assert elapsed < 2 * NO_HANG
+        assert health.status_code == 503 and health_took < 2 * NO_HANG
+        assert deliver(server, "after")[0].status_code == 201
+    finally:
+        server.stop()

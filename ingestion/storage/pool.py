@@ -41,6 +41,25 @@ PING = "SELECT 1 FROM schema_migrations LIMIT 1"
 _NO_SCHEMA = (pg_errors.UndefinedTable, pg_errors.UndefinedFunction, pg_errors.UndefinedColumn)
 
 
+#: How long past DB_STATEMENT_TIMEOUT_MS a connection waits for the server's answer. A
+#: live server ends a statement at its timeout itself; one that is frozen (SIGSTOPped, a
+#: host gone while its kernel still acknowledges) never answers, and every sync worker
+#: would wait on it until gunicorn's timeout, /health queued behind them.
+ANSWER_MARGIN = 1.0
+
+
+class AnswerBoundConnection(psycopg.Connection):
+    """A connection whose every wait for the server ends after `answer_within` seconds
+    (psycopg's own wait timeout: no thread, no timer), raising its _WaitTimeout, an
+    OperationalError; the connection is then closed (Database._attempt), since its
+    protocol state is unknown."""
+
+    answer_within: float | None = None
+
+    def wait(self, gen, interval: float = 0.1, timeout: float | None = None):  # type: ignore[override]
+        return super().wait(gen, interval, self.answer_within if timeout is None else timeout)
+
+
 class Database:
     """Owns one psycopg pool per process. Created closed; opened in the process that uses it."""
 
@@ -71,6 +90,8 @@ class Database:
             # instead of waiting out the pool's exponential backoff.
             reconnect_timeout=2.0,
             name=f"ingestion{'-' + role if role else ''}",
+            connection_class=type("AnswerBound", (AnswerBoundConnection,), {
+                "answer_within": settings.db_statement_timeout_ms / 1000 + ANSWER_MARGIN}),
             kwargs={
                 # Each webhook is a single statement, so autocommit makes it exactly one
                 # round trip and one transaction (no separate BEGIN / COMMIT).
@@ -132,10 +153,16 @@ class Database:
                 with self._pool.connection(timeout=timeout) as conn:
                     try:
                         return work(conn)
+                    except pg_errors._WaitTimeout:
+                        conn.close()  # mid-protocol: never lent again
+                        raise
                     except psycopg.OperationalError:
                         broken = conn.broken
                         raise
             except PoolTimeout:
+                raise DatabaseUnavailable(self.retry_after) from None
+            except pg_errors._WaitTimeout:
+                log.warning("the database did not answer in time", extra={"database": self.role})
                 raise DatabaseUnavailable(self.retry_after) from None
             except (psycopg.DataError, pg_errors.ProgramLimitExceeded) as error:
                 reason = error.diag.message_primary or str(error)
