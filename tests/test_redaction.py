@@ -188,6 +188,9 @@ def test_the_redact_command_prints_what_it_changed(database_url, client, db):
     refused = subprocess.run([sys.executable, "-m", "ingestion", "redact"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "exactly one" in refused.stderr
+    unknown = subprocess.run([sys.executable, "-m", "ingestion", "redact", "--ticket", "bogus/1"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 1 and "unknown vendor 'bogus'" in unknown.stderr and unknown.stdout == ""
 
 
 def test_the_redact_command_refuses_what_is_not_one_whole_address(database_url, client, db):

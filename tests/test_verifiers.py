@@ -78,3 +78,16 @@ def test_prefixed_hex_hmacs_are_read_with_or_without_their_prefix(digest, prefix
     assert check.check({"X-Hub-Signature": prefix + mac}, BODY) == "hmac:test"
     assert check.check({"X-Hub-Signature": prefix + mac.upper()}, BODY) == "hmac:test"
     assert check.check({"X-Hub-Signature": "sha512=" + mac}, BODY).reason == "bad_signature"
+
+
+def test_production_start_logs_an_error_for_a_vendor_without_authentication(caplog):
+    """SPEC 3: no method configured in production: its endpoint answers 401, and start-up
+    logs an error (development: a warning, as it accepts the webhooks)."""
+    import logging
+
+    from ingestion.web.guard import Guard
+
+    with caplog.at_level(logging.INFO, logger="ingestion"):
+        Guard("zendesk", development=False).log_posture([])
+        Guard("zendesk", development=True).log_posture([])
+    assert [(r.levelname, r.vendor) for r in caplog.records] == [("ERROR", "zendesk"), ("WARNING", "zendesk")]

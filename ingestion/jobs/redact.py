@@ -135,8 +135,12 @@ def command(context: Context, email: str | None, ticket: str | None, account: st
     if email is not None:
         changed = redact_email(context.storage, email)
     else:
+        from ..vendors import VENDORS
+
         vendor, _, external_id = ticket.partition("/")
         if not vendor or not external_id:
             raise click.ClickException("--ticket must be <vendor>/<external id>")
+        if vendor not in (names := [v.name for v in VENDORS]):  # as rebuild and replay refuse it
+            raise click.ClickException(f"unknown vendor {vendor!r} (one of: {', '.join(names)})")
         changed = redact_ticket(context.storage, vendor, account, external_id)
     click.echo(json.dumps({"redacted": changed}))

@@ -74,9 +74,11 @@ class Guard:
             log.warning("no webhook authentication configured: development mode accepts unauthenticated "
                         "requests", extra={"vendor": self.vendor})
         else:
-            log.info("no environment credentials: the bare URL answers 401; sources "
-                     "(python -m ingestion sources add) serve /webhook/<vendor>/<account>",
-                     extra={"vendor": self.vendor})
+            # An error, as SPEC 3 asks: a vendor whose webhooks all answer 401 is what an
+            # operator must see at start, even when sources may serve its accounts.
+            log.error("no webhook authentication configured: the bare URL answers 401; sources "
+                      "(python -m ingestion sources add) serve /webhook/<vendor>/<account>",
+                      extra={"vendor": self.vendor})
 
 
 def request_target(environ: Mapping[str, Any]) -> Target:
