@@ -202,13 +202,19 @@ class GuardedRedis:
 
     def start_state_reporter(self, interval: float = 1.0) -> None:
         """Keep the gauge current in this process even when no call is made: the breaker
-        turns half-open by the passage of time, not by a call. Once per process (after fork)."""
+        turns half-open by the passage of time, not by a call. Half-open, the reporter
+        makes the trial call itself (a PING): a worker that got no webhook since would
+        otherwise stay half-open, and the breaker alert fire in a quiet hour after Redis
+        came back. Once per process (after fork)."""
         if self._reporter_pid == os.getpid():
             return
         self._reporter_pid = os.getpid()
 
         def report() -> None:
             while True:
+                # Half-open since the last tick (so the gauge showed it for one): the trial.
+                if self.breaker.state == STATE_HALF_OPEN and self._last_state == STATE_HALF_OPEN:
+                    self.ping()  # closes the breaker, or opens it again
                 self.note_state()
                 time.sleep(interval)
 
