@@ -28,12 +28,12 @@ from typing import Any
 
 import psycopg
 
-from .pool import Database
+from .pool import LONGEST_OWN_TIMEOUT_MS, Database
 from .replica import Reads
 from .tickets import dicts
 
 #: How long one page's search may take before it is given up (the page then says so).
-SEARCH_TIMEOUT_MS = 3000
+SEARCH_TIMEOUT_MS = LONGEST_OWN_TIMEOUT_MS
 
 #: What a row of the list shows (never the payload: it can be a megabyte).
 COLUMNS = """e.id, e.received_at, t.vendor, t.account, t.external_id, e.event_type, e.outcome,

@@ -46,6 +46,10 @@ _NO_SCHEMA = (pg_errors.UndefinedTable, pg_errors.UndefinedFunction, pg_errors.U
 #: host gone while its kernel still acknowledges) never answers, and every sync worker
 #: would wait on it until gunicorn's timeout, /health queued behind them.
 ANSWER_MARGIN = 1.0
+#: The longest statement_timeout an operation sets for itself, past DB_STATEMENT_TIMEOUT_MS
+#: when that is set lower: the console's searches (console_events.SEARCH_TIMEOUT_MS). The
+#: wait for an answer covers it, so such a search ends in its own "took too long" page.
+LONGEST_OWN_TIMEOUT_MS = 3000
 
 
 class AnswerBoundConnection(psycopg.Connection):
@@ -91,7 +95,7 @@ class Database:
             reconnect_timeout=2.0,
             name=f"ingestion{'-' + role if role else ''}",
             connection_class=type("AnswerBound", (AnswerBoundConnection,), {
-                "answer_within": settings.db_statement_timeout_ms / 1000 + ANSWER_MARGIN}),
+                "answer_within": max(settings.db_statement_timeout_ms, LONGEST_OWN_TIMEOUT_MS) / 1000 + ANSWER_MARGIN}),
             kwargs={
                 # Each webhook is a single statement, so autocommit makes it exactly one
                 # round trip and one transaction (no separate BEGIN / COMMIT).
