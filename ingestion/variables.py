@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from ipaddress import ip_network
 from urllib.parse import urlsplit
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 from .errors import ConfigError
 
 
@@ -121,12 +124,21 @@ def url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], required: b
 def _check_parts(name: str, raw: str) -> None:
     """The URL's host, port and (for Redis) database are readable, so a typo stops the
     process here in one line instead of a traceback at the first connection, or a service
-    degraded for good. The URL itself is never repeated (it may hold a password)."""
+    degraded for good. Each URL is read by the parser that will use it: libpq's for
+    PostgreSQL (it takes a password holding `#`, `?` or `[`, and several hosts), the
+    standard library's for the others (redis-py's and nats-py's). The URL itself is never
+    repeated: it may hold a password, and the parsers' messages quote it."""
+    if raw.partition("://")[0] in ("postgresql", "postgres"):
+        try:
+            ports = str(conninfo_to_dict(raw).get("port") or "")
+        except psycopg.Error:
+            raise ConfigError(name, "is not a URL PostgreSQL's client can read") from None
+        if any(port and not (port.isdigit() and 0 < int(port) < 65536) for port in ports.split(",")):
+            raise ConfigError(name, "names a port that is not a number from 1 to 65535")
+        return
     try:
         parts = urlsplit(raw)
-        # libpq takes several hosts in one URI (h1:5432,h2:5432): each port checked alone
-        for host in parts.netloc.rpartition("@")[2].split(","):
-            urlsplit(f"//{host}").port  # noqa: B018 (read for its ValueError)
+        parts.port  # noqa: B018 (read for its ValueError: a port out of range, a broken host)
     except ValueError as error:
         raise ConfigError(name, f"is not a valid URL ({error})") from None
     if parts.scheme in ("redis", "rediss") and parts.path.strip("/") and not parts.path.strip("/").isdigit():

@@ -180,6 +180,7 @@ def test_production_refuses_guessable_secrets_and_development_only_warns(variabl
 @pytest.mark.parametrize("variable, value", [
     ("REDIS_URL", "redis://127.0.0.1:99999/0"), ("REDIS_URL", "redis://[x:6379/0"),
     ("REDIS_URL", "redis://127.0.0.1:6379/abc"), ("DATABASE_URL", "postgresql://u:Xq7r2Lm9Pw4k@db:99999/ingestion"),
+    ("DATABASE_URL", "postgresql://u:Xq7r2Lm9Pw4k@db:abc/ingestion"),
     ("DATABASE_READ_URL", "postgresql://u:Xq7r2Lm9Pw4k@[replica/ingestion"),
 ])
 def test_an_unreadable_url_stops_the_process_in_one_line_naming_its_variable(variable, value):
@@ -189,8 +190,15 @@ def test_an_unreadable_url_stops_the_process_in_one_line_naming_its_variable(var
     assert caught.value.variable == variable and "Xq7r2Lm9Pw4k" not in str(caught.value)
 
 
-def test_several_postgresql_hosts_in_one_url_are_read():
-    url = "postgresql://u:Xq7r2Lm9Pw4k@db1:5432,db2:5433/ingestion?target_session_attrs=read-write"
+@pytest.mark.parametrize("url", [
+    "postgresql://u:Xq7r2Lm9Pw4k@db1:5432,db2:5433/ingestion?target_session_attrs=read-write",
+    # Generated passwords hold characters a URL should escape; libpq reads them as they are.
+    "postgresql://u:Xq7r#2Lm9Pw4k@db/ingestion", "postgresql://u:Xq7r[2Lm9]Pw4k@db/ingestion",
+    "postgresql://u:Xq7r?2Lm9Pw4k@db:5432/ingestion", "postgresql:///ingestion?host=/var/run/postgresql",
+])
+def test_every_url_libpq_reads_is_accepted(url):
+    """A review's case: the first check (the standard library's parser) refused passwords
+    with `#` or `[` that libpq, which connects, reads fine."""
     assert load_settings({**BASE, "DATABASE_URL": url}).database_url == url
 
 
