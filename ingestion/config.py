@@ -209,5 +209,11 @@ class Settings:
         scheme the `limits` library uses): redis_guard.py then speaks cluster."""
         return bool(self.redis_url) and self.redis_url.split("://", 1)[0].endswith("+cluster")
 
+    @property
+    def has_stream(self) -> bool:
+        """Whether a relay can publish (NATS, or Redis with REDIS_URL): without one, no
+        event is ever marked published, and retention must not wait for it."""
+        return self.stream_transport == "nats" or bool(self.redis_url)
+
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)

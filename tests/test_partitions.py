@@ -240,9 +240,10 @@ def test_retention_drops_old_months_whole_and_rebuild_leaves_their_tickets(make_
     assert post(client, "freshdesk", {"id": "old", "subject": "from long ago"}).json["status"] == "already_exists"
 
 
-def test_retention_keeps_a_month_holding_events_not_yet_published(make_app, db, database_url):
+def test_retention_keeps_a_month_holding_events_not_yet_published(make_app, db, database_url, redis_url):
     """A Redis outage across a month's end: the relay could not publish, so retention must
-    not drop what the stream never got; once published, the month goes."""
+    not drop what the stream never got; once published, the month goes. Without a stream
+    (no REDIS_URL) nothing is ever published, and the month goes at the cut-off."""
     from ingestion.jobs.maintain import maintain
     from ingestion.storage import Storage
     from ingestion.vendors import load_settings
@@ -257,7 +258,7 @@ def test_retention_keeps_a_month_holding_events_not_yet_published(make_app, db, 
         partitions.ensure_month(conn, older_month)
         partitions.ensure_month(conn, old_month)
     db.execute("UPDATE events SET received_at = %s", (old_month + timedelta(days=2),))
-    settings = load_settings(make_env(database_url, EVENT_RETENTION_DAYS="90"))
+    settings = load_settings(make_env(database_url, EVENT_RETENTION_DAYS="90", REDIS_URL=redis_url))
     storage = Storage(settings)
     try:
         assert maintain(storage, settings)[1] == [partitions.partition_name(older_month)]  # empty: dropped
@@ -270,6 +271,18 @@ def test_retention_keeps_a_month_holding_events_not_yet_published(make_app, db, 
     finally:
         storage.close()
     assert db.execute("SELECT count(*) AS n FROM events").fetchone()["n"] == 0
+    # No stream configured: an unpublished event never will be, and waits for nothing.
+    assert post(client, "freshdesk", {"id": "no-stream", "subject": "never published"}).status_code == 201
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        partitions.ensure_month(conn, old_month)
+    db.execute("UPDATE events SET received_at = %s", (old_month + timedelta(days=2),))
+    without = load_settings(make_env(database_url, EVENT_RETENTION_DAYS="90"))
+    assert not without.has_stream
+    storage = Storage(without)
+    try:
+        assert maintain(storage, without)[1] == [partitions.partition_name(old_month)]
+    finally:
+        storage.close()
 
 
 def test_the_relay_marks_a_batch_spanning_months(make_app, db, redis_url, database_url):

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def maintain(storage: Storage, settings: Settings) -> tuple[list[str], list[str]]:
-    made, dropped = storage.maintain_partitions(None, settings.event_retention_days)
+    made, dropped = storage.maintain_partitions(None, settings.event_retention_days, settings.has_stream)
     if made or dropped:
         log.info("event partitions maintained", extra={"made": made, "dropped": dropped})
     return made, dropped

@@ -25,7 +25,7 @@ RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('ingestion.relay'))"
 #: fields carried, which a purge keeps), never from the ticket as it stands when the relay
 #: gets to it: after an outage, a soft delete published once the ticket was purged went out
 #: as `permanent`. (The ticket's purge mark stands in for events stored before the fields
-#: were kept; a restore's change record, which a purge empties, by its fields.)
+#: were kept; a purged ticket's restore, whose change record the purge emptied, by its fields.)
 #: `forgotten` is a forget event's summary.
 PENDING_EVENTS = """
 SELECT e.id, e.ticket_id, t.vendor, t.account, t.external_id, e.outcome, e.revision, e.event_type, e.received_at,
@@ -33,7 +33,8 @@ SELECT e.id, e.ticket_id, t.vendor, t.account, t.external_id, e.outcome, e.revis
                 THEN CASE WHEN e.fields IS NULL THEN CASE WHEN t.purged_at IS NULL THEN 'soft' ELSE 'permanent' END
                           WHEN e.fields->>'deletion' = 'permanent' THEN 'permanent' ELSE 'soft' END
             WHEN e.changes->'deleted'->>'current' = 'false'
-              OR e.changes IS NULL AND e.outcome = 'updated' AND e.fields->>'deletion' = 'restored' THEN 'restored'
+              OR e.changes IS NULL AND t.purged_at IS NOT NULL AND e.outcome = 'updated'
+                 AND e.fields->>'deletion' = 'restored' THEN 'restored'
        END AS deletion,
        CASE WHEN e.outcome = 'forget' THEN e.changes END AS forgotten
   FROM events e JOIN tickets t ON t.id = e.ticket_id
@@ -67,15 +68,17 @@ DELETE FROM deliveries WHERE id IN (
 class OutboxStore:
     database: Database
 
-    def maintain_partitions(self, now: datetime | None, retention_days: int | None) -> tuple[list[str], list[str]]:
+    def maintain_partitions(self, now: datetime | None, retention_days: int | None,
+                            has_stream: bool = True) -> tuple[list[str], list[str]]:
         """The months of `events` made ahead, and (with `retention_days`) those past it
-        dropped (storage/partitions.py). Returns (made, dropped)."""
+        dropped (storage/partitions.py); with a stream, never one holding an event the
+        relay has not published yet. Returns (made, dropped)."""
 
         def work(conn: psycopg.Connection) -> tuple[list[str], list[str]]:
             moment = now or conn.execute("SELECT now()").fetchone()[0]
             made = partitions.ensure_ahead(conn, moment)
-            dropped = partitions.drop_before(conn, partitions.retention_cutoff(moment, retention_days)) \
-                if retention_days else []
+            dropped = partitions.drop_before(conn, partitions.retention_cutoff(moment, retention_days),
+                                             keep_unpublished=has_stream) if retention_days else []
             return made, dropped
 
         return self.database.run("maintain_partitions", work)

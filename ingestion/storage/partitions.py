@@ -125,21 +125,23 @@ def ensure_ahead(conn: psycopg.Connection, now: datetime, ahead: int = MONTHS_AH
     return ensure_months(conn, now, last)
 
 
-def drop_before(conn: psycopg.Connection, cutoff: datetime) -> list[str]:
+def drop_before(conn: psycopg.Connection, cutoff: datetime, keep_unpublished: bool = True) -> list[str]:
     """Drops every month that ended at or before `cutoff`, oldest first, each after
     recording that the history before its end is gone (history_trimmed_before).
 
     A month still holding an event the relay has not published is kept, and the months
     after it with it (oldest first, so trimmed_before never passes a month still there):
     every event reaches the stream at least once, and a Redis outage across a month's
-    end must not turn retention into a loss. The next run drops it once published."""
+    end must not turn retention into a loss. The next run drops it once published.
+    Without a stream (`keep_unpublished` false: no REDIS_URL, no NATS) nothing is ever
+    published, and months go at the cut-off."""
     dropped = []
     for month in months(conn):
         if month.end > cutoff:
             break
         with conn.transaction():
             conn.execute(LOCK_TIMEOUT)
-            if conn.execute(sql.SQL(UNPUBLISHED_IN).format(sql.Identifier(month.name))).fetchone():
+            if keep_unpublished and conn.execute(sql.SQL(UNPUBLISHED_IN).format(sql.Identifier(month.name))).fetchone():
                 log.warning("retention keeps %s: it holds events not yet published to the stream", month.name)
                 break
             conn.execute("UPDATE event_history SET trimmed_before = greatest(trimmed_before, %s)", (month.end,))
