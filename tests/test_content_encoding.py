@@ -53,9 +53,19 @@ def test_a_coding_the_service_does_not_decode_is_a_415_naming_it(client, db, cod
     assert stored(db) == []
 
 
+def test_a_gzip_body_of_several_members_is_decoded_whole(client, db):
+    """RFC 1952: members one after the other (what `cat a.gz b.gz` makes); the first alone
+    was taken for the whole body."""
+    sent = gzip.compress(BODY[:20]) + gzip.compress(BODY[20:])
+    answer = send(client, sent, "gzip", BODY)
+    assert answer.status_code == 201, answer.json
+    assert stored(db)[0]["payload"] == json.loads(BODY)
+
+
 @pytest.mark.parametrize("sent, says", [
     (b"not gzip at all", "is not valid gzip"),
     (gzip.compress(BODY)[:-12], "ends before its end"),
+    (gzip.compress(BODY) + b"trailing garbage", "is not valid gzip"),
 ])
 def test_a_body_its_coding_does_not_decode_is_a_json_400(client, db, sent, says):
     answer = send(client, sent, "gzip")

@@ -107,17 +107,21 @@ def _decoded(body: bytes, coding: str, limit: int) -> bytes:
     if coding not in _DECODABLE:
         raise UnsupportedContentEncoding(f"Content-Encoding {coding} is not supported; send the body uncompressed, "
                                          "or gzip or deflate")
-    decoder = zlib.decompressobj(_DECODABLE[coding])
-    try:
-        decoded = decoder.decompress(body, limit + 1)
-    except zlib.error:
-        raise UndecodableBody(f"Request body is not valid {coding} (Content-Encoding: {coding})") from None
-    if len(decoded) > limit or decoder.unconsumed_tail:
-        raise PayloadTooLarge()
-    if not decoder.eof:
-        raise UndecodableBody(f"Request body is not valid {coding}: it ends before its end (Content-Encoding: "
-                              f"{coding})")
-    return decoded
+    decoded, rest = b"", body
+    while True:  # a gzip body may be several members, one after the other (RFC 1952)
+        decoder = zlib.decompressobj(_DECODABLE[coding])
+        try:
+            decoded += decoder.decompress(rest, limit + 1 - len(decoded))  # (never 0: unbounded)
+        except zlib.error:
+            raise UndecodableBody(f"Request body is not valid {coding} (Content-Encoding: {coding})") from None
+        if len(decoded) > limit or decoder.unconsumed_tail:
+            raise PayloadTooLarge()
+        if not decoder.eof:
+            raise UndecodableBody(f"Request body is not valid {coding}: it ends before its end (Content-Encoding: "
+                                  f"{coding})")
+        rest = decoder.unused_data
+        if not rest:
+            return decoded
 
 
 def _read_at_most(stream, size: int) -> bytes:
