@@ -131,7 +131,6 @@ class Settings:
         database_url = var.url(env, "DATABASE_URL", ("postgresql", "postgres"), required=True) or ""
         redis_url = var.url(env, "REDIS_URL", ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
                          required=False)
-        var.check_cluster_url(redis_url)
         stream_transport = (env.get("STREAM_TRANSPORT", "").strip() or "redis").lower()
         if stream_transport not in ("redis", "nats"):
             raise ConfigError("STREAM_TRANSPORT", f"must be 'redis' or 'nats', got {stream_transport!r}")

@@ -136,28 +136,25 @@ def _check_parts(name: str, raw: str) -> None:
         if any(port and not (port.isdigit() and 0 < int(port) < 65536) for port in ports.split(",")):
             raise ConfigError(name, "names a port that is not a number from 1 to 65535")
         return
+    problem = None
     try:
         parts = urlsplit(raw)
-        parts.port  # noqa: B018 (read for its ValueError: a port out of range, a broken host)
-    except ValueError as error:
+    except ValueError as error:  # a broken host: "[x:6379"
         raise ConfigError(name, f"is not a valid URL ({error})") from None
+    try:
+        port = parts.port
+    except ValueError as error:  # out of range, not a number, or several nodes
+        port, problem = -1, error
+    if parts.scheme.endswith("+cluster"):
+        # One node (the client learns the others) and database 0, the only one a cluster
+        # has: `limits`' `h1:p1,h2:p2` form is not read by redis-py.
+        if "," in parts.netloc or port == -1 or not parts.hostname:
+            raise ConfigError(name, "a cluster URL names one node: redis+cluster://host:6379 "
+                                    "(the client finds the others)")
+        if parts.path.strip("/") not in ("", "0"):
+            raise ConfigError(name, "a Redis Cluster has database 0 only: leave the path out")
+        return
+    if problem is not None:
+        raise ConfigError(name, f"is not a valid URL ({problem})")
     if parts.scheme in ("redis", "rediss") and parts.path.strip("/") and not parts.path.strip("/").isdigit():
         raise ConfigError(name, "names a database that is not a number: redis://host:6379/0")
-
-
-def check_cluster_url(url: str | None) -> None:
-    """A cluster URL names one node (the client learns the others) and database 0, the
-    only one a cluster has: `limits`' `h1:p1,h2:p2` form is not read by redis-py, and a
-    wrong one would leave the service degraded for good instead of stopping it here."""
-    if not url or "+cluster://" not in url:
-        return
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        port = -1
-    if "," in parts.netloc or port == -1 or not parts.hostname:
-        raise ConfigError("REDIS_URL",
-                          "a cluster URL names one node: redis+cluster://host:6379 (the client finds the others)")
-    if parts.path.strip("/") not in ("", "0"):
-        raise ConfigError("REDIS_URL", "a Redis Cluster has database 0 only: leave the path out")

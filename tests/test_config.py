@@ -262,3 +262,11 @@ def test_a_vendors_code_names_are_read_generically_and_refused_naming_the_variab
     with pytest.raises(ConfigError) as refused:
         Settings.from_env({**BASE, "ACME_STATUS_NAMES": "1=new, closed"}, (*VENDORS, declaring))
     assert refused.value.variable == "ACME_STATUS_NAMES"
+
+
+def test_a_cluster_url_naming_several_nodes_is_told_so_not_called_invalid():
+    """The generic URL check came first and answered "is not a valid URL (Port could not
+    be cast...)" where the cluster check says what to write instead."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "REDIS_URL": "redis+cluster://10.0.0.1:7000,10.0.0.2:7000"})
+    assert "names one node" in str(caught.value)
