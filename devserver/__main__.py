@@ -91,21 +91,19 @@ def main() -> int:
         # The relay and the reconciler are helpers: one that exits (killed, crashed) is
         # started again after a pause, and the webhooks never stop for it (events wait in
         # the outbox meanwhile). gunicorn exiting stops everything.
-        helpers = [["relay"]]
+        helpers = ["relay"]
         if os.environ.get("ZENDESK_API_TOKEN") or os.environ.get("FRESHDESK_API_KEY"):
-            helpers.append(["reconcile"])
-        started = {tuple(h): subprocess.Popen([sys.executable, "-m", "ingestion", *h], cwd=ROOT) for h in helpers}
-        children.extend(started.values())
+            helpers.append("reconcile")
+        children.extend(subprocess.Popen([sys.executable, "-m", "ingestion", name], cwd=ROOT) for name in helpers)
         print(f"serving on http://{bind} (Ctrl-C stops everything)", flush=True)
-        while children[0].poll() is None:
+        while children[0].poll() is None:  # children[0]: gunicorn; the helpers after it
             time.sleep(0.5)
-            for command, child in list(started.items()):
-                if child.poll() is not None:
-                    print(f"{command[0]} exited ({child.returncode}); starting it again in {HELPER_RESTART} s",
+            for index, name in enumerate(helpers, start=1):
+                if children[index].poll() is not None:
+                    print(f"{name} exited ({children[index].returncode}); starting it again in {HELPER_RESTART} s",
                           file=sys.stderr, flush=True)
                     time.sleep(HELPER_RESTART)
-                    started[command] = subprocess.Popen([sys.executable, "-m", "ingestion", *command], cwd=ROOT)
-                    children[children.index(child)] = started[command]
+                    children[index] = subprocess.Popen([sys.executable, "-m", "ingestion", name], cwd=ROOT)
         print("gunicorn exited; stopping", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
