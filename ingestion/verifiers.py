@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -47,7 +48,23 @@ class Target:
 
     @property
     def uris(self) -> tuple[str, ...]:
-        return tuple(f"{scheme}://{self.host}{self.path}" for scheme in ("https", "http"))
+        """Each URI the vendor may have signed: both schemes, and for a target holding
+        percent-escapes also the target with HubSpot's listed escapes decoded (its v3 rule,
+        below); the target as sent stays first, as signing libraries send it."""
+        paths = (self.path,)
+        decoded = _SIGNED_ESCAPE.sub(lambda m: _SIGNED_DECODED[m.group(0).upper()], self.path)
+        if decoded != self.path:
+            paths += (decoded,)
+        return tuple(f"{scheme}://{self.host}{path}" for path in paths for scheme in ("https", "http"))
+
+
+#: HubSpot's v3 signature is computed over the URI with these escapes decoded ("Decode
+#: any URL-encoded characters listed in the following table in the requestUri",
+#: developers.hubspot.com, validating requests); its own Python client signs the URI as
+#: given. Both are accepted: the secret still has to match, so no forgery is made easier.
+_SIGNED_DECODED = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'",
+                   "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
+_SIGNED_ESCAPE = re.compile("|".join(_SIGNED_DECODED), re.IGNORECASE)
 
 
 class Verifier(Protocol):

@@ -91,3 +91,24 @@ def test_production_start_logs_an_error_for_a_vendor_without_authentication(capl
         Guard("zendesk", development=False).log_posture([])
         Guard("zendesk", development=True).log_posture([])
     assert [(r.levelname, r.vendor) for r in caplog.records] == [("ERROR", "zendesk"), ("WARNING", "zendesk")]
+
+
+@pytest.mark.parametrize("signed_path", ["/api/v1/ingest/webhook/hubspot/123?portal=a%3Ab%2Fc%40d",
+                                         "/api/v1/ingest/webhook/hubspot/123?portal=a:b/c@d"])
+def test_hubspot_v3_accepts_the_uri_as_sent_or_with_its_listed_escapes_decoded(signed_path):
+    """HubSpot's documentation signs the URI with %3A, %2F, %40 ... decoded; its Python
+    client signs the URI as given. A request whose target holds escapes passes either way
+    (hex digits in either case), and an escape outside HubSpot's list (%20) is not
+    decoded, so that message stays another one."""
+    stamp = str(int(NOW * 1000))
+    uri = f"https://hooks.example.com{signed_path}"
+    headers = {"X-Sig": b64_hmac(b"POST" + uri.encode() + BODY + stamp.encode()), "X-Stamp": stamp}
+    sent = Target("POST", "hooks.example.com", "/api/v1/ingest/webhook/hubspot/123?portal=a%3Ab%2Fc%40d")
+    assert verifier("method+uri+body+stamp").check(headers, BODY, sent) == "signing:test"
+    if ":" in signed_path:
+        lower = Target("POST", "hooks.example.com", "/api/v1/ingest/webhook/hubspot/123?portal=a%3ab%2fc%40d")
+        assert verifier("method+uri+body+stamp").check(headers, BODY, lower) == "signing:test"
+    spaced = {"X-Sig": b64_hmac(b"POST" + b"https://hooks.example.com/api/v1/ingest/webhook/hubspot/123?p=a b"
+                                + BODY + stamp.encode()), "X-Stamp": stamp}
+    target = Target("POST", "hooks.example.com", "/api/v1/ingest/webhook/hubspot/123?p=a%20b")
+    assert verifier("method+uri+body+stamp").check(spaced, BODY, target).reason == "bad_signature"

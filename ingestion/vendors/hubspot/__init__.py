@@ -6,7 +6,9 @@ Vendor quirks that shape this module (developers.hubspot.com/docs/api/webhooks a
   client secret, method + URI + raw body + X-HubSpot-Request-Timestamp)), the timestamp
   in Unix milliseconds, refused when older than 5 minutes. The URI is the full URL
   HubSpot called (`https://host/path?query`); the docs' Node example builds
-  `https://${hostname}${url}`. HubSpot's own test vector (hubspot-api-python
+  `https://${hostname}${url}`, and the same page has the URI signed with `%3A`, `%2F`,
+  `%40` and its other listed escapes decoded: either is accepted (verifiers.Target).
+  HubSpot's own test vector (hubspot-api-python
   tests/spec/utils/test_signature.py @a2a528a9) is checked in the tests. The legacy
   `X-HubSpot-Signature` (v1: SHA-256 of secret + body, no timestamp, replayable) is not
   accepted.
