@@ -135,6 +135,10 @@ def job(function: Callable[..., Any]) -> Callable[..., Any]:
                 raise click.ClickException(f"{name.replace('_', '-')}: not valid UTF-8 text")
         context = Context(load_settings())
         logs.configure(context.settings.log_level)
+        # psycopg_pool logs a WARNING for each failed connection attempt. A command says
+        # an outage itself (the one line below; the relay and reconciler log their own
+        # "retrying"), so the pool's lines would only bury that one line.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         for deprecation in context.settings.deprecations:
             logging.getLogger("ingestion").warning("deprecated variable: %s", deprecation)
         try:
