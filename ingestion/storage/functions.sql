@@ -81,6 +81,17 @@ BEGIN
     -- Every field named like its column in one step (absent keys keep the column's value;
     -- the other keys are not columns, or are merged by their own rules below).
     merged := jsonb_populate_record(t, p_fields - '{id,vendor,account,external_id,group,tags,custom_fields,deletion,deleted_at,purged_at,revision,created_at,updated_at}'::text[]);
+    -- A person is one name, e-mail and id: when an event puts another person in the role
+    -- (an id other than the known one) without saying their name or e-mail, the previous
+    -- person's stay no longer (they would name one person with another's address).
+    IF t.requester_id IS NOT NULL AND merged.requester_id IS DISTINCT FROM t.requester_id THEN
+        IF NOT p_fields ? 'requester_name' THEN merged.requester_name := NULL; END IF;
+        IF NOT p_fields ? 'requester_email' THEN merged.requester_email := NULL; END IF;
+    END IF;
+    IF t.assignee_id IS NOT NULL AND merged.assignee_id IS DISTINCT FROM t.assignee_id THEN
+        IF NOT p_fields ? 'assignee_name' THEN merged.assignee_name := NULL; END IF;
+        IF NOT p_fields ? 'assignee_email' THEN merged.assignee_email := NULL; END IF;
+    END IF;
     IF p_fields ? 'group' THEN merged.group_name := p_fields->>'group'; END IF;
     IF p_fields ? 'tags' THEN
         merged.tags := CASE WHEN jsonb_typeof(p_fields->'tags') = 'array'

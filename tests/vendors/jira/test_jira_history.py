@@ -270,3 +270,26 @@ def test_an_unreadable_jira_delivery_is_quarantined_with_jiras_delivery_headers(
         "x-atlassian-webhook-identifier": "6a1f0c2e-delivery", "x-atlassian-webhook-retry": "2",
         "x-atlassian-webhook-flow": "Primary"}
     assert "x-hub-signature" not in entry["headers"]
+
+
+def test_another_assignee_without_an_address_does_not_keep_the_previous_ones(client, db):
+    """Jira Cloud leaves `emailAddress` out for a user who hides it. When the issue passes
+    from a person whose address was known to such a user, the ticket named the new
+    assignee with the old one's address. The same person without an address keeps it."""
+    first = captured("cloud_issue_created")
+    first["issue"]["fields"]["assignee"] = {
+        "accountId": "99:27935d01-92a7-4687-8272-a9b8d3b2ae2e", "emailAddress": "othello@example.com",
+        "displayName": "Leo Franchi", "active": True}
+    assert deliver(client, first).json["status"] == "created"
+    same = edited()
+    same["issue"]["fields"]["assignee"] = {key: value for key, value in first["issue"]["fields"]["assignee"].items()
+                                           if key != "emailAddress"}
+    assert deliver(client, same).json["status"] in ("updated", "recorded")
+    ticket = db.execute("SELECT assignee_name, assignee_email, assignee_id FROM tickets").fetchone()
+    assert tuple(ticket.values()) == ("Leo Franchi", "othello@example.com", "99:27935d01-92a7-4687-8272-a9b8d3b2ae2e")
+
+    reassigned = done()
+    assert "emailAddress" not in reassigned["issue"]["fields"]["assignee"]
+    assert deliver(client, reassigned).json["status"] == "updated"
+    ticket = db.execute("SELECT assignee_name, assignee_email, assignee_id FROM tickets").fetchone()
+    assert tuple(ticket.values()) == ("Sirajudheen MK", None, "712020:f1ad7cfd-7f82-4dc0-85e4-8bc47bcc08e4")
