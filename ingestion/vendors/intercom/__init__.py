@@ -31,13 +31,16 @@ Vendor facts that shape this folder (sources: tests/vendors/intercom/fixtures/SO
   A ticket's `id` is the API id [TK]; `ticket_id` is the number the inbox shows (kept in
   custom_fields as `ticket_id`, never the key). Its title and description are the
   `_default_title_` / `_default_description_` attributes; the rest are its custom fields.
+  `conversation.contact.attached/detached` carry yet another: `{conversation: {parts,
+  model}, contact}`, the conversation's id at `conversation.model.id` (recorded).
 - Status: a ticket's `ticket_state` is an object (its `category`: submitted, in_progress,
   waiting_on_customer, resolved) or, in older versions, the category itself as a string;
   labels are the workspace's own. A conversation's `state` is open, closed or snoozed;
   only conversations have a `priority` (priority, not_priority). Words are stored as
   Intercom writes them.
 - People: a ticket names its contacts by id only; the requester's e-mail and name come
-  from a part whose author is that contact. `admin_assignee_id` is a string on tickets
+  from a part whose author is that contact, and the assignee's from a part the assigned
+  admin wrote. `admin_assignee_id` is a string on tickets
   ("0" = nobody) and a number or null on conversations; `team_assignee_id` is the group.
   Legacy (API 1.x) conversations send `user` and `assignee` objects instead.
 - Comments: see parts.py. `conversation.deleted` sends `{type: conversation,
@@ -110,6 +113,14 @@ def _event(item: Mapping[str, Any], where: str, family: str, topic: str, account
     if family == TICKET and "ticket" in item:  # a ticket_ticket_part, or ticket.contact.*'s {ticket, contact}
         obj, obj_where = object_at(item, "ticket", where), f"{where}ticket."
         trigger = optional_object(item, "ticket_part", where)
+    elif family != TICKET and "id" not in item and "conversation" in item:
+        # conversation.contact.attached/detached: {conversation: {parts, model}, contact}, the
+        # conversation's own record under `model` (Zulip's 2026 captures). Its parts are
+        # another shape (no author object) and say nothing the ticket models: the event is
+        # recorded on the conversation's ticket.
+        obj_where = f"{where}conversation.model."
+        obj = object_at(object_at(item, "conversation", where), "model", f"{where}conversation.")
+        trigger = None
     else:
         obj, obj_where, trigger = item, where, None
     external_id = f"{family}:{ticket_id(obj.get('id'), obj_where + 'id')}"
@@ -123,7 +134,7 @@ def _event(item: Mapping[str, Any], where: str, family: str, topic: str, account
     else:
         fired = parts.fired(family, listed, updated_at)
     known = items.directory(obj, obj_where, [*listed, *fired])
-    items.name_requester(fields, known)
+    items.name_people(fields, known)
     if (moment or updated_at) is not None:
         fields["vendor_updated_at"] = moment or updated_at
     changes = parts.changes(fired)

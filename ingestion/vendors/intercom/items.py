@@ -115,13 +115,16 @@ def directory(obj: Mapping[str, Any], where: str, listed: Iterable[Part]) -> dic
     return found
 
 
-def name_requester(fields: dict[str, Any], known: Mapping[str, people.Person]) -> None:
-    """The requester's name and e-mail, when the body names the contact anywhere."""
-    person = known.get(fields.get("requester_id") or "")
-    if person is not None:
-        _said(fields, "requester", people.merge(
-            people.Person(fields.get("requester_name"), fields.get("requester_email"), None,
-                          "requester_name" in fields, "requester_email" in fields), person))
+def name_people(fields: dict[str, Any], known: Mapping[str, people.Person]) -> None:
+    """The requester's and the assignee's name and e-mail, when the body names them
+    anywhere (2.x gives only `contacts[0].id` and `admin_assignee_id`; the parts' authors
+    often say who those are)."""
+    for role in ("requester", "assignee"):
+        person = known.get(fields.get(f"{role}_id") or "")
+        if person is not None:
+            _said(fields, role, people.merge(
+                people.Person(fields.get(f"{role}_name"), fields.get(f"{role}_email"), None,
+                              f"{role}_name" in fields, f"{role}_email" in fields), person))
 
 
 def _attributes(ticket: Mapping[str, Any], where: str) -> tuple[dict[str, Any], str] | None:

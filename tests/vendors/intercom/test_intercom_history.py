@@ -133,3 +133,20 @@ def test_a_workspace_with_a_source_of_its_own_takes_its_notifications_only(clien
         **headers, "X-Hub-Signature": intercom_signature(other_body, own)})
     assert refused.status_code == 403
     assert [r["account"] for r in db.execute("SELECT account FROM tickets")] == [WORKSPACE]
+
+
+def test_a_conversations_contact_attached_notification_is_an_event_of_its_ticket(client, db):
+    """`conversation.contact.attached` carries `{conversation: {parts, model}, contact}` with
+    no `id` of its own: it was a 422, quarantined, and Intercom dropped it after its retry.
+    Then the assignment names its admin, whom only the part's author says who they are."""
+    assert deliver(client, "conversation_operator_replied").json["status"] == "created"
+    response = deliver(client, "conversation_admin_open_assigned")
+    assert (response.status_code, response.json["status"]) == (200, "updated")
+    response = deliver(client, "conversation_contact_attached")
+    assert response.status_code == 200 and response.json["status"] in ("updated", "recorded"), response.json
+    tickets = db.execute("SELECT external_id, assignee_id, assignee_name, assignee_email FROM tickets").fetchall()
+    assert [tuple(t.values()) for t in tickets] == [
+        ("conversation:215472621202693", "9608799", "John Doe", "admin@example.com")]
+    assert [e["event_type"] for e in db.execute("SELECT event_type FROM events ORDER BY id")] == [
+        "conversation.operator.replied", "conversation.admin.open.assigned", "conversation.contact.attached"]
+    assert db.execute("SELECT count(*) AS n FROM quarantine").fetchone()["n"] == 0
