@@ -136,7 +136,7 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
         fields["vendor_updated_at"] = moment
     return TicketEvent(
         vendor=NAME, account=account or "", external_id=external_id, fields=fields,
-        event_type=name, vendor_event_id=_event_id(event.get("id")),
+        event_type=name, vendor_event_id=_event_id(event.get("id"), not PREVIEW_LACKS & conversation.keys()),
         comment=_comment(meaning, target, where), changes=_tag_change(meaning, target, fields),
         deletion=DELETIONS.get(meaning),
     )
@@ -162,11 +162,18 @@ def _name(value: Any, field: str) -> str | None:
     return name.strip()[:events.MAX_NAME] or None if name else None
 
 
-def _event_id(value: Any) -> str | None:
+#: A full conversation always says its status; an event preview's carries ids and links.
+PREVIEW_LACKS = frozenset({"status", "status_category"})
+
+
+def _event_id(value: Any, preview: bool = False) -> str | None:
     """The event id (`evt_…`, signed in the body). Anything but usable text is no id: the
-    body's fingerprint identifies the delivery instead."""
+    body's fingerprint identifies the delivery instead. A preview of an event is another
+    delivery than its full data (`<id>:preview`): with a rule webhook and an application
+    webhook into one URL, a preview that came first would otherwise make the full event a
+    redelivery, and its data would be lost."""
     if isinstance(value, str) and value.strip() and storable(value):
-        return value.strip()[:200]
+        return value.strip()[:200] + (":preview" if preview else "")
     return None
 
 

@@ -221,3 +221,19 @@ def test_an_app_webhook_where_only_the_rule_secret_is_configured_is_a_401(make_a
     client = make_app(FRONT_APP_SECRET=None, FRONT_APP_SECRET_PREVIOUS=None).test_client()
     response = as_app(client, envelope("rule_tag_added"))
     assert (response.status_code, response.json["error"]) == (401, "X-Front-Signature does not match the request body")
+
+
+def test_the_full_event_after_its_preview_is_stored_and_applied(client, db):
+    """A rule webhook without full data and one with it (or an application webhook) into
+    one URL: the preview came first and the full event, with the same event id, was
+    answered `already_exists`, so the ticket kept the preview's ids for good. The preview is
+    now a delivery of its own, and a redelivery of either is still one."""
+    preview = json.loads(fixture("front", "derived_rule_preview_assign"))
+    assert as_app(client, json.dumps({"type": "assign", "payload": preview}).encode()).json["status"] == "created"
+    assert as_rule(client, "rule_assign_teammate_to_other").json["status"] == "updated"
+    ticket = db.execute("SELECT subject, assignee_name, assignee_id, requester_email FROM tickets").fetchone()
+    assert ticket == {"subject": "Re: Being a robot is great, but...", "assignee_name": "Bender Rodriguez",
+                      "assignee_id": "tea_40z6", "requester_email": "calculon@momsbot.com"}
+    assert as_rule(client, "derived_rule_preview_assign").json["status"] == "already_exists"
+    assert as_rule(client, "rule_assign_teammate_to_other").json["status"] == "already_exists"
+    assert [e["vendor_event_id"] for e in events_of(db)] == ["evt_28duxju:preview", "evt_28duxju"]
