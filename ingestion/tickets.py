@@ -62,6 +62,9 @@ class Comment:
     body: str
     author: str | None = None
     public: bool | None = None
+    #: The vendor's id of the comment and of its version, when two kinds of delivery
+    #: can carry the same comment (Jira): the comment is then stored once per ticket.
+    key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -212,11 +212,13 @@ DROP FUNCTION IF EXISTS ingest_event(text, text, text, jsonb, text, interval, te
                                      jsonb, jsonb, text);
 DROP FUNCTION IF EXISTS ingest_event(text, text, text, jsonb, text, interval, text, text, text, text, boolean,
                                      jsonb, jsonb, text, text);
+DROP FUNCTION IF EXISTS ingest_event(text, text, text, jsonb, text, interval, text, text, text, text, boolean,
+                                     jsonb, jsonb, text, text, text);
 CREATE OR REPLACE FUNCTION ingest_event(
     p_vendor text, p_account text, p_external_id text, p_fields jsonb,
     p_dedup_key text, p_dedup_horizon interval, p_event_type text, p_vendor_event_id text,
     p_comment_body text, p_comment_author text, p_comment_public boolean, p_changes jsonb,
-    p_payload jsonb, p_request_id text, p_credential text DEFAULT NULL,
+    p_payload jsonb, p_request_id text, p_credential text DEFAULT NULL, p_comment_key text DEFAULT NULL,
     OUT out_ticket_id uuid, OUT out_event_id bigint, OUT out_outcome text, OUT out_revision integer,
     OUT out_expires_in integer)
 LANGUAGE plpgsql AS $$
@@ -325,6 +327,20 @@ BEGIN
         retained := true;
     END IF;
 
+    -- One comment, one stored copy per ticket: a vendor that can send the same comment in
+    -- two deliveries (Jira: jira:issue_updated "issue_commented" and comment_created, both
+    -- subscribed as the README asks) names it by its id and version (p_comment_key), and
+    -- a second delivery of it is an event without the comment. Its key sits beside the
+    -- deliveries' keys in event_keys ("comment:" is a namespace of its own).
+    IF p_comment_body IS NULL THEN
+        p_comment_key := NULL;
+    ELSIF p_comment_key IS NOT NULL AND NOT creating THEN
+        PERFORM 1 FROM event_keys WHERE ticket_id = out_ticket_id AND dedup_key = 'comment:' || p_comment_key;
+        IF FOUND THEN
+            p_comment_body := NULL; p_comment_author := NULL; p_comment_public := NULL; p_comment_key := NULL;
+        END IF;
+    END IF;
+
     INSERT INTO events (ticket_id, outcome, revision, event_type, vendor_event_id, dedup_key, vendor_updated_at,
                         comment_body, comment_author, comment_public, changes, payload, request_id, fields,
                         fields_retained, credential)
@@ -334,6 +350,10 @@ BEGIN
     RETURNING id INTO out_event_id;
     INSERT INTO event_keys (ticket_id, dedup_key, event_id, received_at)
     VALUES (out_ticket_id, p_dedup_key, out_event_id, now());
+    IF p_comment_key IS NOT NULL THEN
+        INSERT INTO event_keys (ticket_id, dedup_key, event_id, received_at)
+        VALUES (out_ticket_id, 'comment:' || p_comment_key, out_event_id, now()) ON CONFLICT DO NOTHING;
+    END IF;
 
     IF retained AND t.purged_at IS NULL THEN
         INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, changes, fields, request_id)

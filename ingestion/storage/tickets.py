@@ -25,7 +25,8 @@ INGEST_EVENT = """
 SELECT out_ticket_id, out_event_id, out_outcome, out_revision, out_expires_in
   FROM ingest_event(%(vendor)s, %(account)s, %(external_id)s, %(fields)s, %(dedup_key)s, %(horizon)s::interval,
                     %(event_type)s, %(vendor_event_id)s, %(comment_body)s, %(comment_author)s,
-                    %(comment_public)s, %(changes)s, %(payload)s::jsonb, %(request_id)s, %(credential)s)
+                    %(comment_public)s, %(changes)s, %(payload)s::jsonb, %(request_id)s, %(credential)s,
+                    %(comment_key)s)
 """
 
 #: A batch's tickets locked up front, in one order every transaction agrees on (their
@@ -164,6 +165,7 @@ def ingest_params(event: TicketEvent, dedup_key: str, window_seconds: int | None
         "comment_public": comment.public if comment else None,
         "changes": Jsonb(event.changes) if event.changes is not None else None,
         "payload": raw_json, "request_id": request_id, "credential": credential,
+        "comment_key": comment.key if comment else None,
     }
 
 

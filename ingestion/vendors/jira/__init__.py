@@ -66,6 +66,7 @@ Vendor quirks that shape this module:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -142,7 +143,19 @@ def _comment(name: str, payload: Mapping[str, Any]) -> Comment | None:
         return None
     author = comment.get("author")
     person = issue.person(author, "comment.author") if author is not None else {}
-    return Comment(body, person.get("name") or person.get("email") or person.get("id"), _public(comment))
+    return Comment(body, person.get("name") or person.get("email") or person.get("id"), _public(comment),
+                   _comment_key(comment, body))
+
+
+def _comment_key(comment: Mapping[str, Any], body: str) -> str | None:
+    """The comment's id, version (`updated`, else `created`) and a digest of its text:
+    comment_created and the jira:issue_updated "issue_commented" Jira fires beside it carry
+    the same comment, which is stored once (ingest_event); an edit is a new version."""
+    ident, version = comment.get("id"), comment.get("updated") or comment.get("created")
+    if not isinstance(ident, (str, int)) or isinstance(ident, bool) or not str(ident).strip():
+        return None
+    digest = hashlib.blake2b(body.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return f"{str(ident).strip()[:100]}@{str(version)[:40] if isinstance(version, (str, int)) else ''}:{digest}"
 
 
 def _public(comment: Mapping[str, Any]) -> bool:

@@ -293,3 +293,25 @@ def test_another_assignee_without_an_address_does_not_keep_the_previous_ones(cli
     assert deliver(client, reassigned).json["status"] == "updated"
     ticket = db.execute("SELECT assignee_name, assignee_email, assignee_id FROM tickets").fetchone()
     assert tuple(ticket.values()) == ("Sirajudheen MK", None, "712020:f1ad7cfd-7f82-4dc0-85e4-8bc47bcc08e4")
+
+
+def test_one_comment_through_both_subscriptions_is_stored_once_and_its_edit_again(client, db):
+    """The README asks for Issue and Comment events; Jira then fires comment_created and a
+    jira:issue_updated ("issue_commented") carrying the same comment (mattermost-plugin-jira
+    #118 and #1254: "Cloud fires jira:issue_updated and comment webhooks"). Both are
+    deliveries and are kept, the comment once; an edit (a new `updated`) is a new comment."""
+    assert deliver(client, captured("cloud_issue_created")).json["status"] == "created"
+    created = comment(COMMENTED, "Customer called back: the back button works.", "Ana Perez", True)
+    commented = edited()
+    commented.update(timestamp=COMMENTED + 1, issue_event_type_name="issue_commented", comment=created["comment"])
+    commented.pop("changelog", None)
+    assert deliver(client, created).status_code == 200
+    assert deliver(client, commented).status_code == 200
+    edit = copy.deepcopy(created)
+    edit.update(webhookEvent="comment_updated", timestamp=NOTED)
+    edit["comment"].update(body="Customer called back twice.", updated="2024-12-29T08:45:00.000+0530")
+    assert deliver(client, edit).status_code == 200
+    history = db.execute("SELECT event_type, comment_body FROM events ORDER BY id").fetchall()
+    assert [(e["event_type"], e["comment_body"]) for e in history] == [
+        ("jira:issue_created", None), ("comment_created", "Customer called back: the back button works."),
+        ("jira:issue_updated", None), ("comment_updated", "Customer called back twice.")]
