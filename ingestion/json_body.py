@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
 
-from .errors import TooDeeplyNested, UnreadableBody
+from .errors import TooDeeplyNested, UnreadableBody, UnstorablePayload
 
 #: Arrays and objects inside each other, at most. The deepest vendor body in
 #: tests/vendors/ nests 6 levels; 64 leaves room for any relay's envelopes.
@@ -24,9 +24,13 @@ MAX_NESTING = 64
 
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
                bool: "a boolean", type(None): "null"}
-#: A JSON string (the unrolled form: linear time, no backtracking), to blank out brackets
-#: that are text, not structure.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: A JSON string, to blank out brackets that are text, not structure. It matches from
+#: every quote it starts at (an unclosed string runs to the end of the text, a lone
+#: backslash there included) and never gives back what it took (possessive), so each
+#: character is read once: with a string that never closed, a pattern that could fail
+#: was tried again from every later quote, and a 130 KB body of escaped quotes held a
+#: worker past its 30 s timeout.
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
@@ -99,6 +103,35 @@ def dumps(value: Any) -> str:
     return text
 
 
+#: What the numbers written with an exponent may add to a payload when PostgreSQL writes
+#: it back out, past the body's own length: jsonb keeps a number exactly and writes it in
+#: full, so `1e131071` (9 bytes) is read back as 131,072 digits, and a 2.7 KB body made
+#: each page of its ticket's history 39 MB (81 KB: every read failed, out of memory).
+NUMBER_GROWTH_SLACK = 64 * 1024
+
+
+class NumbersTooLong(ValueError):
+    """A body whose numbers would be stored far longer than it is (NUMBER_GROWTH_SLACK)."""
+
+
+class _Numbers:
+    """parse_float for one body: every number, and a running count of how much longer
+    the exponents would make it written out in full."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+
+    def __call__(self, text: str) -> float:
+        mark = max(text.find("e"), text.find("E"))
+        if mark >= 0:
+            exponent = text[mark + 1:].lstrip("+-").lstrip("0")
+            self.budget -= int(exponent or "0") if len(exponent) <= 9 else self.budget + 1
+            if self.budget < 0:
+                raise NumbersTooLong("its numbers written with exponents (such as 1e100000) would be stored "
+                                 "many times larger than the body; send them as plain numbers or strings")
+        return _number(text)
+
+
 def _reject_constant(name: str) -> None:
     # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
     raise ValueError(f"{name} is not valid JSON")
@@ -106,8 +139,10 @@ def _reject_constant(name: str) -> None:
 
 def loads(text: str | bytes) -> Any:
     """JSON text as the service reads it: NaN and Infinity refused (not JSON), a number
-    past a float's range kept as sent (BigNumber). Raises ValueError."""
-    return json.loads(text, parse_constant=_reject_constant, parse_float=_number)
+    past a float's range kept as sent (BigNumber), and exponents held to what the text
+    may grow by when stored (NUMBER_GROWTH_SLACK). Raises ValueError."""
+    return json.loads(text, parse_constant=_reject_constant,
+                      parse_float=_Numbers(len(text) + NUMBER_GROWTH_SLACK))
 
 
 def parse_json_object(raw: bytes, arrays: bool = False) -> tuple[Any, str]:
@@ -125,6 +160,8 @@ def parse_json_object(raw: bytes, arrays: bool = False) -> tuple[Any, str]:
         raise TooDeeplyNested(f"JSON body nests {depth} levels deep; at most {MAX_NESTING} are accepted")
     try:
         payload = loads(text)
+    except NumbersTooLong as error:
+        raise UnstorablePayload(f"JSON body cannot be stored as sent: {error}") from None
     except RecursionError:  # unreachable past the nesting check; kept as the last guard
         raise TooDeeplyNested(f"JSON body nests more than {MAX_NESTING} levels deep") from None
     except json.JSONDecodeError as error:

@@ -109,6 +109,11 @@ BAD_BODIES = {
     # The review's case: parsed, then a 500 writing it back, and the delivery lost.
     "custom fields nested 955 deep": (b'{"id": 5, "custom_fields": {"x": ' + b"[" * 955 + b"]" * 955 + b"}}", 422),
     "huge integer": (b'{"id": 1, "x": ' + b"9" * 5000 + b"}", 400),
+    # 2.7 KB that PostgreSQL would write back as 39 MB: each read of the history was that.
+    "exponents stored far longer than the body": (b'{"id": 1, "x": [' + b",".join([b"1e131071"] * 300) + b"]}", 422),
+    "one exponent past any count": (b'{"id": 1, "x": 1e' + b"9" * 5000 + b"}", 422),
+    # The review's case: a string never closed, of escaped quotes, past the nesting limit.
+    "an unclosed string of escaped quotes": (b"[" * 65 + b'"' + b'\\"' * 20_000, 422),
     "missing id": (b'{"subject": "no id"}', 422),
     "null id": (b'{"id": null}', 422),
     "empty id": (b'{"id": ""}', 422),
