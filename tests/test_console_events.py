@@ -280,6 +280,8 @@ def test_a_payload_search_that_is_not_a_json_object_is_a_message(console, histor
     ({"before": "abc"}, "before=&#39;abc&#39; is not an event id"),
     ({"after": "-1"}, "after=&#39;-1&#39; is not an event id"),
     ({"before": str(2**63)}, "is not an event id"),
+    ({"before": "1" * 5000}, "is not an event id"),  # past int()'s 4300 digits: a 500 before
+    ({"after": "9" * 4400}, "is not an event id"),
     ({"before": "1", "after": "2"}, "not both"),
     ({"account": "a\x00b"}, "The field account holds a NUL character"),
 ])

@@ -326,7 +326,7 @@ def test_a_scoped_token_sees_counts_and_replays_its_account_only(console, operat
 
 def test_unknown_ids_are_404_never_a_500(operator):
     csrf = csrf_of(operator.get("/console/quarantine"))
-    for entry in ("999999", "abc", "0", "-1", "99999999999999999999"):
+    for entry in ("999999", "abc", "0", "-1", "99999999999999999999", "1" * 5000):
         assert operator.get(f"/console/quarantine/{entry}").status_code == 404
         assert operator.post(f"/console/quarantine/{entry}/replay", data={"csrf_token": csrf}).status_code == 404
         assert operator.get(f"/console/quarantine/replays/{entry}").status_code == 404

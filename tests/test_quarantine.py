@@ -146,10 +146,11 @@ def test_the_read_api_lists_filters_pages_and_shows_entries(make_app, db):
     assert (entry["body"], entry["status"], entry["reason"]) == (None, 400, "not_utf8")
     assert entry["body_base64"] == "eyJ4IjogIv8gbm90IHV0Zi04In0="
     assert client.get(f"/api/v1/quarantine/{zen}", headers=BEARER).json["body"] == '{"ticket": {"subject": "no id"}}'
-    for missing in ("999999", "abc", "0", "-1"):
+    for missing in ("999999", "abc", "0", "-1", "1" * 5000):  # (5000 digits: past int()'s limit, a 500 before)
         response = client.get(f"/api/v1/quarantine/{missing}", headers=BEARER)
         assert (response.status_code, response.json) == (404, {"error": "Quarantine entry not found"})
     assert client.get("/api/v1/quarantine?vendor=nobody", headers=BEARER).status_code == 400
+    assert client.get("/api/v1/quarantine?cursor=" + "1" * 5000, headers=BEARER).status_code == 400
 
 
 def test_a_page_of_large_entries_stops_at_the_byte_budget(make_app, db):

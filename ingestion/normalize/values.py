@@ -36,6 +36,17 @@ def storable(value: str) -> bool:
     return True
 
 
+def whole_number(text: str, minimum: int, maximum: int) -> int | None:
+    """`text` as a whole number between minimum and maximum, or None: ASCII digits only
+    ('²'.isdigit() is true), and no longer than the maximum's, so Python's 4300-digit
+    limit on int() is never reached (a 5000-digit cursor was a 500)."""
+    text = text.strip()
+    if not text or not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > len(str(maximum)):
+        return None
+    value = int(text)
+    return value if minimum <= value <= maximum else None
+
+
 def ticket_id(value: Any, field: str) -> str:
     """`123` and `"123"` are the same id, so ids are kept as strings."""
     if value is None or value == "":

@@ -21,6 +21,7 @@ from flask.wrappers import Response
 
 from ..config import Settings
 from ..errors import BadRequest, EntryNotFound
+from ..normalize.values import whole_number
 from ..services import services
 from .read_api import ViewDecorator, _int_arg, _iso, bearer_token, in_scope, next_cursor
 
@@ -70,7 +71,7 @@ def quarantine_blueprint(settings: Settings, vendors: Collection[str], rate_limi
     @rate_limited
     @authenticated
     def entry(entry_id: str) -> Response:
-        if not (entry_id.isascii() and entry_id.isdigit()) or not 0 < int(entry_id) < 2**63:
+        if whole_number(entry_id, 1, 2**63 - 1) is None:
             raise EntryNotFound()
         row = services().storage.quarantine_entry(int(entry_id))
         if row is None or not in_scope(row["vendor"], row["account"]):

@@ -28,7 +28,7 @@ from flask.wrappers import Response
 
 from ..config import Settings
 from ..errors import BadRequest, TicketNotFound, TokenRequired
-from ..normalize.values import storable
+from ..normalize.values import storable, whole_number
 from ..services import services
 from ..verifiers import first_equal
 from .stored_json import json_response, object_text, page_text
@@ -112,9 +112,10 @@ def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= maximum:
+    value = whole_number(raw, minimum, maximum)
+    if value is None:
         raise BadRequest(f"Query parameter '{name}' must be a whole number between {minimum} and {maximum}")
-    return int(raw)
+    return value
 
 
 def next_cursor(rows: list[dict[str, Any]], more: bool) -> str | None:

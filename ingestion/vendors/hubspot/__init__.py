@@ -69,7 +69,7 @@ from typing import Any, Protocol
 
 from ...errors import InvalidField, UnreadableBody
 from ...normalize import events
-from ...normalize.values import storable, ticket_id
+from ...normalize.values import storable, ticket_id, whole_number
 from ...tickets import Deletion, TicketEvent
 from ...vendor import Vendor, timestamped_signature
 from . import objects, properties
@@ -135,7 +135,7 @@ def occurred_at(payload: Mapping[str, Any]) -> datetime:
     """`occurredAt`, Unix milliseconds: the event's time, which orders it."""
     value = payload.get("occurredAt")
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value)
+        value = whole_number(value, 0, 10**15)  # (past year 33000: None, refused below)
     if value is None:
         raise InvalidField("occurredAt", "is missing: every HubSpot event says when it occurred")
     if isinstance(value, bool) or not isinstance(value, int):

@@ -31,6 +31,7 @@ from flask import Blueprint, g, render_template, request, url_for
 from ...config import Settings
 from ...errors import UnstorablePayload
 from ...json_body import MAX_NESTING, nesting
+from ...normalize.values import whole_number
 from ...services import services
 from ...storage.console_events import EventPage
 from ...vendors import vendor_names
@@ -87,8 +88,9 @@ def read_query(args: Any, vendors: list[str]) -> Query:
             query.filters["contains"] = query.shown["contains"]
     for name in ("before", "after"):
         value = args.get(name, "")
-        if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_CURSOR:  # ('²'.isdigit() is true)
-            setattr(query, name, int(value))
+        number = whole_number(value, 1, MAX_CURSOR)
+        if number is not None:
+            setattr(query, name, number)
         elif value:
             query.problems.append(f"The page cursor {name}={value!r} is not an event id.")
     if query.before is not None and query.after is not None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import abort, g
 
+from ...normalize.values import whole_number
 from ...quarantine import identifying_headers
 from ...services import services
 from ...storage.console_quarantine import QuarantineFilter
@@ -57,9 +58,7 @@ def read_filter(args: Any, vendors: list[str]) -> QuarantineFilter:
 
 def an_id(text: str | None) -> int | None:
     """A row id (a positive bigint) written in a URL or a form, or None."""
-    if not text or not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
-        return None
-    return int(text)
+    return whole_number(text or "", 1, MAX_ID)
 
 
 def entry_id(text: str | None, what: str = "quarantine entry") -> int:
