@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from .batches import BatchItem
 from .duplicates import DuplicateCache, Prefetched
+from .json_body import check_storable
 from .storage import Storage
 from .tickets import Outcome, StoredDelivery, TicketEvent
 
@@ -50,6 +51,7 @@ class Ingestor:
         """`entry_key`: the request's duplicate-cache key (duplicates.request_key);
         `prefetched`: its entry, when the rate limit's Redis call fetched it already;
         `credential`: the label of the credential that verified it, kept on the event."""
+        check_storable(raw_text)
         key, windowed = identity(event, raw_body)
         if self.duplicates is not None:
             entry = prefetched if prefetched is not None and prefetched.key == entry_key \
@@ -79,6 +81,7 @@ class Ingestor:
             if item.event is None:
                 deliveries.append((None, "", None, item.text))
                 continue
+            check_storable(item.text, f"[{place}]")
             key, windowed = identity(item.event, item.body)
             deliveries.append((item.event, key, self.window if windowed else None, item.text))
         stored = self.storage.ingest_batch(vendor, account, deliveries, request_id, credential)

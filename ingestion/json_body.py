@@ -17,6 +17,7 @@ from itertools import accumulate
 from typing import Any
 
 from .errors import TooDeeplyNested, UnreadableBody, UnstorablePayload
+from .normalize.values import storable
 
 #: Arrays and objects inside each other, at most. The deepest vendor body in
 #: tests/vendors/ nests 6 levels; 64 leaves room for any relay's envelopes.
@@ -32,6 +33,10 @@ _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a num
 #: worker past its 30 s timeout.
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+#: What PostgreSQL cannot store in text or jsonb, escaped or (in text this service wrote:
+#: a batch's events) as is: NUL, and a surrogate (a pair of escapes is one character and
+#: fine; a lone one is not).
+_UNSTORABLE_ESCAPE = re.compile("\\\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|[\x00\ud800-\udfff]")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
@@ -143,6 +148,35 @@ def loads(text: str | bytes) -> Any:
     may grow by when stored (NUMBER_GROWTH_SLACK). Raises ValueError."""
     return json.loads(text, parse_constant=_reject_constant,
                       parse_float=_Numbers(len(text) + NUMBER_GROWTH_SLACK))
+
+
+def check_storable(text: str, where: str = "") -> None:
+    """Raise UnstorablePayload naming the first field (key or value) PostgreSQL cannot
+    store, when the JSON text has one; called before a payload is stored (an event that
+    is not about a ticket stores none, and is answered whatever it holds). A body without
+    such an escape, nearly every one, costs a single search of its text."""
+    if _UNSTORABLE_ESCAPE.search(text):
+        where = _unstorable(loads(text), where)
+        if where is not None:
+            raise UnstorablePayload(f"Field '{where}' holds a NUL character or a lone surrogate (a \\u0000 or "
+                                    "\\ud800-style escape), which PostgreSQL cannot store")
+
+
+def _unstorable(value: Any, where: str) -> str | None:
+    """Where the first string PostgreSQL cannot store is (a key or a value), or None. An id
+    holding one was a 422 "database refused" before; the field is named now."""
+    if isinstance(value, str):
+        return None if storable(value) else (where or "(the body)")
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, member in items:
+        name = key if isinstance(key, int) or storable(key) else json.dumps(key)[1:-1]  # (escaped: shown, stored)
+        inner = f"{where}[{name}]" if isinstance(key, int) else f"{where}.{name}" if where else name
+        if name is not key:
+            return inner
+        found = _unstorable(member, inner)
+        if found is not None:
+            return found
+    return None
 
 
 def parse_json_object(raw: bytes, arrays: bool = False) -> tuple[Any, str]:

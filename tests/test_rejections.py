@@ -240,3 +240,27 @@ def test_an_unstorable_zendesk_event_id_on_an_ignored_event_is_not_fatal(client,
     response = client.post(ZENDESK_URL, data=body, headers=headers)
     assert (response.status_code, response.json) == (200, {"status": "ignored"})
     assert db.execute("SELECT outcome FROM deliveries").fetchone()["outcome"] == "ignored"
+
+
+@pytest.mark.parametrize("vendor, case, key, named", [
+    ("zendesk", "event_ticket_created", "id", "id"),  # the event id
+    ("zendesk", "event_ticket_created", "account_id", "account_id"),
+    ("intercom", "ticket_created", "app_id", "app_id"),  # the workspace, which is the account
+    ("hubspot", "life_01_creation", "eventId", "[1].eventId"),  # the second event of a batch of two
+])
+def test_an_id_postgresql_cannot_store_is_a_422_naming_its_field(client, db, vendor, case, key, named):
+    """A NUL or a lone surrogate in an event or account id was a 422 saying only that "the
+    database refused a value in the payload"; the field is named now, and the delivery
+    kept in quarantine as every unusable authentic body is."""
+    payload = json.loads(fixture(vendor, case))
+    if vendor == "hubspot":  # HubSpot's array of events
+        payload = [payload, dict(payload)]
+    (payload[-1] if isinstance(payload, list) else payload)[key] = "PLACEHOLDER"
+    for escape in ("\\u0000", "\\ud800"):
+        raw = json.dumps(payload).replace("PLACEHOLDER", f"bad{escape}id").encode()
+        body, headers = signed(vendor, raw, TEST_CLIENT_BASE + url_for(vendor))
+        response = client.post(url_for(vendor), data=body, headers=headers)
+        assert response.status_code == 422, response.json
+        assert response.json["error"].startswith(f"Field '{named}' holds a NUL character or a lone surrogate")
+    assert nothing_stored(db, quarantine=False)
+    assert db.execute("SELECT count(*) AS n FROM quarantine").fetchone()["n"] == 2
