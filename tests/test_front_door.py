@@ -160,10 +160,12 @@ def test_an_http_version_nginx_does_not_speak_is_a_json_505(front):
 
 
 @pytest.mark.parametrize("path", ["//api/v1/ingest/webhook/freshdesk", "/api/v1/ingest/webhook//freshdesk",
-                                  "/api/v1//tickets/freshdesk/1", "//health"])
-def test_a_path_with_double_slashes_is_a_json_404(front, path):
+                                  "/api/v1//tickets/freshdesk/1", "//health",
+                                  "/api/v1/ingest/webhook", "/api/v1/tickets", "/api/v1/ingest/webhook?x=1"])
+def test_a_path_with_double_slashes_or_without_its_last_is_a_json_404(front, path):
     """nginx matches its locations on the merged path and passes the path as sent; the
-    app answered a 308 with an HTML body."""
+    app answered a 308 with an HTML body. A prefix location's path without its last slash
+    was nginx's own HTML 301."""
     body, headers = signed("freshdesk", {"id": "double-slash"})
     response = requests.post(front.url + path, data=body, headers=headers, verify=front.nginx.verify, timeout=10,
                              allow_redirects=False)
