@@ -36,14 +36,17 @@ COMMON_WORDS = frozenset({
     "superman", "batman", "starwars", "whatever", "freedom", "login", "access", "secret", "changeme",
     "default", "guest", "root", "test", "testing", "example", "sample", "demo", "temp", "token", "apikey",
     "ingestion", "webhook", "webhooks", "helpdesk", "support", "zendesk", "freshdesk", "helpscout", "front", "intercom",
-    "jira", "atlassian", "postgres", "redis", "nginx", "replaceme", "placeholder", "mysecret", "supersecret",
-    "topsecret",
+    "jira", "atlassian", "hubspot", "postgres", "redis", "nginx", "replaceme", "placeholder", "mysecret",
+    "supersecret", "topsecret", "client", "summer", "winter", "spring", "autumn", "hello", "correcthorsebatterystaple",
 })
 #: The words zxcvbn ranks first (`_guesses_log10`).
 _USER_WORDS = sorted(COMMON_WORDS)
 #: Runs a finger or a schoolchild follows.
 SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiopasdfghjklzxcvbnm", "1qaz2wsx3edc4rfv5tgb",
              "qazwsxedcrfvtgbyhnujmikolp", "1234567890qwertyuiop")
+#: The digit keys' shifted symbols on a US keyboard, read as their digits (`!QAZ2wsx` is a
+#: walk down the keyboard's first columns).
+_SHIFTED = str.maketrans("!@#$%^&*()", "1234567890")
 #: What leetspeak writes for letters, undone before words are compared.
 _LEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s", "7": "t"})
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -54,18 +57,49 @@ def _letters_and_digits(value: str) -> str:
     return _NOT_ALNUM.sub("", value.lower())
 
 
+def _along_a_run(piece: str) -> bool:
+    return any(piece in run * 3 or piece in (run * 3)[::-1] for run in SEQUENCES)
+
+
 def _is_sequence(core: str) -> bool:
     """`core` (four characters or more) runs along one of SEQUENCES, either way."""
-    if len(core) < 4:
-        return False
-    return any(core in run * 3 or core in (run * 3)[::-1] for run in SEQUENCES)
+    return len(core) >= 4 and _along_a_run(core)
+
+
+def _runs(core: str) -> int:
+    """How few pieces, each along one of SEQUENCES, `core` is made of (taken greedily,
+    the longest first): `01234567890abcdef` is 2, a random value about one per character."""
+    pieces = start = 0
+    while start < len(core):
+        end = start + 1
+        while end < len(core) and _along_a_run(core[start:end + 1]):
+            end += 1
+        pieces, start = pieces + 1, end
+    return pieces
+
+
+def _patterned(core: str) -> str | None:
+    """Why `core` (its letters and digits) is a pattern a cracking tool walks: runs along
+    the keyboard or the alphabet one after another, two runs interleaved, or every
+    character doubled (`0011223344...`)."""
+    if len(core) >= 8 and _runs(core) * 4 <= len(core):
+        return "is made of runs along the alphabet, the digits or the keyboard; use a random value"
+    if len(core) >= 8 and _is_sequence(core[0::2]) and _is_sequence(core[1::2]):
+        return "interleaves two runs along the alphabet, the digits or the keyboard; use a random value"
+    if len(core) >= 8 and len(re.sub(r"(.)\1+", r"\1", core)) * 3 <= len(core):
+        return "repeats each character; use a random value"
+    return None
 
 
 def _built_on_word(value: str) -> str | None:
-    """The common word `value` is built on (leetspeak undone), when little else surrounds it."""
+    """The common word `value` is built on (leetspeak undone), when little else surrounds
+    it: the word taken out every time it appears, what is left is short, or itself runs
+    along the digits or the keyboard (`Admin@1234567890`). One word at a time: a phrase
+    of several (`test-freshdesk-secret`, what test rigs use) is zxcvbn's to judge."""
     for candidate in {_letters_and_digits(value), _letters_and_digits(value.translate(_LEET))}:
         for word in COMMON_WORDS:
-            if word in candidate and len(candidate.replace(word, "")) < WORD_PADDING:  # every time it appears
+            rest = candidate.replace(word, "")
+            if word in candidate and (len(rest) < WORD_PADDING or _runs(rest) * 4 <= len(rest)):
                 return word
     return None
 
@@ -102,6 +136,10 @@ def weakness(value: str, minimum: int = MIN_SECRET_LENGTH, refused: frozenset[st
         return "repeats one short piece; use a random value"
     if _is_sequence(core):
         return "follows the alphabet, the digits or a keyboard row; use a random value"
+    for letters in {core, _letters_and_digits(value.translate(_SHIFTED))}:
+        pattern = _patterned(letters)
+        if pattern is not None:
+            return pattern
     if _built_on_word(value):
         return "is built on a common password or word; use a random value"
     estimated = _guesses_log10(value)

@@ -162,6 +162,18 @@ def test_production_refuses_every_placeholder_the_examples_ship(variable, value)
     ("FRESHDESK_WEBHOOK_SECRET", "monkey1monkey2monkey3", "c3f9a1d7e2b84f60"),
     ("FRESHDESK_WEBHOOK_SECRET", "dragondragon1234", "c3f9a1d7e2b84f60"),
     ("API_TOKENS", "9b1e7c4a0d2f8e35 letmein-letmein-letmein", "9b1e7c4a0d2f8e35 a-long-metrics-token"),
+    # A third review's: doubled and interleaved runs, runs one after another, shifted
+    # keyboard walks, a word and a digit run, the vendor the word list had left out.
+    ("FRESHDESK_WEBHOOK_SECRET", "00112233445566778899", "c3f9a1d7e2b84f60"),
+    ("FRESHDESK_WEBHOOK_SECRET", "aaaaabbbbbcccccdddddeeeee", "c3f9a1d7e2b84f60"),
+    ("FRESHDESK_WEBHOOK_SECRET", "a1b2c3d4e5f6g7h8", "c3f9a1d7e2b84f60"),
+    ("FRESHDESK_WEBHOOK_SECRET", "01234567890abcdef", "c3f9a1d7e2b84f60"),
+    ("JIRA_WEBHOOK_SECRET", "1qaz!QAZ2wsx@WSX", "c3f9a1d7e2b84f60"),
+    ("JIRA_WEBHOOK_SECRET", "!QAZ2wsx#EDC4rfv", "c3f9a1d7e2b84f60"),
+    ("HUBSPOT_CLIENT_SECRET", "hubspotsecret123", "c3f9a1d7e2b84f60"),
+    ("FRESHDESK_WEBHOOK_AUTH", "agent:Admin@1234567890", "agent:q7Lm2Xp9Rt4w"),
+    ("API_TOKENS", "Summer2024!Summer", "9b1e7c4a0d2f8e35"),
+    ("METRICS_TOKEN", "correcthorsebatterystaple", "a-long-metrics-token"),
     ("DATABASE_URL", "postgresql://ingestion:ingestion@db/ingestion", "postgresql://ingestion:Xq7r2Lm9Pw4k@db/ingestion"),
     ("DATABASE_URL", "postgresql://app:postgres@db/ingestion", "postgresql://app@db/ingestion"),
     ("REDIS_URL", "redis://:redis123@cache:6379/0", "redis://:Xq7r2Lm9Pw4k@cache:6379/0"),
