@@ -166,6 +166,16 @@ def test_a_page_of_large_entries_stops_at_the_byte_budget(make_app, db):
     assert [entry["quarantine_id"] for entry in rest["entries"]] == ids[len(shown):]
 
 
+def test_a_page_counts_each_entry_as_its_json_answer_weighs(make_app, db):
+    """Bodies of control characters are text, each character six bytes once escaped:
+    counted as base64, three entries of 900 KB made an 18 MB page."""
+    client = make_app(API_TOKENS=TOKEN).test_client()
+    ids = [post(client, "freshdesk", bytes([n + 1]) * 900_000).json["quarantine_id"] for n in range(3)]
+    first = client.get("/api/v1/quarantine", headers=BEARER)
+    assert [entry["quarantine_id"] for entry in first.json["entries"]] == ids[:1]
+    assert len(first.data) < 6 * 1024 * 1024 and first.json["next_cursor"] == str(ids[0])
+
+
 def test_a_scrape_reports_the_entries_waiting_and_the_oldest_age(client, db):
     post(client, "freshdesk", b"[]")
     db.execute("UPDATE quarantine SET received_at = now() - interval '2 hours'")

@@ -3,6 +3,7 @@ replayed (ingestion/quarantine.py says why; ingestion/jobs/replay.py replays).""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -141,4 +142,13 @@ class QuarantineStore:
 
 
 def _entry_bytes(row: dict[str, Any]) -> int:
-    return len(row["body"]) * 4 // 3 + 512  # shown as base64 when it is not text
+    """What an entry weighs in its JSON answer (the budget of a page): the body as escaped
+    JSON text, or base64 when it is not UTF-8, with its headers and error. Counting base64
+    alone let a page of three 1 MB bodies of control characters (six bytes each once
+    escaped) reach 18 MB."""
+    body = bytes(row["body"])
+    try:
+        shown = len(json.dumps(body.decode("utf-8")))
+    except UnicodeDecodeError:
+        shown = len(body) * 4 // 3 + 4
+    return shown + len(json.dumps(row.get("headers"), default=str)) + len(json.dumps(row.get("error"))) + 512
