@@ -152,6 +152,19 @@ def test_a_page_of_large_events_stops_at_the_byte_budget_and_says_where_to_go_on
     assert pages == 2
 
 
+def test_a_page_weighs_comments_as_escaped_json(client):
+    """A comment of control characters is six bytes a character in the answer: counted
+    as stored, a page of such events went well past its budget."""
+    for n in range(5):
+        body = {"id": 14, "ticket_latest_public_comment": "\x01" * 150_000 + str(n), "nonce": n}
+        assert post(client, "freshdesk", body).status_code in (200, 201)
+    response = client.get("/api/v1/tickets/freshdesk/14/events", headers=AUTH)
+    events = response.json["events"]
+    assert events[0]["comment"]["body"].startswith("\x01" * 10)
+    assert 1 <= len(events) < 5 and response.json["next_cursor"] is not None
+    assert len(response.get_data()) <= PAGE_BUDGET_BYTES  # (each event is 1.8 MB: three made 5.4 MB)
+
+
 def test_a_payload_stored_deeper_than_the_limit_reads_back_without_a_500(client, db):
     """Stored before MAX_NESTING existed: the events of that ticket answered 500 on every
     read (Python's JSON reader recursed). Both reads now answer 200 with it as stored."""

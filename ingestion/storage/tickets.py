@@ -6,6 +6,7 @@ function ingest_event() (functions.sql), so the hot path is one statement.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -194,4 +195,7 @@ def bounded_page(conn: psycopg.Connection, query: str, params: dict[str, Any], l
 
 
 def _event_bytes(row: dict[str, Any]) -> int:
-    return sum(len(row[name] or "") for name in ("payload", "changes", "comment_body", "comment_author")) + 256
+    """What an event weighs in its JSON answer: payload and changes go in as stored text,
+    the comment's body and author as escaped JSON strings (a control character is six)."""
+    return (sum(len(row[name] or "") for name in ("payload", "changes"))
+            + sum(len(json.dumps(row[name])) for name in ("comment_body", "comment_author")) + 256)
