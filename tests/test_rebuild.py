@@ -174,6 +174,22 @@ def test_a_redaction_is_a_fact_a_rebuild_honours(client, app, db):
     assert db.execute("SELECT count(*) AS n FROM events WHERE event_type = 'ticket.rebuilt'").fetchone()["n"] == 0
 
 
+def test_two_spellings_of_one_key_read_the_same_live_and_in_a_rebuild(client, app, db):
+    """A rebuild reads a payload back from jsonb, whose keys are in its own order (shorter
+    first): with `subject` and `Subject`, or `updated_at` and `updatedAt`, side by side, the
+    body's order picked one value live and jsonb's the other in a rebuild, which changed
+    the subject, and moved the ticket's time so a later event was judged stale."""
+    post(client, "freshdesk", {"ticket": {"id": "order-1", "subject": "What the body said first",
+                                          "Subject": "What the body said second"}})
+    post(client, "freshdesk", {"ticket": {"id": "order-2", "status": "open", "updated_at": "2026-01-01T00:00:00Z",
+                                          "updatedAt": "2026-01-05T00:00:00Z"}})
+    post(client, "freshdesk", {"ticket": {"id": "order-2", "status": "pending", "updated_at": "2026-01-02T00:00:00Z"}})
+    before = tickets(db)
+    assert run(app).changed == 0
+    assert tickets(db) == before
+    assert db.execute("SELECT count(*) AS n FROM events WHERE event_type = 'ticket.rebuilt'").fetchone()["n"] == 0
+
+
 def test_a_helpscout_conversation_sent_without_its_event_header_keeps_its_fields(client, app, db):
     """A relay that drops X-HelpScout-Event: the delivery is stored as a snapshot. The old
     rebuild handed back 'ticket.snapshot' as the header, which is no convo event: the

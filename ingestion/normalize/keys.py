@@ -16,8 +16,18 @@ def fold(key: str) -> str:
     return key.replace("_", "").replace("-", "").replace(" ", "").lower()
 
 
+def _stored_first(a: str, b: str) -> bool:
+    """Whether PostgreSQL's jsonb keeps key `a` before key `b`: shorter first, then byte
+    by byte. A rebuild reads a payload back from jsonb, in that order."""
+    a_bytes, b_bytes = a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    return (len(a_bytes), a_bytes) < (len(b_bytes), b_bytes)
+
+
 class Keys:
-    """A mapping's keys by folded spelling; the first spelling in document order wins."""
+    """A mapping's keys by folded spelling. Of two spellings of one key in one object
+    (`updated_at` and `updatedAt`, which relays send side by side), the one jsonb stores
+    first wins, never the body's order: the live path reads the body as sent and a
+    rebuild reads it back from jsonb, and the two must read the same value."""
 
     __slots__ = ("mapping", "where", "_by_fold")
 
@@ -29,7 +39,10 @@ class Keys:
         self._by_fold: dict[str, str] = {}
         for key in mapping:
             if isinstance(key, str):
-                self._by_fold.setdefault(fold(key), key)
+                folded = fold(key)
+                known = self._by_fold.get(folded)
+                if known is None or _stored_first(key, known):
+                    self._by_fold[folded] = key
         for prefix in strip:
             for folded, key in list(self._by_fold.items()):
                 if folded.startswith(prefix) and len(folded) > len(prefix):

@@ -167,11 +167,9 @@ PREVIEW_LACKS = frozenset({"status", "status_category"})
 
 
 def _event_id(value: Any, preview: bool = False) -> str | None:
-    """The event id (`evt_…`, signed in the body). Anything but usable text is no id: the
-    body's fingerprint identifies the delivery instead. A preview of an event is another
-    delivery than its full data (`<id>:preview`): with a rule webhook and an application
-    webhook into one URL, a preview that came first would otherwise make the full event a
-    redelivery, and its data would be lost."""
+    """The event id (`evt_…`, signed in the body; else the body's fingerprint is). A
+    preview is another delivery than the event's full data (`<id>:preview`): one that came
+    first made the full event a redelivery, and its data was lost."""
     if isinstance(value, str) and value.strip() and storable(value):
         return value.strip()[:200] + (":preview" if preview else "")
     return None
