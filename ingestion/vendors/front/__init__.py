@@ -162,8 +162,7 @@ def _name(value: Any, field: str) -> str | None:
     return name.strip()[:events.MAX_NAME] or None if name else None
 
 
-#: A full conversation always says its status; an event preview's carries ids and links.
-PREVIEW_LACKS = frozenset({"status", "status_category"})
+PREVIEW_LACKS = frozenset({"status", "status_category"})  # (a full conversation says its status)
 
 
 def _event_id(value: Any, preview: bool = False) -> str | None:
