@@ -93,13 +93,13 @@ def _patterned(core: str) -> str | None:
 
 def _built_on_word(value: str) -> str | None:
     """The common word `value` is built on (leetspeak undone), when little else surrounds
-    it: the word taken out every time it appears, what is left is short, or itself runs
+    it: the word taken out every time it appears, what is left is short, or one run
     along the digits or the keyboard (`Admin@1234567890`). One word at a time: a phrase
     of several (`test-freshdesk-secret`, what test rigs use) is zxcvbn's to judge."""
     for candidate in {_letters_and_digits(value), _letters_and_digits(value.translate(_LEET))}:
         for word in COMMON_WORDS:
             rest = candidate.replace(word, "")
-            if word in candidate and (len(rest) < WORD_PADDING or _runs(rest) * 4 <= len(rest)):
+            if word in candidate and (len(rest) < WORD_PADDING or _is_sequence(rest)):
                 return word
     return None
 

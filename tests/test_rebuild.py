@@ -174,6 +174,44 @@ def test_a_redaction_is_a_fact_a_rebuild_honours(client, app, db):
     assert db.execute("SELECT count(*) AS n FROM events WHERE event_type = 'ticket.rebuilt'").fetchone()["n"] == 0
 
 
+def test_a_name_the_payload_spells_in_two_keys_stays_redacted_through_a_rebuild(client, app, db):
+    """The masking found the name in the event's fields but not in its payload, which
+    spells it `first_name` and `last_name`: the payload counted as unredacted, so the
+    rebuild read it again and wrote "Ana Perez" back into the stored history."""
+    storage = app.extensions["ingestion"].storage
+    post(client, "freshdesk", {"ticket": {"id": "parts", "requester": {"name": "Ana Perez",
+                                                                       "email": "ana.perez@example.com"}}})
+    post(client, "freshdesk", {"ticket": {"id": "parts", "status": "pending",
+                                          "requester": {"first_name": "Ana", "last_name": "Perez"}}})
+    redact_email(storage, "ana.perez@example.com")
+    before = tickets(db)["parts"]
+    assert run(app).changed == 0 and tickets(db)["parts"] == before
+    stored = db.execute("SELECT fields::text AS fields FROM events ORDER BY id").fetchall()
+    assert not any("Ana Perez" in (row["fields"] or "") for row in stored), stored
+
+
+def test_retention_while_a_rebuild_reads_is_not_undone_by_it(client, app, db, make_app):
+    """rebuild_ticket() wrote each reading over the event's fields; retention, which does
+    not wait for the ticket's lock, had emptied them in between: the personal values came
+    back, for good (the event counted as emptied already)."""
+    storage = app.extensions["ingestion"].storage
+    post(client, "freshdesk", {"ticket": {"id": "race", "subject": "Secret subject",
+                                          "requester": "Ana Perez <ana.perez@example.com>"}})
+    ticket_id = tickets(db)["race"]["id"]
+    settings = app.extensions["ingestion"].settings
+    normalizers = {name: vendor.normalizer(settings) for name, vendor in VENDOR_MAP.items()}
+
+    def read(ticket, events):
+        found = rebuilding.readings(VENDOR_MAP[ticket["vendor"]], normalizers[ticket["vendor"]], ticket, events)
+        assert make_app().extensions["ingestion"].storage.prune_event_payloads(-1) >= 1  # the relay's prune
+        return found
+
+    storage.rebuild(ticket_id, "all", read)
+    stored = db.execute("SELECT fields::text AS fields, fields_retained FROM events").fetchall()
+    assert all(row["fields_retained"] for row in stored)
+    assert not any("Secret subject" in row["fields"] or "Ana Perez" in row["fields"] for row in stored), stored
+
+
 def test_two_spellings_of_one_key_read_the_same_live_and_in_a_rebuild(client, app, db):
     """A rebuild reads a payload back from jsonb, whose keys are in its own order (shorter
     first): with `subject` and `Subject`, or `updated_at` and `updatedAt`, side by side, the

@@ -61,3 +61,22 @@ def test_the_prune_command_reports_each_kind(database_url, client, db):
     assert result.stdout.strip() == ("deleted 0 delivery rows and 0 quarantine entries; "
                                      "emptied the personal data of 1 events")
     assert db.execute("SELECT payload FROM events").fetchone()["payload"] is None
+
+
+def test_with_a_stream_retention_waits_for_the_relay_to_publish_an_event(app, client, db, redis_url):
+    """Retention emptied `changes` of events the relay had not published yet, and the
+    stream entry is made from them: a restore went out as a plain update, a redaction's
+    entry without what consumers are to forget. Months were already kept (partitions)."""
+    post(client, "zendesk", {"ticket": {"id": "late-relay", "requester": "Ana <ana@example.com>"}})
+    db.execute("UPDATE events SET received_at = now() - interval '91 days'")
+    storage = app.extensions["ingestion"].storage
+    streamed = load_settings(make_env(app.extensions["ingestion"].settings.database_url,
+                                      EVENT_RETENTION_DAYS="90", REDIS_URL=redis_url))
+    assert streamed.has_stream and prune(storage, streamed)["event_payloads"] == 0
+    assert db.execute("SELECT payload IS NOT NULL AS kept FROM events").fetchone()["kept"]
+    db.execute("UPDATE events SET published_at = now()")  # the relay caught up
+    assert prune(storage, streamed)["event_payloads"] == 1
+    unstreamed = load_settings(make_env(app.extensions["ingestion"].settings.database_url, EVENT_RETENTION_DAYS="90"))
+    post(client, "zendesk", {"ticket": {"id": "no-relay", "requester": "Bo <bo@example.com>"}})
+    db.execute("UPDATE events SET received_at = now() - interval '91 days' WHERE published_at IS NULL")
+    assert not unstreamed.has_stream and prune(storage, unstreamed)["event_payloads"] == 1  # nothing waits for it

@@ -25,7 +25,8 @@ def prune(storage: Storage, settings: Settings) -> dict[str, int]:
 
     maintain(storage, settings)
     pruned = {"deliveries": storage.prune_deliveries(settings.delivery_retention_days),
-              "event_payloads": storage.prune_event_payloads(settings.event_retention_days)
+              "event_payloads": storage.prune_event_payloads(settings.event_retention_days,
+                                                             keep_unpublished=settings.has_stream)
               if settings.event_retention_days else 0,
               "quarantine": storage.prune_quarantine(settings.quarantine_retention_days)}
     for kind, count in pruned.items():

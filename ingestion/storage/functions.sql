@@ -443,12 +443,14 @@ BEGIN
     state.id := stored.id;
     FOR ev IN SELECT e.id, e.fields, e.fields_retained, e.received_at FROM events e
                WHERE e.ticket_id = p_ticket AND e.dedup_key NOT LIKE 'rebuild:%' ORDER BY e.id LOOP
-        f := p_readings->(ev.id::text);
+        -- (An event retention emptied since the payload was read: its reading is not
+        -- put back, and the replay treats it as retention left it.)
+        f := CASE WHEN ev.fields_retained THEN NULL ELSE p_readings->(ev.id::text) END;
         IF f IS NOT NULL AND f IS DISTINCT FROM ev.fields THEN
             -- Today's reading becomes what the event carried: once retention or a
             -- redaction takes its payload, a later rebuild replays this reading, never
             -- the older normalizer's (which would roll back what this rebuild refined).
-            UPDATE events SET fields = f WHERE id = ev.id AND received_at = ev.received_at;
+            UPDATE events SET fields = f WHERE id = ev.id AND received_at = ev.received_at AND NOT fields_retained;
         END IF;
         opaque := f IS NULL AND ev.fields_retained;
         f := coalesce(f, ev.fields);

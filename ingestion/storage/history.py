@@ -95,6 +95,7 @@ REDACT_EVENT = """
 UPDATE events SET payload = %(payload)s::jsonb, comment_body = %(comment_body)s, comment_author = %(comment_author)s,
                   changes = %(changes)s::jsonb, fields = %(fields)s::jsonb,
                   payload_redacted = payload_redacted OR %(payload)s::jsonb IS DISTINCT FROM payload
+                                     OR %(fields)s::jsonb IS DISTINCT FROM fields
  WHERE id = %(id)s AND received_at = %(received_at)s
 """
 
@@ -130,6 +131,7 @@ UPDATE events SET payload = NULL, comment_body = NULL, comment_author = NULL, co
      WHERE received_at < now() - make_interval(days => %(days)s)
        AND (payload IS NOT NULL OR comment_body IS NOT NULL OR comment_author IS NOT NULL OR changes IS NOT NULL
             OR fields IS NOT NULL AND NOT fields_retained)
+       AND NOT (%(keep_unpublished)s AND published_at IS NULL AND outcome <> 'stale')
      LIMIT %(batch)s)
 """
 
@@ -267,6 +269,10 @@ class HistoryStore:
             REDACTION_REQUEST, {"kind": kind, "changed": Jsonb(changed)}))
 
     # --- retention -----------------------------------------------------------------------
-    def prune_event_payloads(self, retention_days: int, batch: int = 2000) -> int:
-        """Empty the personal data of events past retention, in batches (rows are kept)."""
-        return self.database.in_batches("prune_event_payloads", PRUNE_EVENT_PAYLOADS, retention_days, batch)
+    def prune_event_payloads(self, retention_days: int, batch: int = 2000, keep_unpublished: bool = False) -> int:
+        """Empty the personal data of events past retention, in batches (rows are kept).
+        `keep_unpublished` (a stream is configured): never an event the relay has not
+        published yet, whose `changes` say what its stream entry says (a restore, what a
+        redaction forgot); it is emptied once published, at the next pass."""
+        return self.database.in_batches("prune_event_payloads", PRUNE_EVENT_PAYLOADS, retention_days, batch,
+                                        keep_unpublished=keep_unpublished)

@@ -216,12 +216,14 @@ class Database:
             return "unavailable"
         return "ok"
 
-    def in_batches(self, operation: str, query: str, days: int, batch: int) -> int:
-        """A retention statement (`%(days)s`, `%(batch)s`) run batch after batch, each its
-        own short transaction, so pruning never holds locks for long. Returns the rows."""
+    def in_batches(self, operation: str, query: str, days: int, batch: int, **params: object) -> int:
+        """A retention statement (`%(days)s`, `%(batch)s`, and `params`) run batch after
+        batch, each its own short transaction, so pruning never holds locks for long.
+        Returns the rows."""
         total = 0
+        values = {"days": days, "batch": batch, **params}
         while True:
-            count = self.run(operation, lambda conn: conn.execute(query, {"days": days, "batch": batch}).rowcount)
+            count = self.run(operation, lambda conn: conn.execute(query, values).rowcount)
             total += count
             if count < batch:
                 return total
