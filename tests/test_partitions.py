@@ -202,6 +202,28 @@ def test_maintain_makes_months_ahead_and_moves_what_the_default_partition_caught
             conn.execute(f"DROP TABLE IF EXISTS {partitions.partition_name(far)}")
 
 
+def test_two_makers_of_one_month_at_once_both_succeed(db, database_url):
+    """Cron's `maintain` beside a relay starting (each makes the months ahead): the second
+    found no month, then met the first's new table and failed, and the command said the
+    database was unavailable. Now the second waits for the first, then finds the month."""
+    far = partitions.month_start(datetime.now(UTC) + timedelta(days=500))
+    results = []
+    try:
+        with psycopg.connect(database_url, autocommit=True) as first, \
+                psycopg.connect(database_url, autocommit=True) as second:
+            with first.transaction():  # the first maker, not committed yet
+                assert partitions.ensure_month(first, far) is True
+                racer = threading.Thread(target=lambda: results.append(partitions.ensure_month(second, far)))
+                racer.start()
+                time.sleep(0.5)
+                assert racer.is_alive()  # waiting for the first maker
+            racer.join(10)
+        assert results == [False]
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {partitions.partition_name(far)}")
+
+
 def test_retention_drops_old_months_whole_and_rebuild_leaves_their_tickets(make_app, db, database_url):
     from ingestion.jobs.maintain import maintain
     from ingestion.storage import Storage

@@ -34,6 +34,7 @@ MONTHS_AHEAD = 3
 #: A partition is made or dropped under a short lock wait: behind a long reader it gives
 #: up (the next pass tries again) instead of holding every webhook behind itself.
 LOCK_TIMEOUT = "SET LOCAL lock_timeout = '2s'"
+MAKER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ingestion.partitions'))"
 
 
 def month_start(moment: datetime) -> datetime:
@@ -76,6 +77,10 @@ def ensure_month(conn: psycopg.Connection, start: datetime) -> bool:
     default partition caught of it moved in), in one transaction. True if made."""
     name, end = partition_name(start), next_month(start)
     with conn.transaction():
+        # One maker at a time (cron's `maintain` beside a relay starting, two relays): the
+        # second waits, then finds the month made, where its CREATE failed on the table
+        # the first had just made and the command said the database was unavailable.
+        conn.execute(MAKER_LOCK)
         conn.execute(LOCK_TIMEOUT)
         if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]:
             return False
