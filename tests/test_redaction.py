@@ -138,6 +138,37 @@ def test_the_names_a_person_had_earlier_in_the_history_are_forgotten_too(app, cl
     assert mentions(db, "ana2@x.com") == []
 
 
+def test_an_address_held_with_a_name_or_as_a_custom_fields_key_is_forgotten_and_rebuild_agrees(app, client, db):
+    """Review cases: a template sending {{ticket.requester}} stores `Ana Perez <address>`
+    as the requester's address, which the masking cleared only when it was the address
+    alone; a custom field keyed by the address was masked in the history but kept on the
+    ticket beside the masked key. Either way the address stayed, and a rebuild changed
+    the ticket (writing the address into its own event's changes)."""
+    from test_rebuild import run
+
+    post(client, "freshdesk", {"ticket": {"id": "display", "subject": "Hi",
+                                          "requester_email": "Ana Perez <ana.perez@example.com>"}})
+    post(client, "freshdesk", {"ticket": {"id": "cfkey", "subject": "Hi",
+                                          "custom_fields": {"ana.perez@example.com": "vip", "plan": "gold"}}})
+    redact_email(app.extensions["ingestion"].storage, "ana.perez@example.com")
+    assert mentions(db, "ana.perez@example.com") == []
+    display = db.execute("SELECT requester_email FROM tickets WHERE external_id = 'display'").fetchone()
+    assert display["requester_email"] is None
+    keyed = db.execute("SELECT custom_fields FROM tickets WHERE external_id = 'cfkey'").fetchone()
+    assert keyed["custom_fields"] == {"[redacted]": "vip", "plan": "gold"}
+    assert run(app).changed == 0
+
+
+def test_a_quarantined_body_writing_the_address_with_json_escapes_is_forgotten(app, client, db):
+    """`ana.perez\u0040example.com` is the address once read, and a replay would store it."""
+    raw = b'{"ticket": {"subject": "no id yet", "requester_email": "ana.perez\\u0040example.com"}}'
+    assert post(client, "freshdesk", raw).status_code == 422
+    unrelated = b'{"ticket": {"subject": "caf\\u00e9, no id either"}}'
+    assert post(client, "freshdesk", unrelated).status_code == 422
+    assert redact_email(app.extensions["ingestion"].storage, "ana.perez@example.com")["quarantine"] == 1
+    assert [bytes(row["body"]) for row in db.execute("SELECT body FROM quarantine").fetchall()] == [unrelated]
+
+
 def test_a_tickets_personal_data_is_emptied_and_its_history_skeleton_kept(app, client, db):
     seed(client)
     storage = app.extensions["ingestion"].storage

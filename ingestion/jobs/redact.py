@@ -57,8 +57,12 @@ def masking(ticket: Mapping[str, Any], events: list[Mapping[str, Any]], email: s
             pattern: re.Pattern[str] | None) -> Masking | None:
     """What forgetting `email` (and the names in `pattern`) changes on one ticket."""
     fields: dict[str, Any] = {}
+    address = _pattern([email])
     for person in PEOPLE:
-        if (ticket[person[1][0]] or "").lower() == email.lower():
+        # The person's address, or a value holding it (`Ana Perez <ana@example.com>`, what a
+        # template sending {{ticket.requester}} stores): the person's fields all go.
+        held = ticket[person[1][0]] or ""
+        if held.lower() == email.lower() or (address is not None and address.search(held)):
             fields.update({name: None for column, name in person if ticket[column] is not None})
         elif (new := _masked(ticket[person[0][0]], pattern)) != ticket[person[0][0]]:
             # Someone else's name that is one of the person's full names: masked in this
@@ -86,6 +90,22 @@ def masking(ticket: Mapping[str, Any], events: list[Mapping[str, Any]], email: s
     return Masking(text, changed_events, {"forgotten": "person", "fields": names, "events": len(changed_events)})
 
 
+def _mentions(body: str, address: re.Pattern[str] | None) -> bool:
+    """Whether a quarantined body mentions the address, as sent or once its JSON escapes
+    are read (`\\u0040` for `@`): the body of a later replay is the decoded one."""
+    if address is None:
+        return False
+    if address.search(body):
+        return True
+    if "\\u" not in body:
+        return False
+    try:
+        decoded = json.dumps(json.loads(body), ensure_ascii=False)
+    except ValueError:
+        return False
+    return bool(address.search(decoded))
+
+
 def _like(text: str) -> str:
     """`text` anywhere, as an ILIKE pattern."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -108,8 +128,7 @@ def redact_email(storage: Storage, email: str) -> dict[str, int]:
         if done is not None:
             changed["tickets"] += bool(done.summary["fields"])
             changed["events"] += len(done.events)
-    changed["quarantine"] = storage.redact_quarantine(
-        like, lambda body: address is not None and bool(address.search(body)))
+    changed["quarantine"] = storage.redact_quarantine(like, lambda body: _mentions(body, address))
     storage.record_redaction_request("email", changed)
     return changed
 

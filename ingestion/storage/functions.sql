@@ -375,13 +375,19 @@ CREATE OR REPLACE FUNCTION record_redaction(p_ticket uuid, p_fields jsonb, p_sum
 LANGUAGE plpgsql AS $$
 DECLARE
     t tickets%ROWTYPE;
-    m record;
+    merged tickets%ROWTYPE;
 BEGIN
     SELECT * INTO t FROM tickets WHERE id = p_ticket FOR NO KEY UPDATE;
-    m := ticket_merge(t, p_fields, now());
+    merged := (ticket_merge(t, p_fields, now())).merged;
+    IF jsonb_typeof(p_fields->'custom_fields') = 'object' THEN
+        -- The masked custom fields whole: a key that was the address is renamed by the
+        -- masking, and the merge (which adds keys) would keep the old one beside it. The
+        -- events' fields are masked alike, so a rebuild's merge ends at the same object.
+        merged.custom_fields := p_fields->'custom_fields';
+    END IF;
     out_revision := t.revision;
-    IF m.merged IS DISTINCT FROM t THEN
-        out_revision := ticket_save(m.merged);
+    IF merged IS DISTINCT FROM t THEN
+        out_revision := ticket_save(merged);
     END IF;
     INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, changes, fields, request_id)
     VALUES (p_ticket, 'forget', out_revision, 'ticket.redacted', 'redact:' || gen_random_uuid(),

@@ -75,6 +75,7 @@ SELECT CASE WHEN lower(fields->>'requester_email') = lower(%(email)s) THEN field
 REDACT_TICKETS = """
 SELECT id FROM tickets
  WHERE lower(requester_email) = lower(%(email)s) OR lower(assignee_email) = lower(%(email)s)
+    OR requester_email ILIKE ANY(%(likes)s) OR assignee_email ILIKE ANY(%(likes)s)
     OR subject ILIKE ANY(%(likes)s) OR description ILIKE ANY(%(likes)s) OR organization ILIKE ANY(%(likes)s)
     OR group_name ILIKE ANY(%(likes)s) OR array_to_string(tags, ' ') ILIKE ANY(%(likes)s)
     OR custom_fields::text ILIKE ANY(%(likes)s)
@@ -105,7 +106,11 @@ SELECT out_event_id, out_revision FROM record_redaction(%(id)s, %(fields)s::json
 """
 
 #: Quarantined bodies that may mention the address (the masking's pattern decides).
-REDACT_QUARANTINE_CANDIDATES = "SELECT id, body FROM quarantine WHERE encode(body, 'escape') ILIKE %(like)s"
+REDACT_QUARANTINE_CANDIDATES = """
+SELECT id, body FROM quarantine
+ WHERE encode(body, 'escape') ILIKE %(like)s
+    OR position(decode('5c75', 'hex') IN body) > 0  -- a backslash and u: a JSON escape
+"""
 REDACT_QUARANTINE = "DELETE FROM quarantine WHERE id = ANY(%(ids)s)"
 
 LOCK_TICKET_BY_KEY = """
@@ -237,8 +242,9 @@ class HistoryStore:
         return self.database.run("redact_ticket", work)
 
     def redact_quarantine(self, like: str, mentions: Callable[[str], bool]) -> int:
-        """Delete quarantined bodies that mention the address: those matching `like`
-        (a substring) that `mentions(body as text)` confirms."""
+        """Delete quarantined bodies that mention the address: those matching `like` (a
+        substring), or holding a JSON escape (`ana\\u0040example.com` is the address
+        too), that `mentions(body as text)` confirms."""
         def work(conn: psycopg.Connection) -> int:
             with conn.transaction():
                 ids = [row[0] for row in conn.execute(REDACT_QUARANTINE_CANDIDATES, {"like": like})
