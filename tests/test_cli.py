@@ -118,6 +118,20 @@ def test_an_argument_that_is_not_utf8_gets_one_line_and_status_1(database_url, c
     assert [line for line in stderr.splitlines() if not line.startswith("{")][-1].endswith("not valid UTF-8 text")
 
 
+@pytest.mark.parametrize("command, says", [
+    (["replay", "--id", "9" * 20], "is not in the range"),  # was the database's "bigint out of range"
+    (["replay", "--since", "2026-01-02", "--until", "2026-01-01"], "--since must be before --until"),
+    (["backfill", "nobody", "--since", "2026-01-01"], "unknown vendor 'nobody'"),
+])
+def test_an_argument_no_run_can_use_is_refused_saying_why(database_url, db, command, says):
+    """A review's cases: the first reached PostgreSQL, the second did nothing and said
+    nothing, the third said the vendor had no API configured."""
+    result = subprocess.run([sys.executable, "-m", "ingestion", *command], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, **make_env(database_url)}, timeout=60)
+    assert result.returncode in (1, 2) and says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_secret_on_standard_input_that_is_not_utf8_is_refused_in_one_line(database_url):
     result = subprocess.run([sys.executable, "-m", "ingestion", "sources", "add", "freshdesk", "acme4", "--method",
                              "hmac"], cwd=ROOT, input=b"\xff\xfe-secret-0123456789\n", capture_output=True,

@@ -162,7 +162,7 @@ _MOMENT = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
 
 @click.command("replay")
 @click.option("--vendor", help="Only this vendor's entries.")
-@click.option("--id", "entry_id", type=click.IntRange(min=1), help="Only this quarantine entry.")
+@click.option("--id", "entry_id", type=click.IntRange(min=1, max=2**63 - 1), help="Only this quarantine entry.")
 @click.option("--since", type=_MOMENT, help="Only entries received at or after this moment (UTC).")
 @click.option("--until", type=_MOMENT, help="Only entries received before this moment (UTC).")
 @click.option("--dry-run", is_flag=True, help="Normalize only: print what would happen, change nothing.")
@@ -179,6 +179,8 @@ def command(context: Context, vendor: str | None, entry_id: int | None, since: d
     normalizers = {v.name: v.normalizer(context.settings) for v in VENDORS}
     if vendor is not None and vendor not in normalizers:
         raise click.ClickException(f"unknown vendor {vendor!r} (one of: {', '.join(normalizers)})")
+    if since is not None and until is not None and since >= until:
+        raise click.ClickException("--since must be before --until: the range holds no moment")
     utc = [moment.replace(tzinfo=timezone.utc) if moment is not None else None for moment in (since, until)]
     selection = Selection(vendor, entry_id, *utc)
     services = context.services
