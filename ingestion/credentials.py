@@ -130,21 +130,41 @@ def webhook_credentials(env: Mapping[str, str], vendors: Iterable[DeclaresVariab
     found: dict[str, tuple] = {}
     for vendor in vendors:
         for credential in vendor.credentials:
-            source = credential.variable
+            source, view = credential.variable, env
             old = getattr(credential, "old_variable", None)
-            if old and env.get(old, "").strip() and not env.get(source, "").strip():
-                deprecations.append(f"{old} is read as {source}, its new name: rename it")
-                source = old  # (refusals name the variable the operator set)
-            elif old and env.get(source, "").strip():  # the old names are not read: say so
-                deprecations.extend(f"{name} is ignored, as {source} is set: remove it (or move its value to "
-                                    f"{source}{name[len(old):]})"
-                                    for name in (old, f"{old}_PREVIOUS") if env.get(name, "").strip())
+            if old:
+                source, view = _renamed(env, credential.variable, old, deprecations)
             if credential.kind == "basic":
-                found[credential.variable] = basic_pairs(env, source, warnings, production)
+                found[credential.variable] = basic_pairs(view, source, warnings, production)
             else:
-                found[credential.variable] = secrets(env, source, warnings, production,
+                found[credential.variable] = secrets(view, source, warnings, production,
                                                                  refused=vendor.public_test_secrets)
     return found
+
+
+def _renamed(env: Mapping[str, str], new: str, old: str, deprecations: list[str]) -> tuple[str, Mapping[str, str]]:
+    """(the variable to read, the environment to read it in) for a credential renamed from
+    `old`: the new name when its current value is set (the old names then ignored, said),
+    else the old one (refusals name the variable the operator set), its previous value
+    taken from either name. A value under one name is never dropped without a word."""
+    def has(name: str) -> bool:
+        return bool(env.get(name, "").strip())
+
+    if has(new):
+        deprecations.extend(f"{name} is ignored, as {new} is set: remove it (or move its value to "
+                            f"{new}{name[len(old):]})" for name in (old, f"{old}_PREVIOUS") if has(name))
+        return new, env
+    if has(old):
+        deprecations.append(f"{old} is read as {new}, its new name: rename it")
+        if has(f"{new}_PREVIOUS") and not has(f"{old}_PREVIOUS"):  # half renamed: both halves read
+            return old, {**env, f"{old}_PREVIOUS": env[f"{new}_PREVIOUS"]}
+        if has(f"{new}_PREVIOUS"):
+            deprecations.append(f"{new}_PREVIOUS is ignored, as {old} and {old}_PREVIOUS are read: rename both")
+        return old, env
+    if has(f"{old}_PREVIOUS") and not has(f"{new}_PREVIOUS"):
+        deprecations.append(f"{old}_PREVIOUS is read as {new}_PREVIOUS, its new name: rename it")
+        return new, {**env, f"{new}_PREVIOUS": env[f"{old}_PREVIOUS"]}
+    return new, env
 
 
 def vendor_apis(env: Mapping[str, str], vendors: Iterable[DeclaresVariables], warnings: list[str],

@@ -242,6 +242,15 @@ def test_zendesk_basic_credentials_are_read_under_their_old_name_with_a_deprecat
     assert half.deprecations == ("ZENDESK_WEBHOOK_SECRET_PREVIOUS is ignored, as ZENDESK_WEBHOOK_AUTH is set: "
                                  "remove it (or move its value to ZENDESK_WEBHOOK_AUTH_PREVIOUS)",)
     assert load_settings(BASE).deprecations == ()
+    # A review's cases, which dropped a value without a word: the old name for the current
+    # password and the new one for the previous; the old name's previous set alone.
+    mixed = load_settings({**BASE, "ZENDESK_WEBHOOK_SECRET": "old:q7Lm2Xp9Rt4w-pass",
+                           "ZENDESK_WEBHOOK_AUTH_PREVIOUS": "prev:Zr8Kp3Vq6Wn2-pass"})
+    assert mixed.credential("ZENDESK_WEBHOOK_AUTH") == (("old", "q7Lm2Xp9Rt4w-pass"), ("prev", "Zr8Kp3Vq6Wn2-pass"))
+    assert mixed.deprecations == ("ZENDESK_WEBHOOK_SECRET is read as ZENDESK_WEBHOOK_AUTH, its new name: rename it",)
+    alone = load_settings({**BASE, "ZENDESK_WEBHOOK_SECRET_PREVIOUS": "prev:Zr8Kp3Vq6Wn2-pass"})
+    assert alone.deprecations == ("ZENDESK_WEBHOOK_SECRET_PREVIOUS is read as ZENDESK_WEBHOOK_AUTH_PREVIOUS, its "
+                                  "new name: rename it",)
 
 
 def test_the_benches_start_production_with_credentials_it_accepts():
