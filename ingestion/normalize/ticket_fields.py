@@ -35,7 +35,7 @@ TYPE = ("tickettype", "tickettickettype")
 TAGS = ("tags", "tickettags")
 CREATED_AT = ("createdat", "ticketcreatedat", "createdatwithtimestamp", "ticketcreatedatwithtimestamp")
 UPDATED_AT = ("updatedat", "ticketupdatedat", "lastupdatedat", "ticketlastupdatedat", "updatedatwithtimestamp",
-              "ticketupdatedatwithtimestamp", "userupdatedat", "modifiedat")
+              "ticketupdatedatwithtimestamp", "userupdatedat", "modifiedat", "usermodifiedat")
 
 REQUESTER_OBJECTS = ("requester", "ticketrequester", "contact", "ticketcontact", "customer", "primarycustomer")
 REQUESTER_NAME = ("requestername", "requesterfullname", "ticketrequestername", "ticketrequesterfullname",

@@ -162,3 +162,20 @@ def test_a_relay_that_drops_the_event_header_still_stores_the_conversation(clien
     response = post(client, "helpscout", fixture("helpscout", "relay_customer_reply"))
     assert response.status_code == 201
     assert db.execute("SELECT event_type FROM events").fetchone()["event_type"] == "ticket.snapshot"
+
+
+def test_a_conversation_dated_by_user_modified_at_orders_a_late_retry_as_stale(client, db):
+    """developer.helpscout.com/webhooks/objects/conversation names the time "modifiedAt or
+    userModifiedAt": the second spelling was not read, so a conversation's time came from
+    its threads, which a status change does not move, and a late retry of an older status
+    overwrote the newer one."""
+    def convo(status: str, moment: str) -> dict:
+        return {"id": 9191, "number": 77, "subject": "Shipping", "status": status, "mailboxId": 85,
+                "userModifiedAt": moment, "threads": []}
+
+    for status, moment in (("active", "2025-03-01T09:00:00Z"), ("pending", "2025-03-01T11:00:00Z")):
+        post(client, "helpscout", convo(status, moment), **{EVENT: "convo.status"})
+    late = post(client, "helpscout", convo("active", "2025-03-01T10:00:00Z"), **{EVENT: "convo.status"})
+    assert late.json["status"] == "stale"
+    ticket = db.execute("SELECT status, vendor_updated_at FROM tickets").fetchone()
+    assert (ticket["status"], ticket["vendor_updated_at"].isoformat()) == ("pending", "2025-03-01T11:00:00+00:00")
