@@ -353,3 +353,33 @@ def test_a_timestamp_at_the_edge_of_the_calendar_is_stored_as_null_not_a_500(cli
     assert response.status_code == 201, response.json
     [row] = tickets(db)
     assert row["vendor_updated_at"] is None and events(db)[0]["payload"]["ticket"]["updated_at"] == moment
+
+
+def test_a_body_that_names_people_without_ids_never_leaves_another_persons_id(client, db):
+    """A review's cases, ids from an API-shaped body or an event subscription, names from
+    a trigger or rule body: an unassigned ticket (Zendesk renders `  <>`, a Freshdesk rule
+    empty agent fields) kept the last assignee's id, and another requester address kept
+    the previous requester's id beside the new person's name."""
+    def people(external_id):
+        return db.execute("SELECT requester_name, requester_email, requester_id, assignee_name, assignee_email, "
+                          "assignee_id FROM tickets WHERE external_id = %s", (external_id,)).fetchone()
+
+    post(client, "freshdesk", {"ticket": {"id": "ids-1", "responder_id": 320, "requester_id": 6001,
+                                          "requester": {"name": "Grace Hopper", "email": "grace@example.com"}}})
+    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "ids-1", "ticket_agent_name": "",
+                                                     "ticket_agent_email": ""}})
+    assert (people("ids-1")["assignee_id"], people("ids-1")["requester_id"]) == (None, "6001")  # same requester
+    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "ids-1", "ticket_requester_name": "Halit Okumus",
+                                                     "ticket_requester_email": "halit@example.com"}})
+    assert people("ids-1") == {"requester_name": "Halit Okumus", "requester_email": "halit@example.com",
+                               "requester_id": None, "assignee_name": None, "assignee_email": None,
+                               "assignee_id": None}
+    post(client, "zendesk", {"ticket": {"id": "ids-2", "assignee": "Agent Smith <smith@example.com>",
+                                        "assignee_id": "8447388090496"}})
+    post(client, "zendesk", {"ticket": {"id": "ids-2", "status": "Open", "assignee": "  <>"}})
+    assert (people("ids-2")["assignee_name"], people("ids-2")["assignee_id"]) == (None, None)
+    post(client, "freshdesk", {"ticket": {"id": "ids-3", "requester_id": 7, "requester": {"name": "Ada",
+                                                                                       "email": "ada@example.com"}}})
+    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "ids-3", "ticket_requester_name": "Ada Lovelace",
+                                                     "ticket_requester_email": "ADA@example.com"}})
+    assert people("ids-3")["requester_id"] == "7"  # the same address (in another case) is the same person

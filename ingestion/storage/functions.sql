@@ -92,6 +92,20 @@ BEGIN
         IF NOT p_fields ? 'assignee_name' THEN merged.assignee_name := NULL; END IF;
         IF NOT p_fields ? 'assignee_email' THEN merged.assignee_email := NULL; END IF;
     END IF;
+    -- The other way round, for an event that names people without their ids (trigger and
+    -- rule bodies): a role it empties, name and address both, is nobody's (`  <>` is how
+    -- Zendesk renders an unassigned ticket), and another address than the known one is
+    -- another person. Either way the known id goes with them.
+    IF t.requester_id IS NOT NULL AND NOT p_fields ? 'requester_id' AND p_fields ? 'requester_email'
+       AND (merged.requester_email IS NULL AND p_fields ? 'requester_name' AND merged.requester_name IS NULL
+            OR lower(merged.requester_email) <> lower(t.requester_email)) THEN
+        merged.requester_id := NULL;
+    END IF;
+    IF t.assignee_id IS NOT NULL AND NOT p_fields ? 'assignee_id' AND p_fields ? 'assignee_email'
+       AND (merged.assignee_email IS NULL AND p_fields ? 'assignee_name' AND merged.assignee_name IS NULL
+            OR lower(merged.assignee_email) <> lower(t.assignee_email)) THEN
+        merged.assignee_id := NULL;
+    END IF;
     IF p_fields ? 'group' THEN merged.group_name := p_fields->>'group'; END IF;
     IF p_fields ? 'tags' THEN
         merged.tags := CASE WHEN jsonb_typeof(p_fields->'tags') = 'array'
