@@ -271,3 +271,77 @@ def test_a_permanent_deletion_is_deleted_then_forget_on_the_stream(make_app, db,
     relay_for(redis_url).publish_batch()
     stream = [(e["change"], e.get("deletion"), e.get("forgotten")) for e in entries(redis_url)]
     assert stream == [("created", None, None), ("deleted", "permanent", None), ("forget", None, "ticket")]
+    # What was forgotten, as the README's stream table says: the two events emptied (the
+    # deletion's own with them) were counted 0.
+    assert entries(redis_url)[-1]["events"] == "2"
+
+
+def test_a_redacted_tickets_forget_entry_names_the_fields_emptied_at_its_new_revision(
+        make_app, db, redis_url, relay_for):
+    """`redact --ticket` emptied the ticket's subject and people while its forget entry said
+    `fields: ""` at the revision before, and the ticket's revision did not move."""
+    from ingestion.jobs.redact import redact_ticket
+
+    app = make_app(REDIS_URL=redis_url)
+    post(app.test_client(), "freshdesk", {"ticket": {"id": "r1", "subject": "Refund", "tags": ["vip"],
+                                                     "requester": "Ana Perez <ana@example.com>"}})
+    assert redact_ticket(app.extensions["ingestion"].storage, "freshdesk", "", "r1")["tickets"] == 1
+    relay_for(redis_url).publish_batch()
+    forget = entries(redis_url)[-1]
+    assert (forget["change"], forget["forgotten"], forget["events"], forget["revision"]) == ("forget", "ticket", "1", "2")
+    assert {"subject", "requester_name", "requester_email", "tags"} <= set(forget["fields"].split(","))
+    assert db.execute("SELECT revision FROM tickets").fetchone()["revision"] == 2
+
+
+def test_a_failing_retention_pass_never_holds_the_stream(make_app, db, redis_url, relay_for, monkeypatch):
+    """A retention pass that failed (a new month's partition behind a long reader) stopped
+    the relay publishing, and was tried again every few seconds: now publishing goes on
+    and the pass waits minutes for its next try."""
+    from ingestion.errors import DatabaseUnavailable
+    from ingestion.jobs import relay as relaying
+
+    post(make_app(REDIS_URL=redis_url).test_client(), "freshdesk", {"id": "during-retention"})
+    tries = []
+
+    def failing(storage, settings):
+        tries.append(1)
+        raise DatabaseUnavailable("canceling statement due to lock timeout")
+
+    monkeypatch.setattr(relaying, "prune", failing)
+    loops = iter(range(30))
+    relay_for(redis_url).run_forever(idle_sleep=0.01, should_stop=lambda: next(loops, None) is None)
+    assert [e["external_id"] for e in entries(redis_url)] == ["during-retention"] and tries == [1]
+
+
+def test_a_relay_frozen_in_its_transaction_lets_another_publish(make_app, db, redis_url, relay_for, monkeypatch):
+    """A relay stopped inside its publishing transaction (SIGSTOP, a paused container) held
+    the relay lock, and every other relay published nothing until it woke. PostgreSQL now
+    ends such a session (30 s; 1 s here), and the next relay publishes the batch."""
+    import threading
+
+    from ingestion.errors import DatabaseUnavailable
+    from ingestion.storage import outbox
+
+    monkeypatch.setattr(outbox, "RELAY_IDLE_LIMIT", "SET LOCAL idle_in_transaction_session_timeout = '1s'")
+    post(make_app(REDIS_URL=redis_url).test_client(), "freshdesk", {"id": "frozen-relay"})
+    frozen, other = relay_for(redis_url), relay_for(redis_url)
+    outcome = []
+
+    def freeze(rows):
+        time.sleep(3)  # idle in its transaction, holding the lock
+
+    def run_frozen():
+        try:
+            outcome.append(frozen.storage.publish_pending(10, freeze))
+        except DatabaseUnavailable:
+            outcome.append("ended by the server")
+
+    thread = threading.Thread(target=run_frozen)
+    thread.start()
+    time.sleep(0.3)
+    assert other.publish_batch() == 0  # the frozen one holds the lock
+    time.sleep(1.5)
+    assert other.publish_batch() == 1
+    thread.join(10)
+    assert outcome == ["ended by the server"]
+    assert [e["external_id"] for e in entries(redis_url)] == ["frozen-relay"]

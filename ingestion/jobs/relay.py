@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 BATCH = 500
 
 
+#: Seconds before a failed retention pass is tried again.
+RETENTION_RETRY = 300.0
+
+
 class Relay:
     def __init__(self, settings: Settings, storage: Storage, guarded: GuardedRedis | None = None,
                  transport: Transport | None = None) -> None:
@@ -57,16 +61,28 @@ class Relay:
     def backlog(self) -> int | None:
         return self.storage.outbox_backlog()
 
+    def _retention(self, every: float) -> float:
+        """One retention pass (jobs/retention.py); seconds until the next. A pass that
+        fails (a month's partition waiting behind a long reader, the database away) is
+        tried again in a few minutes, and publishing goes on meanwhile: it once stopped
+        the relay, retried every few seconds, each try holding webhooks 2 s behind it."""
+        try:
+            prune(self.storage, self.settings)
+            return every
+        except Exception as error:  # noqa: BLE001 (any failure: the stream must not wait for retention)
+            log.warning("retention pass failed; publishing goes on, retention is tried again later",
+                        extra={"error": type(error).__name__, "retry_in_seconds": min(every, RETENTION_RETRY)})
+            return min(every, RETENTION_RETRY)
+
     def run_forever(self, idle_sleep: float = 0.2, prune_every: float = 3600.0,
                     should_stop: Callable[[], bool] = lambda: False, batch: int = BATCH) -> None:
         """Publish until told to stop; outages only slow it down."""
         next_prune = time.monotonic()
         backoff = idle_sleep
         while not should_stop():
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + self._retention(prune_every)
             try:
-                if time.monotonic() >= next_prune:
-                    prune(self.storage, self.settings)
-                    next_prune = time.monotonic() + prune_every
                 published = self.publish_batch(batch)
                 backoff = idle_sleep
                 if published:

@@ -244,6 +244,7 @@ DECLARE
     creating boolean := true;
     kept_fields jsonb := p_fields;
     retained boolean := false;
+    forgotten integer := 0;
 BEGIN
     IF p_changes ? 'deleted' THEN
         -- 'deleted' in changes is this function's record of the deletion mark (the
@@ -333,7 +334,7 @@ BEGIN
         -- Forget the ticket's content, this event's included: ids, times, outcomes and
         -- revisions stay for the audit. A second event tells the stream's consumers to
         -- forget their copies (change `forget`).
-        PERFORM forget_ticket(out_ticket_id);
+        SELECT f.events_changed INTO forgotten FROM forget_ticket(out_ticket_id) f;
         UPDATE tickets SET purged_at = now() WHERE id = out_ticket_id;
         p_payload := NULL; p_comment_body := NULL; p_comment_author := NULL; p_comment_public := NULL;
         p_changes := NULL;
@@ -372,7 +373,8 @@ BEGIN
     IF retained AND t.purged_at IS NULL THEN
         INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, changes, fields, request_id)
         VALUES (out_ticket_id, 'forget', out_revision, 'ticket.forgotten', 'forget:' || out_event_id,
-                jsonb_build_object('forgotten', 'ticket', 'fields', to_jsonb(ticket_personal_fields())),
+                jsonb_build_object('forgotten', 'ticket', 'fields', to_jsonb(ticket_personal_fields()),
+                                   'events', forgotten + 1),  -- (the deletion's own event emptied too)
                 '{}', p_request_id);
     END IF;
 END

@@ -118,8 +118,11 @@ SELECT id FROM tickets WHERE vendor = %(vendor)s AND account = %(account)s AND e
    FOR NO KEY UPDATE
 """
 
-#: The same forgetting as a vendor's permanent delete (functions.sql).
+#: The same forgetting as a vendor's permanent delete (functions.sql); the fields it empties
+#: (what the stream's forget entry names); the ticket's revision after it.
 FORGET_TICKET = "SELECT tickets_changed, events_changed FROM forget_ticket(%(id)s)"
+PERSONAL_FIELDS = "SELECT ticket_personal_fields()"
+NEXT_REVISION = "UPDATE tickets SET revision = revision + 1 WHERE id = %(id)s"
 
 #: That a redaction happened, never what it removed.
 REDACTION_REQUEST = "INSERT INTO redactions (kind, changed) VALUES (%(kind)s, %(changed)s)"
@@ -263,8 +266,11 @@ class HistoryStore:
                 if row is None:
                     return 0, 0
                 tickets, events = conn.execute(FORGET_TICKET, {"id": row[0]}).fetchone()
+                if tickets:  # its content changed: a revision of its own, as every change has
+                    conn.execute(NEXT_REVISION, {"id": row[0]})
                 if tickets or events:
-                    summary = {"forgotten": "ticket", "fields": [], "events": events}
+                    emptied = conn.execute(PERSONAL_FIELDS).fetchone()[0] if tickets else []
+                    summary = {"forgotten": "ticket", "fields": emptied, "events": events}
                     conn.execute(RECORD_REDACTION, {"id": row[0], "fields": "{}", "summary": Jsonb(summary)})
                 return tickets, events
 

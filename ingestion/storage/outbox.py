@@ -17,6 +17,12 @@ from .pool import Database
 #: Only one relay publishes at a time (across processes and hosts), which keeps the
 #: stream in commit order per ticket. Transaction-scoped: released at commit/rollback.
 RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('ingestion.relay'))"
+#: A relay frozen inside its transaction (a paused container, a host gone) would hold the
+#: lock until its session died, hours later for a vanished host, and every other relay
+#: would wait: PostgreSQL ends a session idle in the publishing transaction this long
+#: (the publish to the stream in between takes well under a second; the frozen relay's
+#: batch is published again by the next: at least once, as documented).
+RELAY_IDLE_LIMIT = "SET LOCAL idle_in_transaction_session_timeout = '30s'"
 
 #: The oldest unpublished events, in id order. Per ticket, ids follow commit order: an
 #: event is inserted while its delivery holds the ticket's row lock, so a later event of
@@ -91,6 +97,7 @@ class OutboxStore:
 
         def work(conn: psycopg.Connection) -> int:
             with conn.transaction():
+                conn.execute(RELAY_IDLE_LIMIT)
                 if not conn.execute(RELAY_LOCK).fetchone()[0]:
                     return 0
                 rows = conn.cursor(row_factory=dict_row).execute(
