@@ -288,3 +288,12 @@ class Throttled(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"retry after {seconds} s")
         self.seconds = seconds
+
+
+class BadFilter(ValueError):
+    """A console filter value the page cannot use: shown as a message, never a 500."""
+
+
+class NumbersTooLong(ValueError):
+    """A JSON body whose numbers would be stored far longer than it is
+    (json_body.NUMBER_GROWTH_SLACK)."""

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
 
-from .errors import TooDeeplyNested, UnreadableBody, UnstorablePayload
+from .errors import NumbersTooLong, TooDeeplyNested, UnreadableBody, UnstorablePayload
 from .normalize.values import storable
 
 #: Arrays and objects inside each other, at most. The deepest vendor body in
@@ -113,10 +113,6 @@ def dumps(value: Any) -> str:
 #: full, so `1e131071` (9 bytes) is read back as 131,072 digits, and a 2.7 KB body made
 #: each page of its ticket's history 39 MB (81 KB: every read failed, out of memory).
 NUMBER_GROWTH_SLACK = 64 * 1024
-
-
-class NumbersTooLong(ValueError):
-    """A body whose numbers would be stored far longer than it is (NUMBER_GROWTH_SLACK)."""
 
 
 class _Numbers:

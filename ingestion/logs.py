@@ -1,7 +1,7 @@
 """Logs: one JSON object per line (python-json-logger), for every process.
 
-Every line written while a request is handled carries its `request_id` (gunicorn's access
-line too: web/access_log.py). Nothing here logs headers, bodies or query strings, so
+Every line written while a request is handled carries its `request_id` (the web layer's
+filter, web/request_context.py; gunicorn's access line too: web/access_log.py). Nothing here logs headers, bodies or query strings, so
 credentials, signatures and secrets cannot leak into logs.
 """
 
@@ -11,22 +11,12 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from flask import g, has_request_context
 from pythonjsonlogger.json import JsonFormatter
 
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"
 RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"}
 _MARK = "_ingestion_json"
-
-
-class RequestIdFilter(logging.Filter):
-    """Adds the current request's id to every record logged inside a request."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id") and has_request_context():
-            record.request_id = g.get("request_id")
-        return True
 
 
 class Rfc3339JsonFormatter(JsonFormatter):
@@ -43,14 +33,18 @@ def json_formatter() -> logging.Formatter:
     return Rfc3339JsonFormatter(FORMAT, rename_fields=RENAMED, json_ensure_ascii=True)
 
 
-def configure(level: str = "INFO") -> None:
-    """Send the root logger to stderr as JSON. Idempotent: safe in every app factory call."""
+def configure(level: str = "INFO", *filters: logging.Filter) -> None:
+    """Send the root logger to stderr as JSON, through `filters` (the web layer's adds each
+    request's id: web/request_context.py). Idempotent: safe in every app factory call, a
+    filter of a kind the handler has already is not added twice."""
     root = logging.getLogger()
     root.setLevel(level)
-    if any(getattr(h, _MARK, False) for h in root.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(json_formatter())
-    handler.addFilter(RequestIdFilter())
-    setattr(handler, _MARK, True)
-    root.addHandler(handler)
+    handler = next((h for h in root.handlers if getattr(h, _MARK, False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(json_formatter())
+        setattr(handler, _MARK, True)
+        root.addHandler(handler)
+    for added in filters:
+        if not any(type(present) is type(added) for present in handler.filters):
+            handler.addFilter(added)

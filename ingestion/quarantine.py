@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from .errors import ApiError
 from .metrics import QUARANTINE_REMOVED, QUARANTINED, child
@@ -31,6 +32,20 @@ def identifying_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if _IDENTIFYING.match(lowered) and not _SECRET.search(lowered):
             kept[lowered] = clean_text(value)[:_MAX_HEADER_VALUE]
     return kept
+
+
+class StoredHeaders(dict):
+    """A quarantined delivery's headers (kept lower-cased) read as a request's are, by any
+    case of their names: what the normalizers get when an entry is replayed."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> Any:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
 
 
 def clean_text(text: str) -> str:

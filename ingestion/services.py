@@ -1,10 +1,9 @@
-"""The per-app objects views need, kept on the app (never in module globals)."""
+"""The per-app objects views and commands need: built once per app or command, kept on the
+app (never in module globals; web/current.py reads them in a request)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from flask import current_app
 
 from .config import Settings
 from .duplicates import DuplicateCache
@@ -45,7 +44,3 @@ class Services:
         if self.redis is None:
             return "not configured"
         return "ok" if self.redis.ping() else "unavailable"
-
-
-def services() -> Services:
-    return current_app.extensions[EXTENSION]

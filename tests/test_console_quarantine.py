@@ -383,7 +383,7 @@ def test_the_job_covers_what_the_server_counted_not_the_forms_max_id(console, op
 
 def test_an_entry_that_breaks_the_replay_is_counted_failed_and_the_job_goes_on(console, operator, storage, db,
                                                                                monkeypatch):
-    from ingestion.jobs import replay as replaying
+    from ingestion import replaying
 
     broken, fine = keep(storage, readable(1)), keep(storage, readable(2))
     real = replaying.replay_one

@@ -14,7 +14,7 @@ import redis as redis_py
 from prometheus_client import REGISTRY
 
 from conftest import make_env
-from ingestion.jobs import replay as replaying
+from ingestion import replaying
 from ingestion.vendors import load_settings
 from ingestion.config import Settings
 from ingestion.normalize import ticket_fields

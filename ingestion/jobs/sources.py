@@ -31,32 +31,28 @@ NAME = ACCOUNT  # a credential's name: the same plain characters as an account
 DEFAULT_NAME = "default"
 
 
-class Refused(click.ClickException):
-    """One line on standard error, exit status 1."""
-
-
 def _vendor(name: str) -> Vendor:
     if name not in BY_NAME:
-        raise Refused(f"unknown vendor {name!r}: one of {', '.join(BY_NAME)}")
+        raise click.ClickException(f"unknown vendor {name!r}: one of {', '.join(BY_NAME)}")
     return BY_NAME[name]
 
 
 def _account(account: str) -> str:
     if not ACCOUNT.fullmatch(account):
-        raise Refused("the account is written as the webhook URL's last segment: letters, digits, '.', '_' and '-', "
+        raise click.ClickException("the account is written as the webhook URL's last segment: letters, digits, '.', '_' and '-', "
                       "at most 100 (a Zendesk account is its account id, as X-Zendesk-Account-Id sends it)")
     return account
 
 
 def _method(vendor: Vendor, method: str) -> str:
     if method not in vendor.methods:
-        raise Refused(f"{vendor.name} has no {method!r} method: one of {', '.join(vendor.methods)}")
+        raise click.ClickException(f"{vendor.name} has no {method!r} method: one of {', '.join(vendor.methods)}")
     return method
 
 
 def _name(name: str) -> str:
     if name == ENV or not NAME.fullmatch(name):
-        raise Refused("a credential's name is letters, digits, '.', '_' and '-' (and not 'env', which stands for "
+        raise click.ClickException("a credential's name is letters, digits, '.', '_' and '-' (and not 'env', which stands for "
                       "the environment variable: --env)")
     return name
 
@@ -66,17 +62,17 @@ def read_secret(vendor: Vendor, method: str, settings: Settings) -> str:
     vetted as production vets the environment's."""
     secret = sys.stdin.readline().rstrip("\r\n")
     if not secret.strip():
-        raise Refused("no secret on standard input (for example: printf %s \"$SECRET\" | python -m ingestion sources ...)")
+        raise click.ClickException("no secret on standard input (for example: printf %s \"$SECRET\" | python -m ingestion sources ...)")
     if not storable(secret):
-        raise Refused("the secret on standard input is not UTF-8 text (or holds a NUL)")
+        raise click.ClickException("the secret on standard input is not UTF-8 text (or holds a NUL)")
     if secret != secret.strip():
-        raise Refused("the secret starts or ends with whitespace: give it exactly")
+        raise click.ClickException("the secret starts or ends with whitespace: give it exactly")
     credential = vendor.credential_for(method)
     assert credential is not None
     if credential.kind == "basic":
         user, colon, password = secret.partition(":")
         if not colon or not user or not password:
-            raise Refused("a basic credential is user:password")
+            raise click.ClickException("a basic credential is user:password")
         problem = weakness(password, MIN_PASSWORD_LENGTH)
         if problem is None and password.lower() == user.lower():
             problem = "is the user name"
@@ -85,7 +81,7 @@ def read_secret(vendor: Vendor, method: str, settings: Settings) -> str:
         problem = weakness(secret, MIN_SECRET_LENGTH, vendor.public_test_secrets)
     if problem:
         if not settings.development:
-            raise Refused(f"refused: the secret {problem} (production refuses guessable secrets; "
+            raise click.ClickException(f"refused: the secret {problem} (production refuses guessable secrets; "
                           "`openssl rand -hex 24` makes a good one)")
         click.echo(f"warning: the secret {problem} (accepted in development only)", err=True)
     return secret
@@ -94,7 +90,7 @@ def read_secret(vendor: Vendor, method: str, settings: Settings) -> str:
 def _box(settings: Settings) -> SecretBox:
     box = SecretBox(settings.sources_keys)
     if not box.ready:
-        raise Refused("SOURCES_ENCRYPTION_KEY is not set: sources' secrets are stored encrypted under it "
+        raise click.ClickException("SOURCES_ENCRYPTION_KEY is not set: sources' secrets are stored encrypted under it "
                       "(`python -m ingestion sources new-key` makes one; give every process the same)")
     return box
 
@@ -132,7 +128,7 @@ def add(context: Context, vendor: str, account: str, method: str, name: str, env
         box = _box(context.settings)
         sealed = box.seal(read_secret(declared, method, context.settings))
     if not context.storage.add_credential(vendor, account, method, name, sealed):
-        raise Refused(f"{vendor}/{account} already has the {method} credential {name!r}: "
+        raise click.ClickException(f"{vendor}/{account} already has the {method} credential {name!r}: "
                       "`sources rotate` replaces its value")
     _print({"added": _where(declared, account, method, name), "webhook_path": f"{webhook_path(vendor)}/{account}"})
 
@@ -168,7 +164,7 @@ def rotate(context: Context, vendor: str, account: str, method: str, name: str) 
     box = _box(context.settings)
     sealed = box.seal(read_secret(declared, method, context.settings))
     if not context.storage.rotate_credential(vendor, account, method, name, sealed):
-        raise Refused(f"{vendor}/{account} has no {method} credential {name!r} (`sources list` shows them)")
+        raise click.ClickException(f"{vendor}/{account} has no {method} credential {name!r} (`sources list` shows them)")
     _print({"rotated": _where(declared, account, method, name), "previous": "valid until `sources retire`"})
 
 
@@ -191,9 +187,9 @@ def retire(context: Context, vendor: str, account: str, method: str, name: str, 
         name = _name(name)
     retired = context.storage.retire_credential(vendor, account, method, name, whole or name == ENV)
     if retired is None:
-        raise Refused(f"{vendor}/{account} has no {method} credential {name!r} (`sources list` shows them)")
+        raise click.ClickException(f"{vendor}/{account} has no {method} credential {name!r} (`sources list` shows them)")
     if retired == "nothing":
-        raise Refused(f"{vendor}/{account} {method}:{name} has no rotation under way (no previous value); to retire "
+        raise click.ClickException(f"{vendor}/{account} {method}:{name} has no rotation under way (no previous value); to retire "
                       "the credential itself, and refuse its webhooks, add --credential")
     _print({"retired": _where(declared, account, method, name), "what": retired})
 
@@ -202,7 +198,7 @@ def _switch(context: Context, vendor: str, account: str, enabled: bool) -> None:
     declared = _vendor(vendor)
     account = _account(account)
     if not context.storage.set_source_enabled(vendor, account, enabled):
-        raise Refused(f"no source {vendor}/{account}")
+        raise click.ClickException(f"no source {vendor}/{account}")
     _print({"vendor": declared.name, "account": account, "enabled": enabled})
 
 
@@ -233,7 +229,7 @@ def remove(context: Context, vendor: str, account: str) -> None:
     declared = _vendor(vendor)
     account = _account(account)
     if not context.storage.remove_source(vendor, account):
-        raise Refused(f"no source {vendor}/{account}")
+        raise click.ClickException(f"no source {vendor}/{account}")
     _print({"removed": {"vendor": declared.name, "account": account}, "tickets": "kept"})
 
 
@@ -247,7 +243,7 @@ def unbind(context: Context, vendor: str, account: str) -> None:
     declared = _vendor(vendor)
     account = _account(account)
     if not context.storage.unbind_account_id(vendor, account):
-        raise Refused(f"{vendor}/{account} is bound to no account id")
+        raise click.ClickException(f"{vendor}/{account} is bound to no account id")
     _print({"unbound": {"vendor": declared.name, "account": account}})
 
 

@@ -1,5 +1,5 @@
 """The quarantine: authentic deliveries the normalizer could not read, kept, listed,
-replayed (ingestion/quarantine.py says why; ingestion/jobs/replay.py replays)."""
+replayed (ingestion/quarantine.py says why; ingestion/replaying.py replays)."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class RegexConverter(BaseConverter):
 
 
 def build_app(settings: Settings) -> Flask:
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, request_context.RequestIdFilter())
 
     app = Flask(__name__)
     # A path with `//` is not one of ours: a JSON 404. (Werkzeug would answer a 308 to the

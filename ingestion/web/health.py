@@ -18,7 +18,7 @@ from concurrent.futures import TimeoutError as ChecksTimedOut
 from flask import Blueprint, jsonify
 from flask.wrappers import Response
 
-from ..services import services
+from .current import services
 
 CHECK_TIMEOUT = 1.0
 

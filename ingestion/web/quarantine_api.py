@@ -22,7 +22,7 @@ from flask.wrappers import Response
 from ..config import Settings
 from ..errors import BadRequest, EntryNotFound
 from ..normalize.values import whole_number
-from ..services import services
+from .current import services
 from .read_api import ViewDecorator, _int_arg, _iso, bearer_token, in_scope, next_cursor
 
 PREFIX = "/api/v1/quarantine"

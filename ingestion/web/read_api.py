@@ -29,7 +29,7 @@ from flask.wrappers import Response
 from ..config import Settings
 from ..errors import BadRequest, TicketNotFound, TokenRequired
 from ..normalize.values import storable, whole_number
-from ..services import services
+from .current import services
 from ..verifiers import first_equal
 from .stored_json import json_response, object_text, page_text
 

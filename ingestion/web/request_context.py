@@ -9,12 +9,13 @@ in-flight gauge reads 0 on an idle service.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
 import zlib
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask.wrappers import Response
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import NotFound
@@ -187,3 +188,12 @@ def init_app(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, _begin)
     app.after_request(_finish)
     app.teardown_request(_leave)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds the current request's id to every record logged inside a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id") and has_request_context():
+            record.request_id = g.get("request_id")
+        return True

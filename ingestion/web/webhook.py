@@ -25,7 +25,7 @@ from ..duplicates import request_key
 from ..errors import ApiError, UnreadableBody
 from ..json_body import parse_json_object
 from ..metrics import WEBHOOKS, child
-from ..services import services
+from .current import services
 from ..sources import WEBHOOK_PREFIX, Source, webhook_path  # noqa: F401  (WEBHOOK_PREFIX: re-exported)
 from ..tickets import Outcome, StoredDelivery
 from ..vendor import Normalizer

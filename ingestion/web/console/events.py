@@ -32,7 +32,7 @@ from ...config import Settings
 from ...errors import UnstorablePayload
 from ...json_body import MAX_NESTING, nesting
 from ...normalize.values import whole_number
-from ...services import services
+from ..current import services
 from ...storage.console_events import EventPage
 from ...vendors import vendor_names
 from .access import console_page

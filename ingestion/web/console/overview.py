@@ -23,7 +23,7 @@ from typing import Any
 from flask import Blueprint, g, render_template
 
 from ...config import Settings
-from ...services import services
+from ..current import services
 from ...storage.console_overview import HOUR, Window
 from ...vendors import vendor_names
 from . import overview_signals as signals

@@ -9,7 +9,7 @@ folded: UTF-8 as text, anything else escaped byte by byte, control characters es
 so no body can break the page. The list shows a body's first PREVIEW_BYTES; the
 entry's own page shows it whole.
 
-Replay of one entry (a POST with the CSRF token) goes through ingestion/jobs/replay.py's
+Replay of one entry (a POST with the CSRF token) goes through ingestion/replaying.py's
 `replay_one`, the path of `python -m ingestion replay` (batches included), and shows
 what became of it: ingested as created, updated... with links to the tickets, or still
 failing with its new reason. The bulk replay of everything a filter matches, with its
@@ -29,15 +29,15 @@ from typing import Any
 from flask import Blueprint, g, render_template, request
 
 from ...config import Settings
-from ...jobs import replay as replaying
-from ...services import services
+from ...errors import BadFilter
+from ... import replaying
+from ..current import services
 from .access import console_page
 from .quarantine_reading import (
     KNOWN_REASONS,
     MAX_ID,
     PAGE_SIZE,
     PREVIEW_BYTES,
-    BadFilter,
     cursor,
     filter_args,
     present,

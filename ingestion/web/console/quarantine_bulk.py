@@ -57,13 +57,13 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from flask.wrappers import Response
 
 from ...config import Settings
-from ...errors import ApiError
-from ...jobs.replay import Result
-from ...services import services
+from ...errors import ApiError, BadFilter
+from ...replaying import Result
+from ..current import services
 from ...storage import Storage
 from ...storage.console_quarantine import QuarantineFilter
 from .access import console_page
-from .quarantine_reading import BadFilter, an_id, entry_id, filter_args, read_filter
+from .quarantine_reading import an_id, entry_id, filter_args, read_filter
 
 log = logging.getLogger(__name__)
 

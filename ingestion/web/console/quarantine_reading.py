@@ -11,9 +11,10 @@ from typing import Any
 
 from flask import abort, g
 
+from ...errors import BadFilter
 from ...normalize.values import whole_number
 from ...quarantine import identifying_headers
-from ...services import services
+from ..current import services
 from ...storage.console_quarantine import QuarantineFilter
 
 PAGE_SIZE = 50
@@ -25,10 +26,6 @@ _REASON = re.compile(r"[a-z0-9_]{1,64}")
 #: Control characters but tab and line breaks: shown as \uXXXX, never raw in the page.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_ID = 2**63 - 1
-
-
-class BadFilter(ValueError):
-    """A filter value the page cannot use: shown as a message, never a 500."""
 
 
 def moment(name: str, text: str) -> datetime:

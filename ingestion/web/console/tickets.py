@@ -26,7 +26,7 @@ from flask import Blueprint, abort, g, render_template
 from ...config import Settings
 from ...errors import BadRequest
 from ...normalize.values import storable
-from ...services import services
+from ..current import services
 from ..read_api import _account, _int_arg
 from .access import console_page
 

@@ -15,7 +15,7 @@ from signing import fixture, post
 from test_hubspot import BATCHES
 
 from ingestion.jobs import rebuild as rebuilding
-from ingestion.jobs import replay as replaying
+from ingestion import replaying
 from ingestion.vendors import VENDORS
 
 LIFE = ["life_01_creation", "life_02_subject", "life_03_content", "life_04_priority_high", "life_05_owner",
