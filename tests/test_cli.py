@@ -48,7 +48,9 @@ ONE_SHOT = [["migrate"], ["prune"], ["replay"], ["replay", "--dry-run"], ["rebui
             ["redact", "--ticket", "zendesk/1"], ["reconcile", "--once"], ["backfill", "zendesk", "--since", "2025-01-01"],
             ["sources", "list"], ["sources", "disable", "zendesk", "1"], ["sources", "enable", "zendesk", "1"],
             ["sources", "retire", "zendesk", "1", "--method", "signing"], ["sources", "remove", "zendesk", "1"],
-            ["sources", "add", "zendesk", "1", "--method", "basic", "--env"], ["sources", "rewrap"]]
+            ["sources", "add", "zendesk", "1", "--method", "basic", "--env"], ["sources", "rewrap"],
+            ["sources", "rotate", "zendesk", "1", "--method", "signing"], ["sources", "unbind", "zendesk", "1"],
+            ["maintain"]]
 
 
 def unreachable_database() -> str:
@@ -74,13 +76,28 @@ def outage_env():
 def test_every_command_meets_a_database_outage_with_one_line_and_status_1(outage_env, command):
     """Before, replay said so in a line while rebuild and redact printed a traceback."""
     result = subprocess.run([sys.executable, "-m", "ingestion", *command], env=outage_env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, input="Zr8Kp3Vq6Wn2-Xq7r2Lm9Pw4k\n")
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
     # One line on stderr, the whole of it: no traceback, and no log line of the pool's
     # failed attempts above it (there were two before).
     assert result.stderr.splitlines() == ["Error: database unavailable (DATABASE_URL): what this step had not finished is unchanged; "
                       "run the command again once it answers"], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_reconciler_waits_out_a_database_outage_without_a_traceback(outage_env):
+    """The other daemon: `reconcile` without --once logs each failed pass and goes on."""
+    import signal
+    import time
+
+    reconciler = subprocess.Popen([sys.executable, "-m", "ingestion", "reconcile"], cwd=ROOT, stderr=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, env={**outage_env, "RECONCILE_INTERVAL": "60"})
+    time.sleep(4)
+    reconciler.send_signal(signal.SIGTERM)
+    _, stderr = reconciler.communicate(timeout=30)
+    assert reconciler.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert any('"level": "WARNING"' in line or '"level": "ERROR"' in line for line in stderr.splitlines()), stderr
 
 
 def test_the_relay_waits_out_a_database_outage_without_a_traceback(outage_env):
