@@ -64,6 +64,18 @@ class AnswerBoundConnection(psycopg.Connection):
         return super().wait(gen, interval, self.answer_within if timeout is None else timeout)
 
 
+#: What PostgreSQL (or the driver, encoding a parameter) says of a value it cannot store.
+REFUSED_VALUES = (psycopg.DataError, pg_errors.ProgramLimitExceeded, UnicodeEncodeError)
+
+
+def unstorable(error: BaseException) -> UnstorablePayload:
+    """The service's error for a value refused (one of REFUSED_VALUES): a 422, never a 500."""
+    if isinstance(error, UnicodeEncodeError):
+        return UnstorablePayload("The payload contains text that cannot be encoded as UTF-8")
+    reason = getattr(getattr(error, "diag", None), "message_primary", None) or str(error)
+    return UnstorablePayload(f"The database refused a value in the payload: {reason}")
+
+
 class Database:
     """Owns one psycopg pool per process. Created closed; opened in the process that uses it."""
 
@@ -168,11 +180,8 @@ class Database:
             except pg_errors._WaitTimeout:
                 log.warning("the database did not answer in time", extra={"database": self.role})
                 raise DatabaseUnavailable(self.retry_after) from None
-            except (psycopg.DataError, pg_errors.ProgramLimitExceeded) as error:
-                reason = error.diag.message_primary or str(error)
-                raise UnstorablePayload(f"The database refused a value in the payload: {reason}") from None
-            except UnicodeEncodeError:
-                raise UnstorablePayload("The payload contains text that cannot be encoded as UTF-8") from None
+            except REFUSED_VALUES as error:
+                raise unstorable(error) from None
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as error:
                 # A deadlock or serialization failure: two transactions of several statements
                 # (batches) took the same tickets' locks in another order. PostgreSQL rolled

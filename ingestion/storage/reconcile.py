@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from ..errors import DatabaseUnavailable, UnstorablePayload
+from ..errors import DatabaseUnavailable
 from ..tickets import Outcome
-from .pool import Database
+from .pool import REFUSED_VALUES, Database, unstorable
 from .tickets import INGEST_EVENT
 
 T = TypeVar("T")
@@ -111,8 +111,8 @@ class ReconcileRun:
                 outcome = Outcome(self.conn.execute(INGEST_EVENT, params).fetchone()[2])
                 if outcome not in KEPT:
                     raise psycopg.Rollback(transaction)  # nothing to repair: keep no event
-        except (psycopg.DataError, UnicodeEncodeError) as error:
-            raise UnstorablePayload(type(error).__name__) from None
+        except REFUSED_VALUES as error:  # (pool.py's translation, for this job's own connection)
+            raise unstorable(error) from None
         return outcome, before[0] if before else None, before is not None
 
 
