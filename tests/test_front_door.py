@@ -19,6 +19,7 @@ import re
 import shutil
 import socket
 import ssl
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -205,3 +206,39 @@ def test_the_sidecars_metrics_port_believes_no_forwarded_header(database_url, re
     finally:
         front.stop()
     assert re.search(r"403", front.app.log())
+
+
+def test_a_body_over_the_limit_is_a_json_413_over_http2_too(front, tmp_path):
+    """Over HTTP/2 (what curl speaks to https by default) the redirect to nginx's JSON
+    error page met the body limit again and nginx answered its HTML page instead."""
+    body = tmp_path / "big.json"
+    body.write_bytes(b'{"id": "big", "pad": "' + b"x" * (1024 * 1024 + 1) + b'"}')
+    # (The sidecar listens in plain HTTP/1.1 behind the cluster's ingress: curl's HTTP/1.1 there.)
+    version, said = (["--http2", "--cacert", str(front.nginx.certificate)], "2") if front.tls else (["--http1.1"], "1.1")
+    result = subprocess.run(["curl", "-s", *version, "--data-binary", f"@{body}", "-H", "Content-Type: application/json",
+                             "-o", "-", "-w", "\\n%{http_code} %{http_version} %{content_type}",
+                             front.url + FRESHDESK_URL], capture_output=True, text=True, timeout=30)
+    answer, _, status = result.stdout.rpartition("\n")
+    assert status == f"413 {said} application/json", (status, answer[:200])
+    assert set(json.loads(answer)) == {"error"}
+
+
+def test_hubspot_signs_the_url_it_called_port_and_all_and_the_proxy_keeps_it(front):
+    """The proxy passed `Host` without the port (nginx's $host), so a public URL with one
+    (`docker run -p 8443:443`) made every HubSpot v3 signature fail."""
+    path = "/api/v1/ingest/webhook/hubspot"
+    body, headers = signed("hubspot", [{"eventId": 81, "subscriptionType": "ticket.creation", "objectId": 8181,
+                                        "portalId": 62515, "occurredAt": int(time.time() * 1000)}],
+                           front.url + path)
+    assert ":" in front.url.split("//", 1)[1]  # the URL has a port
+    response = requests.post(front.url + path, data=body, headers=headers, verify=front.nginx.verify, timeout=10)
+    assert response.status_code in (200, 201), response.text
+
+
+def test_nginx_never_echoes_a_request_id_the_app_would_not_keep(front):
+    """nginx's own answers (a 404 of a path it refuses) echoed any X-Request-ID, 8 KB of
+    it or with quotes; its catch-all 404 carried none at all."""
+    for sent, kept in (("abc-123", True), ("has spaces", False), ("x" * 200, False), ('"quoted"', False)):
+        response = front.get("/not-a-path-of-ours", headers={"X-Request-ID": sent})
+        assert response.status_code == 404 and response.headers["Content-Type"] == "application/json"
+        assert (response.headers.get("X-Request-ID") == sent) is kept and response.headers.get("X-Request-ID")

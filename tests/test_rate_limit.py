@@ -141,3 +141,12 @@ def test_across_gunicorn_workers_the_limit_is_shared_not_multiplied(database_url
         if len(pids) >= 2:
             break
     assert len(pids) >= 2, "requests should have been spread over several workers"
+
+
+def test_at_the_lowest_rate_retry_after_stays_under_a_minute(make_app, db, redis_url):
+    """One a minute: the window is 60 s, and the 429 said `Retry-After: 60`, which Zendesk
+    does not retry (it retries a 429 or 503 only under 60 s): the delivery was dropped."""
+    client = make_app(REDIS_URL=redis_url, RATE_LIMIT_PER_MINUTE="1").test_client()
+    assert hit(client, 0).status_code == 201
+    refused = hit(client, 1)
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 59

@@ -264,3 +264,14 @@ def test_an_id_postgresql_cannot_store_is_a_422_naming_its_field(client, db, ven
         assert response.json["error"].startswith(f"Field '{named}' holds a NUL character or a lone surrogate")
     assert nothing_stored(db, quarantine=False)
     assert db.execute("SELECT count(*) AS n FROM quarantine").fetchone()["n"] == 2
+
+
+def test_a_401_challenges_the_client_so_one_that_waits_for_it_sends_its_credentials(client, db):
+    """RFC 9110: a 401 carries WWW-Authenticate. wget, Java's Authenticator and .NET send
+    Basic credentials only once challenged: without one, they never sent them."""
+    basic = client.post(FRESHDESK_URL, data=GOOD, headers={"Content-Type": "application/json"})
+    assert basic.status_code == 401
+    assert basic.headers["WWW-Authenticate"].startswith('Basic realm="freshdesk webhooks"')
+    signed_only = client.post(url_for("helpscout"), data=GOOD, headers={"Content-Type": "application/json"})
+    assert (signed_only.status_code, signed_only.headers["WWW-Authenticate"]) == (
+        401, 'Signature realm="helpscout webhooks"')

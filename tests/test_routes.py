@@ -70,6 +70,14 @@ def test_wrong_methods_on_webhook_routes_are_json_405(app, client, method):
         assert (response.status_code, response.json) == (405, {"error": "Method not allowed"})
 
 
+def test_an_options_request_flask_answers_is_a_204_with_allow_and_no_html(app, client):
+    """Flask's automatic OPTIONS answer was a 200 with an empty text/html body."""
+    for path in ("/health", "/api/v1/tickets/freshdesk/1"):
+        response = client.options(path)
+        assert (response.status_code, response.data) == (204, b""), path
+        assert "GET" in response.headers["Allow"] and "Content-Type" not in response.headers
+
+
 def test_every_route_is_known(app):
     """A new route must be added here on purpose, together with its auth decision. Each
     registered vendor has its two webhook routes, and nothing else is per vendor."""

@@ -116,6 +116,7 @@ def test_the_url_check_is_answered_with_no_body_and_no_credentials(client, db):
     for url in (url_for("intercom"), url_for("intercom", "abc123def")):
         response = client.head(url)
         assert (response.status_code, response.data) == (200, b"")
+        assert response.headers["Content-Type"] == "application/json"  # (was text/html)
     assert client.head(url_for("freshdesk")).status_code == 405  # only vendors that check their URL
     assert db.execute("SELECT count(*) AS n FROM deliveries").fetchone()["n"] == 0
 
