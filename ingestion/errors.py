@@ -80,8 +80,8 @@ class Unauthorized(ApiError):
 
     status = 401
 
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, reason: str, challenge: str | None = None) -> None:
+        super().__init__(message, {"WWW-Authenticate": challenge} if challenge else None)
         self.reason = reason
 
 

@@ -54,3 +54,13 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ApiError, _render_api_error)
     app.register_error_handler(HTTPException, _render_http_exception)
     app.register_error_handler(Exception, _render_unexpected)
+    app.make_default_options_response = lambda: _options(app)  # type: ignore[method-assign]
+
+
+def _options(app: Flask) -> Response:
+    """An OPTIONS request Flask answers for a route: 204 with `Allow`, where Flask's own
+    answer was a 200 with an empty HTML body (every answer is JSON or has none)."""
+    response = Flask.make_default_options_response(app)
+    response.status_code = 204
+    response.headers.pop("Content-Type", None)
+    return response

@@ -48,7 +48,8 @@ class Guard:
         if not configured:
             if self.development:
                 return Verified("none", None)
-            raise Unauthorized(f"Webhook authentication is not configured for {what or self.vendor}", "not_configured")
+            raise Unauthorized(f"Webhook authentication is not configured for {what or self.vendor}", "not_configured",
+                               self.challenge(()))
         failures = []
         for verifier in configured:
             result = verifier.check(headers, body, target)
@@ -63,7 +64,18 @@ class Guard:
             expected = " or ".join(v.method for v in configured)
             lacking = "; ".join(dict.fromkeys(f.message for f in failures))
             telling = Failure("missing", f"Missing webhook authentication (expected: {expected}): {lacking}")
-        raise Unauthorized(telling.message, telling.reason)
+        raise Unauthorized(telling.message, telling.reason, self.challenge(v.method for v in configured))
+
+    def challenge(self, methods: Iterable[str]) -> str:
+        """WWW-Authenticate, which every 401 carries (RFC 9110): Basic where a source takes
+        it, so a client that sends credentials only when challenged (wget, Java's
+        Authenticator, .NET's NetworkCredential) sends them; else the signature the vendor
+        computes."""
+        realm = f'realm="{self.vendor} webhooks"'
+        methods = set(methods)  # (Basic first: a client may read the first challenge only)
+        schemes = ([f'Basic {realm}, charset="UTF-8"'] if "basic" in methods else []) + \
+                  ([f"Signature {realm}"] if methods - {"basic"} or not methods else [])
+        return ", ".join(schemes)
 
     def log_posture(self, verifiers: Iterable[Verifier]) -> None:
         """Say at start-up how the vendor's default source authenticates (never the secrets)."""

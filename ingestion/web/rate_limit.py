@@ -26,6 +26,7 @@ from ..redis_guard import GuardedRedis
 from .request_context import endpoint_label
 
 SCOPE = "webhooks"  # one counter per IP across every webhook route
+MAX_RETRY_AFTER = 59
 
 
 def limit_for(rate_per_minute: int) -> str:
@@ -74,8 +75,10 @@ class RateLimit:
                        "X-RateLimit-Reset": str(math.ceil(hit.resets_at))}
             if not hit.acquired:
                 child(RATE_LIMITED, endpoint_label()).inc()
-                # When the oldest request leaves the window; never 0, which invites a storm.
-                retry_after = max(1, math.ceil(hit.resets_at - time.time()))
+                # When the oldest request leaves the window; never 0, which invites a storm,
+                # and never past 59 s: Zendesk retries a 429 only when it says under 60 (at
+                # the lowest rate the window is 60 s; a retry a second early meets a short 429).
+                retry_after = min(MAX_RETRY_AFTER, max(1, math.ceil(hit.resets_at - time.time())))
                 raise RateLimited(headers={**headers, "Retry-After": str(retry_after)})
             g.rate_limit_headers = headers
             g.prefetched = hit.prefetched

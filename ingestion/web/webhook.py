@@ -156,7 +156,7 @@ ACCOUNT_SEGMENT = "<regex('[A-Za-z0-9][A-Za-z0-9._-]{0,99}'):account>"
 def _answering_head(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def head_or_view(*args: Any, **kwargs: Any) -> Any:
-        return Response(status=200) if request.method == "HEAD" else view(*args, **kwargs)
+        return Response(status=200, mimetype="application/json") if request.method == "HEAD" else view(*args, **kwargs)
 
     return head_or_view
 
