@@ -18,16 +18,6 @@ from typing import Any
 #: vendor's API exported it.
 RECONCILIATION = "reconciliation"
 
-#: The normalized ticket fields, in the order the read API shows them.
-TICKET_FIELDS = (
-    "subject", "description", "status", "priority", "type",
-    "requester_name", "requester_email", "requester_id",
-    "assignee_name", "assignee_email", "assignee_id",
-    "group", "organization", "tags", "custom_fields",
-    "vendor_created_at", "vendor_updated_at",
-)
-
-
 class Outcome(str, Enum):
     """What happened to a delivery; the `status` field of the 2xx response."""
 

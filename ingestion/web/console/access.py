@@ -32,7 +32,7 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask.wrappers import Request, Response
 
 from ...config import Settings
-from ...verifiers import same
+from ...verifiers import first_equal, same
 
 #: What console pages may load: their own scripts, styles and images, nothing inline.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
@@ -54,9 +54,6 @@ class Operator:
     scope: tuple[str, str] | None
     csrf: str
     open_development: bool = False
-
-    def may_see(self, vendor: str, account: str) -> bool:
-        return self.scope is None or self.scope == (vendor, account)
 
 
 def fingerprint(token: str) -> str:
@@ -129,9 +126,10 @@ def check_csrf() -> None:
 
 def sign_in(settings: Settings, token: str) -> bool:
     """Start a session for `token` when it is one of API_TOKENS."""
-    found = next((t for t, _ in settings.api_tokens if same(token, t)), None)
-    if found is None:
+    place = first_equal(token, ((str(n), t) for n, (t, _) in enumerate(settings.api_tokens)))
+    if place is None:
         return False
+    found = settings.api_tokens[int(place)][0]
     session.clear()
     session.permanent = True
     session.update(who=fingerprint(found), csrf=secrets.token_urlsafe(24),
@@ -146,10 +144,8 @@ def current(settings: Settings) -> Operator | None:
     who, until = session.get("who"), session.get("until", 0)
     if not who or until < time.time():
         return None
-    for token, scope in settings.api_tokens:
-        if same(fingerprint(token), who):
-            return Operator(scope, csrf_token())
-    return None
+    place = first_equal(who, ((str(n), fingerprint(t)) for n, (t, _) in enumerate(settings.api_tokens)))
+    return Operator(settings.api_tokens[int(place)][1], csrf_token()) if place is not None else None
 
 
 def console_page(settings: Settings) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
