@@ -1,49 +1,8 @@
 """The quarantine's bulk replay: everything a filter matches, not just the page shown.
 
-How it runs in a synchronous gunicorn app. A sync worker answers one request at a time
-within its timeout, so a bulk replay cannot run inside the request that confirms it, nor
-in a thread of the worker (killed with it, unseen by the others). It is a row instead,
-`console_replays` (migration 13), moved forward by the requests that look at it:
-
-1. GET /console/quarantine/bulk?<filter>: how many entries of the operator's scope the
-   filter matches, and the highest of their ids (the snapshot);
-2. the confirmation, a POST (with the CSRF token) of the filter, that count and that
-   id. The server counts again up to that id: more than the operator saw (a forged form)
-   is refused and asked again, fewer (entries replayed or evicted meanwhile) is fine.
-   The job keeps the filter, the scope, the id range (entries with id <= max_id: what
-   arrives later is not part of it) and the count confirmed;
-3. the job's page, /console/quarantine/replays/<id>, shows its progress, which htmx
-   refreshes every 2 s by posting the page's advance form (a POST with the CSRF token:
-   it changes things). Each post replays a bounded batch (BATCH entries, at most
-   BUDGET_SECONDS) and answers the counts; once the job is done or cancelled the answer
-   no longer polls. Without JavaScript the same form is a "Continue" button that
-   advances one batch per POST. A job nobody polls
-   (the tab was closed) waits where it stands; the quarantine page lists the jobs, and
-   opening one resumes it;
-4. cancel sets the state: the next entry is never taken, the one under way (if any)
-   completes and is counted.
-
-One job runs at a time per scope: a second confirmation while one runs (a double click,
-another tab) is sent to the running job, since two jobs over the same entries would
-replay each twice. The job covers the ids the server counted at confirmation, never
-more than the form says. An entry whose replay breaks (an error that is not the
-service's) is counted failed and the job goes on; a database outage stops the poll, and
-the entry is taken again once its lease ends.
-
-Two polls at once (two tabs, a slow answer overtaken by the next poll) never replay one
-entry twice: every entry is claimed by one UPDATE that succeeds only while no request
-holds the job (its lease, claimed_until, has passed) and only from where the job stands
-(last_id as read), so of two claims one takes the entry and the other nothing. Why a
-lease in the row rather than a PostgreSQL advisory lock: an advisory lock belongs to a
-connection, which would stay pinned for the whole batch while replay_one needs a
-connection of its own, and a sync worker's pool holds one (DB_POOL_SIZE=1). A worker
-killed mid-entry leaves its claim, which expires after LEASE_SECONDS; the entry is then
-replayed again, which replay_one makes safe (stored but not yet released, it is a
-redelivery: `already_exists`).
-
-Scope: the job keeps the confirming token's scope and every claim applies it and the
-filter in SQL; a job is read, advanced and cancelled only within the operator's scope,
-so a token scoped to one account gets 404 for another's job.
+A job is a row (`console_replays`, migration 13) moved forward by the requests that look at
+it, a bounded batch per poll, each entry claimed under a lease so two polls never replay it
+twice. Why it works this way: docs/design.md, "Bulk replay from the console".
 """
 
 from __future__ import annotations
