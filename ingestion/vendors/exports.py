@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from ..errors import CredentialError
 from ..errors import InvalidField
 from ..normalize.values import timestamp
+from ..vendor import APIAccess
 
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -85,3 +86,14 @@ def account(env: Mapping[str, str], name: str) -> str | None:
     """The account key reconciled tickets are stored under; None (unset): found from the
     stored tickets. Set it empty to force the empty account."""
     return env[name].strip() if name in env else None
+
+
+def bearer_access(env: Mapping[str, str], token: str, url: str, default_url: str,
+                  account_variable: str) -> APIAccess | None:
+    """A vendor API reached with a bearer token (`token`, the variable naming it) at the URL
+    `url` names, or `default_url`; None without a token (Intercom, HubSpot)."""
+    secret = value(env, token)
+    if not secret:
+        return None
+    return APIAccess(base_url=base_url(env, url, default_url, url), scheme="bearer", token=secret,
+                     account=account(env, account_variable))

@@ -56,11 +56,7 @@ TOKEN, URL, ACCOUNT = "HUBSPOT_API_TOKEN", "HUBSPOT_API_URL", "HUBSPOT_API_ACCOU
 
 def access(env: Mapping[str, str]) -> APIAccess | None:
     """HUBSPOT_API_TOKEN, at HUBSPOT_API_URL or api.hubapi.com."""
-    token = exports.value(env, TOKEN)
-    if not token:
-        return None
-    return APIAccess(base_url=exports.base_url(env, URL, DEFAULT_URL, URL), scheme="bearer", token=token,
-                     account=exports.account(env, ACCOUNT))
+    return exports.bearer_access(env, TOKEN, URL, DEFAULT_URL, ACCOUNT)
 
 
 def _search(since: int, after: str | None) -> ExportRequest:

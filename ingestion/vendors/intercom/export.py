@@ -54,11 +54,7 @@ TOKEN, URL, ACCOUNT = "INTERCOM_API_TOKEN", "INTERCOM_API_URL", "INTERCOM_API_AC
 
 def access(env: Mapping[str, str]) -> APIAccess | None:
     """INTERCOM_API_TOKEN, at INTERCOM_API_URL or api.intercom.io."""
-    token = exports.value(env, TOKEN)
-    if not token:
-        return None
-    return APIAccess(base_url=exports.base_url(env, URL, DEFAULT_URL, URL), scheme="bearer", token=token,
-                     account=exports.account(env, ACCOUNT))
+    return exports.bearer_access(env, TOKEN, URL, DEFAULT_URL, ACCOUNT)
 
 
 def _search(since: int, starting_after: str | None) -> ExportRequest:
