@@ -123,6 +123,24 @@ def load_settings() -> Settings:
         raise click.ClickException(f"configuration error: {error}") from None
 
 
+def known_vendor(name: str | None) -> str | None:
+    """`name` when the registry has that vendor (None passes: "every vendor"); else the one
+    line every command refuses it with."""
+    from .vendors import vendor_names
+
+    if name is not None and name not in vendor_names():
+        raise click.ClickException(f"unknown vendor {name!r} (one of: {', '.join(vendor_names())})")
+    return name
+
+
+def ticket_named(text: str) -> tuple[str, str]:
+    """(vendor, external id) of a `--ticket <vendor>/<external id>`, the vendor known."""
+    vendor, _, external_id = text.partition("/")
+    if not vendor or not external_id:
+        raise click.ClickException("--ticket must be <vendor>/<external id>")
+    return known_vendor(vendor) or vendor, external_id
+
+
 def job(function: Callable[..., Any]) -> Callable[..., Any]:
     """The set-up every command shares; the command gets a `Context` first."""
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ..cli import Context, job
+from ..cli import Context, job, known_vendor, ticket_named
 from ..errors import ApiError
 from ..json_body import parse_json_object
 from ..normalize.events import SNAPSHOT
@@ -148,11 +148,8 @@ def command(context: Context, vendor: str | None, ticket: str | None, account: s
     vendors = {v.name: v for v in VENDORS}
     external_id = None
     if ticket is not None:
-        vendor, _, external_id = ticket.partition("/")
-        if not external_id:
-            raise click.ClickException("--ticket must be <vendor>/<external id>")
-    if vendor is not None and vendor not in vendors:
-        raise click.ClickException(f"unknown vendor {vendor!r} (one of: {', '.join(vendors)})")
+        vendor, external_id = ticket_named(ticket)
+    known_vendor(vendor)
     scope = Scope(vendor, account, external_id)
     normalizers = {name: v.normalizer(context.settings) for name, v in vendors.items()}
     storage = context.storage

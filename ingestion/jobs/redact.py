@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..cli import Context, job
+from ..cli import Context, job, ticket_named
 from ..json_body import object_text
 from ..storage import Storage
 from ..storage.history import Masking
@@ -154,12 +154,6 @@ def command(context: Context, email: str | None, ticket: str | None, account: st
     if email is not None:
         changed = redact_email(context.storage, email)
     else:
-        from ..vendors import VENDORS
-
-        vendor, _, external_id = ticket.partition("/")
-        if not vendor or not external_id:
-            raise click.ClickException("--ticket must be <vendor>/<external id>")
-        if vendor not in (names := [v.name for v in VENDORS]):  # as rebuild and replay refuse it
-            raise click.ClickException(f"unknown vendor {vendor!r} (one of: {', '.join(names)})")
+        vendor, external_id = ticket_named(ticket)
         changed = redact_ticket(context.storage, vendor, account, external_id)
     click.echo(json.dumps({"redacted": changed}))

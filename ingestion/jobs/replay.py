@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import click
 
-from ..cli import Context, job
+from ..cli import Context, job, known_vendor
 from ..replaying import Result, Selection, count, replay
 
 _MOMENT = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
@@ -32,8 +32,7 @@ def command(context: Context, vendor: str | None, entry_id: int | None, since: d
     from ..vendors import VENDORS
 
     normalizers = {v.name: v.normalizer(context.settings) for v in VENDORS}
-    if vendor is not None and vendor not in normalizers:
-        raise click.ClickException(f"unknown vendor {vendor!r} (one of: {', '.join(normalizers)})")
+    known_vendor(vendor)
     if since is not None and until is not None and since >= until:
         raise click.ClickException("--since must be before --until: the range holds no moment")
     utc = [moment.replace(tzinfo=timezone.utc) if moment is not None else None for moment in (since, until)]

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ..cli import Context, job
+from ..cli import Context, job, known_vendor
 from ..config import Settings
 from ..normalize.values import storable
 from ..secret_box import SecretBox, new_key
@@ -32,9 +32,7 @@ DEFAULT_NAME = "default"
 
 
 def _vendor(name: str) -> Vendor:
-    if name not in BY_NAME:
-        raise click.ClickException(f"unknown vendor {name!r}: one of {', '.join(BY_NAME)}")
-    return BY_NAME[name]
+    return BY_NAME[known_vendor(name) or name]
 
 
 def _account(account: str) -> str:

@@ -8,9 +8,8 @@ from datetime import datetime, timezone
 
 import click
 
-from ...cli import Context, job
+from ...cli import Context, job, known_vendor
 from ...errors import ConfigError
-from ...vendors import vendor_names
 from ..daemon import serve_metrics, stop_on_signals
 from .engine import reconcilers, restore_lag_gauges
 from .runner import ProgressLine, run_forever, summary
@@ -74,8 +73,7 @@ def backfill(context: Context, vendor: str, since: datetime, restart: bool) -> N
     stop = stop_on_signals()
     found = [run for run in reconcilers(context.settings, options, context.storage, stop) if run.vendor.name == vendor]
     if not found:
-        if vendor not in vendor_names():
-            raise click.ClickException(f"unknown vendor {vendor!r} (one of: {', '.join(vendor_names())})")
+        known_vendor(vendor)
         raise click.ClickException(f"{vendor!r} has no API configured (README: Reconciliation)")
     progress = ProgressLine() if sys.stderr.isatty() else None
     result = found[0].run("backfill", since=since.replace(tzinfo=timezone.utc), restart=restart,
