@@ -2,7 +2,7 @@
 
 Issue 22's target: every console page answers in under 300 ms p95 on a database of
 1,000,000 tickets and 10,000,000 events. This seeds that database the way `make bench
---scale` does (bench/harness.py: seed_history, in a durable PostgreSQL), adds what the
+--scale` does (bench/seeding.py: seed_history, in a durable PostgreSQL), adds what the
 other pages show (10,000 quarantined deliveries, reconcile cursors, one busy ticket with
 500 events), runs `python -m ingestion migrate` so the console's indexes exist, starts
 the service under gunicorn in production mode with two API tokens (one for every
@@ -48,65 +48,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import SEED_PREFIX, seed_account, seed_history, seed_vendor, start_service
+from bench.harness import start_service
+from bench.seeding import (ACCOUNTS, BUSY_EVENTS, SCOPE, SEED_PREFIX, seed_account, seed_console,
+                           seed_history, seed_vendor)
 from devserver import PostgresServer, RedisServer
 
 TARGET_P95_MS = 300
-#: The seeded accounts: the environment's ("") and one named source, which the scoped token sees.
-ACCOUNTS = ("", "acme")
-SCOPE = ("zendesk", "acme")
-QUARANTINE_REASONS = ("invalid_field", "bad_request", "too_deep", "unstorable")
-#: Events of the busy ticket: a long-lived ticket's timeline.
-BUSY_EVENTS = 500
-
-
-def seed_console(url: str, tickets: int, quarantined: int) -> None:
-    """What the console shows beyond tickets and events: quarantined deliveries (spread
-    over the vendors, accounts, reasons and the last week, each with its raw body and
-    identifying headers), a reconcile cursor per vendor and account (one failing), and
-    the busy ticket's events."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("""
-            INSERT INTO quarantine (vendor, account, received_at, status, reason, error, body, headers,
-                                    auth_method, request_id)
-            SELECT CASE WHEN n %% 2 = 0 THEN 'freshdesk' ELSE 'zendesk' END,
-                   (%(accounts)s::text[])[1 + (n / 2) %% cardinality(%(accounts)s::text[])],
-                   now() - interval '7 days' + interval '7 days' * n / %(count)s,
-                   CASE WHEN n %% 4 = 1 THEN 400 ELSE 422 END,
-                   (%(reasons)s::text[])[1 + n %% cardinality(%(reasons)s::text[])],
-                   'ticket.status: expected a string, got 5 (number ' || n || ')',
-                   convert_to('{"ticket": {"id": "q-' || n || '", "status": 5, "subject": "Quarantined ' || n
-                              || '", "description": "' || repeat('The printer is on fire. ', 20) || '"}}', 'UTF8'),
-                   jsonb_build_object('Content-Type', 'application/json', 'User-Agent', 'Vendor-Webhooks/1.0',
-                                      'X-Request-Id', 'bench-q-' || n),
-                   'hmac', 'bench-q-' || n
-              FROM generate_series(1, %(count)s) AS n""",
-                     {"accounts": list(ACCOUNTS), "reasons": list(QUARANTINE_REASONS), "count": quarantined})
-        for n, (vendor, account) in enumerate((("freshdesk", ""), ("zendesk", ""), SCOPE)):
-            conn.execute("""
-                INSERT INTO reconcile_cursors (vendor, account, mode, since, cursor, position, caught_up_at,
-                                               last_error, updated_at)
-                VALUES (%s, %s, 'reconcile', now() - interval '30 days', 'bench-cursor', now() - interval '2 minutes',
-                        now() - interval '1 minute', %s, now() - interval '1 minute')""",
-                         (vendor, account, "HTTP 429 from the vendor: paced" if n == 2 else None))
-        # The busy ticket: BUSY_EVENTS more events on the first seeded ticket, the last minutes'.
-        conn.execute("""
-            INSERT INTO events (ticket_id, outcome, revision, event_type, dedup_key, comment_body, comment_public,
-                                changes, payload, received_at, published_at)
-            SELECT t.id, CASE WHEN g %% 5 = 0 THEN 'recorded' ELSE 'updated' END, t.revision + g,
-                   CASE WHEN g %% 2 = 0 THEN 'ticket.comment_added' ELSE 'ticket.updated' END,
-                   'body:busy:' || g, 'Still on fire, update ' || g, g %% 3 <> 0,
-                   jsonb_build_object('status', jsonb_build_object('previous', 'open', 'current', 'pending')),
-                   jsonb_build_object('ticket', jsonb_build_object('id', t.external_id, 'status', 'pending'),
-                                      'comment', 'update ' || g),
-                   now() - interval '10 minutes' + interval '1 second' * g, now()
-              FROM tickets t CROSS JOIN generate_series(1, %(busy)s) AS g
-             WHERE (t.vendor, t.account, t.external_id) = (%(vendor)s, %(account)s, %(external_id)s)""",
-                     {"busy": BUSY_EVENTS, "vendor": seed_vendor(1), "account": seed_account(1, ACCOUNTS),
-                      "external_id": f"{SEED_PREFIX}1"})
-        conn.execute("VACUUM ANALYZE quarantine")
-        conn.execute("ANALYZE events")
-        conn.execute("CHECKPOINT")
 
 
 class Browser:

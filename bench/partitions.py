@@ -1,6 +1,6 @@
 """`make bench-partitions`: the partitioned `events` table's hot plans and retention.
 
-Seeds a durable PostgreSQL with a history over a year (bench/harness.py: seed_history,
+Seeds a durable PostgreSQL with a history over a year (bench/seeding.py: seed_history,
 its months made first as `maintain` makes them), then:
 - prints `EXPLAIN (COSTS OFF)` of the hot queries (the read API's ticket and events, the
   console's events page newest first and over the last hour, a ticket's timeline, the
@@ -29,7 +29,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import seed_history
+from bench.seeding import seed_history
 from devserver import PostgresServer
 from ingestion.storage import partitions
 from ingestion.storage.history import PRUNE_EVENT_PAYLOADS, REBUILD_EVENTS, REDACT_EVENTS

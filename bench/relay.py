@@ -1,7 +1,7 @@
 """`make bench-relay`: how fast the relay drains the outbox, per stream transport.
 
 Issue 24 asks for the relay's throughput to Redis and to JetStream. This seeds a durable
-PostgreSQL with a history (bench/harness.py: seed_history; 10,000 tickets of 10 events by
+PostgreSQL with a history (bench/seeding.py: seed_history; 10,000 tickets of 10 events by
 default, over four accounts), then, for each transport in turn, marks every event
 unpublished and runs the relay's own `publish_batch` (500 per batch, as `python -m
 ingestion relay` does) until the outbox is empty:
@@ -36,7 +36,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import seed_history
+from bench.seeding import seed_history
 from devserver import NatsServer, PostgresServer, RedisServer
 from devserver.redis import RedisCluster
 from ingestion.jobs.relay import Relay

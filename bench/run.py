@@ -39,14 +39,13 @@ from bench.harness import (
     Server,
     bench_setup,
     replay,
-    seed_history,
-    seeded_tickets,
     start_other_tree,
     start_service,
     write_events,
     write_requests,
     wrk,
 )
+from bench.seeding import seed_history, seeded_tickets
 from ingestion.storage import partitions
 from ingestion.storage.migrate import migrate
 
