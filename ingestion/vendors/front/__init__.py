@@ -22,13 +22,9 @@ openapi/front-webhooks-asyncapi.yaml @53a84c00; the last two are third parties):
   …: [SR][AE] only, not in Front's docs), so the event's own `type` wins where there is
   one, and APP_NAMES gives the others their Core meaning. The stored event type is the
   name as Front sent it.
-- Saving an application webhook sends `{"type": "sync", "authorization": {…}}` with an
-  `X-Front-Challenge` header, signed like every call [APPWH]: authentic, about no
-  conversation, so answered `ignored`. [AE] and a connector's README say Front expects
-  the challenge echoed in the answer (`{"challenge": "<value>"}`) within 10 seconds;
-  Front's retrievable text does not say so. Echoing costs nothing and is harmless (the
-  call is authenticated first), so the `ignored` answer carries it: `{"status":
-  "ignored", "challenge": "<value>"}` (`handshake`, at most 256 printable characters).
+- Saving an application webhook sends `{"type": "sync", …}` with an `X-Front-Challenge`
+  header, signed [APPWH]: about no conversation, answered `ignored`, with the challenge
+  echoed as [AE] says Front expects (`handshake`, at most 256 printable characters).
 - The Event [OAS EventResponse]: `id` (`evt_…`, the vendor event id: the same event reached
   through a rule and through an app is one delivery), `type` (inbound, outbound,
   out_reply, forward, comment, mention, assign, unassign, tag, untag, archive, reopen,
@@ -42,7 +38,8 @@ openapi/front-webhooks-asyncapi.yaml @53a84c00; the last two are third parties):
   so the prefix is not required [ZULIP]). An event without a conversation names no
   ticket: answered `ignored`. Every other field may be missing: a rule webhook without
   "Send Full Event Data", and possibly an application webhook [SR], sends an event
-  preview whose conversation, source and target carry ids and links only [EVT][WH1].
+  preview whose conversation, source and target carry ids and links only [EVT][WH1]: a
+  delivery of its own (`<id>:preview`), a microsecond older than the full event.
 - Status words as Front writes them: `status` is archived, assigned, unassigned or deleted
   [OAS] (real bodies also show `invisible`, a conversation being composed); with Ticketing
   on, `status_category` (open, waiting, resolved) is the ticket's status and wins. Front
@@ -67,6 +64,7 @@ openapi/front-webhooks-asyncapi.yaml @53a84c00; the last two are third parties):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -127,16 +125,17 @@ def normalize(payload: Mapping[str, Any], headers: Mapping[str, str] | None = No
     if group is not None:
         fields["group"] = group
     _implied(meaning, conversation, target, where, fields)
+    preview = not PREVIEW_LACKS & conversation.keys()
     emitted = event.get("emitted_at")
     if emitted is not None:
         moment = timestamp(emitted, where + "emitted_at") \
             if isinstance(emitted, (int, float)) and not isinstance(emitted, bool) else None
         if moment is None:
             raise InvalidField(where + "emitted_at", "must be Unix seconds (a number)")
-        fields["vendor_updated_at"] = moment
+        fields["vendor_updated_at"] = moment - PREVIEW_OLDER if preview else moment  # (docstring: previews)
     return TicketEvent(
         vendor=NAME, account=account or "", external_id=external_id, fields=fields,
-        event_type=name, vendor_event_id=_event_id(event.get("id"), not PREVIEW_LACKS & conversation.keys()),
+        event_type=name, vendor_event_id=_event_id(event.get("id"), preview),
         comment=_comment(meaning, target, where), changes=_tag_change(meaning, target, fields),
         deletion=DELETIONS.get(meaning),
     )
@@ -163,6 +162,7 @@ def _name(value: Any, field: str) -> str | None:
 
 
 PREVIEW_LACKS = frozenset({"status", "status_category"})  # (a full conversation says its status)
+PREVIEW_OLDER = timedelta(microseconds=1)  # (emitted_at has milliseconds: after its event, a preview is stale)
 
 
 def _event_id(value: Any, preview: bool = False) -> str | None:

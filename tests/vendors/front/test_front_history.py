@@ -237,3 +237,24 @@ def test_the_full_event_after_its_preview_is_stored_and_applied(client, db):
     assert as_rule(client, "derived_rule_preview_assign").json["status"] == "already_exists"
     assert as_rule(client, "rule_assign_teammate_to_other").json["status"] == "already_exists"
     assert [e["vendor_event_id"] for e in events_of(db)] == ["evt_28duxju:preview", "evt_28duxju"]
+
+
+@pytest.mark.parametrize("case, kept", [("rule_assign_teammate_to_other", ("assignee_name", "Bender Rodriguez")),
+                                        ("rule_inbound_message_full", ("group_name", "Support@"))])
+def test_a_preview_after_its_full_event_changes_nothing(client, db, case, kept):
+    """The other order (a review's case): the preview, a delivery of its own, was merged
+    over the full data at the same time, so an assignment lost the teammate's name and a
+    message's inbox became its id. A preview counts a microsecond older: stale."""
+    assert as_rule(client, case).json["status"] == "created"
+    full = json.loads(fixture("front", case))
+    preview = {**{key: full[key] for key in ("_links", "id", "type", "emitted_at")},
+               "conversation": {key: full["conversation"][key] for key in ("_links", "id")}}
+    for part in ("source", "target"):
+        data = (full.get(part) or {}).get("data")
+        if data is not None:
+            preview[part] = {"_meta": full[part]["_meta"],
+                             "data": [{"id": d["id"]} for d in data] if isinstance(data, list) else {"id": data["id"]}}
+    answer = as_app(client, json.dumps({"type": full["type"], "payload": preview}).encode())
+    assert answer.json["status"] == "stale"
+    column, value = kept
+    assert db.execute(f"SELECT {column} FROM tickets").fetchone()[column] == value
