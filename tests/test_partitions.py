@@ -280,7 +280,9 @@ def test_retention_keeps_a_month_holding_events_not_yet_published(make_app, db, 
         partitions.ensure_month(conn, older_month)
         partitions.ensure_month(conn, old_month)
     db.execute("UPDATE events SET received_at = %s", (old_month + timedelta(days=2),))
-    settings = load_settings(make_env(database_url, EVENT_RETENTION_DAYS="90", REDIS_URL=redis_url))
+    # A cut-off 3 days after the month's end: within UNPUBLISHED_GRACE (a week) of it.
+    days = (datetime.now(UTC) - partitions.next_month(old_month)).days - 3
+    settings = load_settings(make_env(database_url, EVENT_RETENTION_DAYS=str(days), REDIS_URL=redis_url))
     storage = Storage(settings)
     try:
         assert maintain(storage, settings)[1] == [partitions.partition_name(older_month)]  # empty: dropped
@@ -293,6 +295,18 @@ def test_retention_keeps_a_month_holding_events_not_yet_published(make_app, db, 
     finally:
         storage.close()
     assert db.execute("SELECT count(*) AS n FROM events").fetchone()["n"] == 0
+    # Past the grace, an unpublished month goes too: REDIS_URL alone does not say a relay
+    # runs, and retention must end.
+    assert post(client, "freshdesk", {"id": "never-relayed", "subject": "no relay"}).status_code == 201
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        partitions.ensure_month(conn, old_month)
+    db.execute("UPDATE events SET received_at = %s", (old_month + timedelta(days=2),))
+    late = load_settings(make_env(database_url, EVENT_RETENTION_DAYS=str(days - 8), REDIS_URL=redis_url))
+    storage = Storage(late)
+    try:
+        assert maintain(storage, late)[1] == [partitions.partition_name(old_month)]
+    finally:
+        storage.close()
     # No stream configured: an unpublished event never will be, and waits for nothing.
     assert post(client, "freshdesk", {"id": "no-stream", "subject": "never published"}).status_code == 201
     with psycopg.connect(database_url, autocommit=True) as conn:

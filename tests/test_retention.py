@@ -80,3 +80,18 @@ def test_with_a_stream_retention_waits_for_the_relay_to_publish_an_event(app, cl
     post(client, "zendesk", {"ticket": {"id": "no-relay", "requester": "Bo <bo@example.com>"}})
     db.execute("UPDATE events SET received_at = now() - interval '91 days' WHERE published_at IS NULL")
     assert not unstreamed.has_stream and prune(storage, unstreamed)["event_payloads"] == 1  # nothing waits for it
+
+
+def test_with_redis_but_no_relay_retention_waits_a_week_past_its_date_then_goes_on(app, client, db, redis_url):
+    """REDIS_URL alone does not say a relay runs (Redis also holds the rate limits; the
+    README's deployment without a relay prunes from cron): events nobody publishes were
+    kept for ever, their personal data with them. They wait UNPUBLISHED_GRACE (a week)."""
+    post(client, "zendesk", {"ticket": {"id": "no-relay-ever", "requester": "Ana <ana@example.com>"}})
+    storage = app.extensions["ingestion"].storage
+    streamed = load_settings(make_env(app.extensions["ingestion"].settings.database_url,
+                                      EVENT_RETENTION_DAYS="90", REDIS_URL=redis_url))
+    db.execute("UPDATE events SET received_at = now() - interval '95 days'")
+    assert prune(storage, streamed)["event_payloads"] == 0  # within the week: a relay may still publish it
+    db.execute("UPDATE events SET received_at = now() - interval '98 days'")
+    assert prune(storage, streamed)["event_payloads"] == 1
+    assert db.execute("SELECT payload FROM events").fetchone()["payload"] is None

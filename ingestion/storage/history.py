@@ -13,6 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from . import partitions
 from .pool import Database
 from .tickets import TICKET_COLUMNS, dicts
 
@@ -139,7 +140,8 @@ UPDATE events SET payload = NULL, comment_body = NULL, comment_author = NULL, co
      WHERE received_at < now() - make_interval(days => %(days)s)
        AND (payload IS NOT NULL OR comment_body IS NOT NULL OR comment_author IS NOT NULL OR changes IS NOT NULL
             OR fields IS NOT NULL AND NOT fields_retained)
-       AND NOT (%(keep_unpublished)s AND published_at IS NULL AND outcome <> 'stale')
+       AND NOT (%(keep_unpublished)s AND published_at IS NULL AND outcome <> 'stale'
+                AND received_at >= now() - make_interval(days => %(days)s + %(grace)s))
      LIMIT %(batch)s)
 """
 
@@ -283,8 +285,10 @@ class HistoryStore:
     # --- retention -----------------------------------------------------------------------
     def prune_event_payloads(self, retention_days: int, batch: int = 2000, keep_unpublished: bool = False) -> int:
         """Empty the personal data of events past retention, in batches (rows are kept).
-        `keep_unpublished` (a stream is configured): never an event the relay has not
+        `keep_unpublished` (a stream is configured): not an event the relay has not
         published yet, whose `changes` say what its stream entry says (a restore, what a
-        redaction forgot); it is emptied once published, at the next pass."""
+        redaction forgot), for up to partitions.UNPUBLISHED_GRACE past retention; it is
+        emptied once published, at the next pass, or once that grace is over (REDIS_URL
+        alone does not say a relay runs)."""
         return self.database.in_batches("prune_event_payloads", PRUNE_EVENT_PAYLOADS, retention_days, batch,
-                                        keep_unpublished=keep_unpublished)
+                                        keep_unpublished=keep_unpublished, grace=partitions.UNPUBLISHED_GRACE.days)

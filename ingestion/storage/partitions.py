@@ -139,7 +139,9 @@ def drop_before(conn: psycopg.Connection, cutoff: datetime, keep_unpublished: bo
     every event reaches the stream at least once, and a Redis outage across a month's
     end must not turn retention into a loss. The next run drops it once published.
     Without a stream (`keep_unpublished` false: no REDIS_URL, no NATS) nothing is ever
-    published, and months go at the cut-off."""
+    published, and months go at the cut-off. Nor is a month kept past the cut-off by more
+    than UNPUBLISHED_GRACE: REDIS_URL alone does not say a relay runs (a deployment may
+    use Redis for its limits and prune from cron), and retention must end some time."""
     dropped = []
     for month in months(conn):
         if month.end > cutoff:
@@ -147,14 +149,21 @@ def drop_before(conn: psycopg.Connection, cutoff: datetime, keep_unpublished: bo
         with conn.transaction():
             conn.execute(LOCK_TIMEOUT)
             if keep_unpublished and conn.execute(sql.SQL(UNPUBLISHED_IN).format(sql.Identifier(month.name))).fetchone():
-                log.warning("retention keeps %s: it holds events not yet published to the stream", month.name)
-                break
+                if month.end > cutoff - UNPUBLISHED_GRACE:
+                    log.warning("retention keeps %s: it holds events not yet published to the stream", month.name)
+                    break
+                log.warning("retention drops %s with events no relay published in the %d days past retention",
+                            month.name, UNPUBLISHED_GRACE.days)
             conn.execute("UPDATE event_history SET trimmed_before = greatest(trimmed_before, %s)", (month.end,))
             conn.execute(sql.SQL("ALTER TABLE events DETACH PARTITION {}").format(sql.Identifier(month.name)))
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(month.name)))
         dropped.append(month.name)
     return dropped
 
+
+#: How long past the retention cut-off an event the relay has not published is kept for it
+#: (a Redis outage across the cut-off), at most: then retention goes on without it.
+UNPUBLISHED_GRACE = timedelta(days=7)
 
 #: An event of one month the relay has not published yet (the partial index
 #: events_unpublished answers it).
