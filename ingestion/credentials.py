@@ -164,6 +164,8 @@ def _renamed(env: Mapping[str, str], new: str, old: str, deprecations: list[str]
     if has(f"{old}_PREVIOUS") and not has(f"{new}_PREVIOUS"):
         deprecations.append(f"{old}_PREVIOUS is read as {new}_PREVIOUS, its new name: rename it")
         return new, {**env, f"{new}_PREVIOUS": env[f"{old}_PREVIOUS"]}
+    if has(f"{old}_PREVIOUS"):
+        deprecations.append(f"{old}_PREVIOUS is ignored, as {new}_PREVIOUS is set: remove it")
     return new, env
 
 

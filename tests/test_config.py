@@ -248,6 +248,10 @@ def test_zendesk_basic_credentials_are_read_under_their_old_name_with_a_deprecat
                            "ZENDESK_WEBHOOK_AUTH_PREVIOUS": "prev:Zr8Kp3Vq6Wn2-pass"})
     assert mixed.credential("ZENDESK_WEBHOOK_AUTH") == (("old", "q7Lm2Xp9Rt4w-pass"), ("prev", "Zr8Kp3Vq6Wn2-pass"))
     assert mixed.deprecations == ("ZENDESK_WEBHOOK_SECRET is read as ZENDESK_WEBHOOK_AUTH, its new name: rename it",)
+    both_previous = load_settings({**BASE, "ZENDESK_WEBHOOK_SECRET_PREVIOUS": "old:q7Lm2Xp9Rt4w-pass",
+                                   "ZENDESK_WEBHOOK_AUTH_PREVIOUS": "prev:Zr8Kp3Vq6Wn2-pass"})
+    assert both_previous.deprecations == ("ZENDESK_WEBHOOK_SECRET_PREVIOUS is ignored, as "
+                                          "ZENDESK_WEBHOOK_AUTH_PREVIOUS is set: remove it",)
     alone = load_settings({**BASE, "ZENDESK_WEBHOOK_SECRET_PREVIOUS": "prev:Zr8Kp3Vq6Wn2-pass"})
     assert alone.deprecations == ("ZENDESK_WEBHOOK_SECRET_PREVIOUS is read as ZENDESK_WEBHOOK_AUTH_PREVIOUS, its "
                                   "new name: rename it",)

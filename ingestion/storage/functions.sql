@@ -98,12 +98,12 @@ BEGIN
     -- another person. Either way the known id goes with them.
     IF t.requester_id IS NOT NULL AND NOT p_fields ? 'requester_id' AND p_fields ? 'requester_email'
        AND (merged.requester_email IS NULL AND p_fields ? 'requester_name' AND merged.requester_name IS NULL
-            OR lower(merged.requester_email) <> lower(t.requester_email)) THEN
+            OR lower(btrim(merged.requester_email)) <> lower(btrim(t.requester_email))) THEN
         merged.requester_id := NULL;
     END IF;
     IF t.assignee_id IS NOT NULL AND NOT p_fields ? 'assignee_id' AND p_fields ? 'assignee_email'
        AND (merged.assignee_email IS NULL AND p_fields ? 'assignee_name' AND merged.assignee_name IS NULL
-            OR lower(merged.assignee_email) <> lower(t.assignee_email)) THEN
+            OR lower(btrim(merged.assignee_email)) <> lower(btrim(t.assignee_email))) THEN
         merged.assignee_id := NULL;
     END IF;
     IF p_fields ? 'group' THEN merged.group_name := p_fields->>'group'; END IF;
