@@ -383,5 +383,6 @@ def test_a_body_that_names_people_without_ids_never_leaves_another_persons_id(cl
     post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "ids-3", "ticket_requester_name": "Ada Lovelace",
                                                      "ticket_requester_email": "ADA@example.com"}})
     assert people("ids-3")["requester_id"] == "7"  # the same address (in another case) is the same person
-    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "ids-3", "ticket_requester_email": " ada@example.com "}})
+    post(client, "freshdesk", {"freshdesk_webhook": {"ticket_id": "ids-3",
+                                                     "ticket_requester_email": " ada@example.com "}})
     assert people("ids-3")["requester_id"] == "7"  # and with spaces around it (a hand-written template)
