@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
@@ -54,13 +54,15 @@ STREAMS = "ingestion:tickets:streams"
 
 @dataclass(frozen=True)
 class Script:
-    """A Lua script and its SHA1, for EVALSHA (then EVAL when the server lost it)."""
+    """A Lua script and its SHA1, for EVALSHA (then EVAL when the server lost it). The
+    SHA1 is computed once: the rate-limit script runs on every request."""
 
     script: str
+    sha: str = field(init=False)
 
-    @property
-    def sha(self) -> str:
-        return hashlib.sha1(self.script.encode(), usedforsecurity=False).hexdigest()  # how Redis names it
+    def __post_init__(self) -> None:
+        # how Redis names it
+        object.__setattr__(self, "sha", hashlib.sha1(self.script.encode(), usedforsecurity=False).hexdigest())
 
 
 def _is_outage(exc_type: type[BaseException], _exc: BaseException) -> bool:

@@ -67,3 +67,14 @@ def test_a_forked_process_never_shares_the_parents_script_connection(make_app, r
     assert parent == [[f"parent-{n}".encode(), str(n).encode()] for n in range(50)]
     assert from_child == [[f"child-{n}".encode(), str(n).encode()] for n in range(50)]
     assert child.exitcode == 0
+
+
+def test_a_script_is_named_as_redis_names_it_so_evalsha_finds_it_after_the_first_load(redis_url):
+    """Script.sha is computed once; it must be Redis's own name for the script, or every
+    call would miss (NOSCRIPT) and fall back to sending the whole script."""
+    from ingestion.redis_guard import Script
+
+    script = Script(ECHO)
+    client = redis_py.Redis.from_url(redis_url)
+    assert client.script_load(ECHO) == script.sha
+    assert client.evalsha(script.sha, 1, "k", "v") == [b"k", b"v"]
