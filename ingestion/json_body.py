@@ -12,6 +12,7 @@ import json
 import math
 import re
 import secrets
+import sys
 from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
@@ -66,8 +67,9 @@ def object_text(fields: Mapping[str, Any], stored: Mapping[str, str | None]) -> 
 
 
 class BigNumber(float):
-    """A JSON number past a float's range (`1e400`): read as an infinity, as Python's
-    reader does, with the text it was sent as, so it is written back as sent (`dumps`).
+    """A JSON number past a float's range (`1e400`), or an integer longer than Python
+    converts (over 4300 digits): read as an infinity, as Python's reader does for the
+    first, with the text it was sent as, so it is written back as sent (`dumps`).
     PostgreSQL stores such a number exactly; written as `Infinity` it refused the event."""
 
     text: str
@@ -133,6 +135,10 @@ class _Numbers:
         return _number(text)
 
 
+#: The longest integer Python converts from text (sys.set_int_max_str_digits).
+_INT_DIGITS = sys.get_int_max_str_digits() or 10**9
+
+
 def _reject_constant(name: str) -> None:
     # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
     raise ValueError(f"{name} is not valid JSON")
@@ -142,8 +148,25 @@ def loads(text: str | bytes) -> Any:
     """JSON text as the service reads it: NaN and Infinity refused (not JSON), a number
     past a float's range kept as sent (BigNumber), and exponents held to what the text
     may grow by when stored (NUMBER_GROWTH_SLACK). Raises ValueError."""
-    return json.loads(text, parse_constant=_reject_constant,
+    try:
+        return json.loads(text, parse_constant=_reject_constant,
+                          parse_float=_Numbers(len(text) + NUMBER_GROWTH_SLACK))
+    except ValueError as error:
+        if "integer string conversion" not in str(error):
+            raise
+    # An integer longer than Python converts (4300 digits): valid JSON, which PostgreSQL
+    # stores exactly (and writes `1e5000` back in full, so a rebuild reads one of these).
+    # Kept as sent, like a number past a float's range; only such a body pays the hook.
+    return json.loads(text, parse_constant=_reject_constant, parse_int=_integer,
                       parse_float=_Numbers(len(text) + NUMBER_GROWTH_SLACK))
+
+
+def _integer(text: str) -> int | float:
+    if len(text.lstrip("-")) <= _INT_DIGITS:
+        return int(text)
+    number = BigNumber(float("-inf") if text.startswith("-") else float("inf"))
+    number.text = text
+    return number
 
 
 def check_storable(text: str, where: str = "") -> None:

@@ -48,3 +48,12 @@ def test_numbers_may_grow_a_body_by_the_slack_and_no_more():
     else:
         raise AssertionError("a body that would be stored 10,000 times longer was read")
     assert json_body.loads('{"small": 1.5e-7, "plain": 0.000001}') == {"small": 1.5e-7, "plain": 0.000001}
+
+
+def test_an_integer_longer_than_python_converts_is_kept_as_sent():
+    """Valid JSON that PostgreSQL stores exactly (and writes `1e5000` back as 5001 digits,
+    which a rebuild reads again): it was "not valid JSON" quoting Python's digit limit."""
+    digits = "7" * 5000
+    payload, _ = json_body.parse_json_object(f'{{"n": {digits}, "m": -{digits}, "small": 12}}'.encode())
+    assert payload["small"] == 12 and isinstance(payload["small"], int)
+    assert json_body.dumps(payload) == f'{{"n":{digits},"m":-{digits},"small":12}}'

@@ -328,3 +328,40 @@ def test_the_rebuild_command_prints_its_summary(database_url, client, db):
     bad = subprocess.run([sys.executable, "-m", "ingestion", "rebuild", "--ticket", "nobody/1"], cwd=ROOT,
                          env={**os.environ, **make_env(database_url)}, capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "unknown vendor" in bad.stderr
+
+
+@pytest.mark.parametrize("vendor, body", [
+    ("freshdesk", '{"ticket": {"id": "huge-n", "kind": "question", "custom_fields": {"n": 1e400, "m": -2E+999}}}'),
+    ("zendesk", '{"ticket": {"id": "huge-n", "kind": "question", "custom_fields": [{"id": 7, "value": 1e400}]}}'),
+])
+def test_a_number_past_a_floats_range_in_a_field_is_stored_as_sent_live_and_through_a_rebuild(
+        make_app, db, learns_kind, vendor, body):
+    """A review's case: `1e400` in custom fields is valid JSON that PostgreSQL stores
+    exactly, but the fields were written with plain json.dumps, as `Infinity`, and the
+    delivery was refused (422 "database refused") and quarantined."""
+    app = make_app(API_TOKENS="huge-number-reader-token-0123456789")
+    client = app.test_client()
+    answer = post(client, vendor, body)
+    assert answer.status_code == 201, answer.json
+    stored = db.execute("SELECT custom_fields::text AS t FROM tickets WHERE external_id = 'huge-n'").fetchone()["t"]
+    assert "1" + "0" * 400 in stored.replace(" ", "")
+    read = client.get(f"/api/v1/tickets/{vendor}/huge-n", headers={"Authorization": "Bearer huge-number-reader-token-0123456789"})
+    assert read.status_code == 200
+    before = tickets(db)["huge-n"]
+    assert run(app).changed == 0 and tickets(db)["huge-n"] == before
+    learns_kind()  # a normalizer upgrade: the rebuild now writes this event's reading back
+    assert run(app).changed == 1
+    after = tickets(db)["huge-n"]
+    assert after["type"] == "question" and after["custom_fields"] == before["custom_fields"]
+
+
+def test_a_payload_postgresql_writes_back_with_a_5001_digit_number_is_still_read_by_a_rebuild(
+        client, app, db, learns_kind):
+    """`1e5000` is accepted (within the exponents' budget) and PostgreSQL writes it back in
+    full: 5001 digits, past what Python converts, so the rebuild skipped the event."""
+    assert post(client, "freshdesk", '{"ticket": {"id": "long-n", "kind": "question", "extra": 1e5000}}'
+                ).status_code == 201
+    learns_kind()
+    summary = run(app)
+    assert (summary.changed, summary.skipped_events) == (1, 0)
+    assert tickets(db)["long-n"]["type"] == "question"
