@@ -297,3 +297,19 @@ def test_the_app_is_built_in_the_master_but_only_workers_connect(database_url, r
         assert "preload_app = True" in (ROOT / "gunicorn.conf.py").read_text()
     finally:
         gunicorn.stop()
+
+
+@pytest.mark.parametrize("line", [
+    "Invalid HTTP request line: \"GET /t/\\u00c3\\u00a9?a'token=SECRETQ2 HTTP/1.1\"",
+    "Invalid HTTP request line: 'GET /t?a=\"SECRETQ2 HTTP/1.1'",
+    "Invalid HTTP request line: 'GET /t?token=SECRETQ2'",
+])
+def test_a_quote_inside_a_query_string_does_not_end_what_is_cut(line):
+    """A review's case: the scrubber stopped at the first quote and logged the rest."""
+    import logging
+
+    from ingestion.web.access_log import QueryStringScrubber
+
+    record = logging.LogRecord("gunicorn.error", logging.ERROR, __file__, 1, line, None, None)
+    assert QueryStringScrubber().filter(record)
+    assert "SECRETQ2" not in record.getMessage() and "<query removed>" in record.getMessage()

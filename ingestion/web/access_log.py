@@ -16,8 +16,9 @@ from gunicorn import glogging
 from ..logs import configure, json_formatter
 from .request_context import ENVIRON_KEY, WEBHOOK_KEY
 
-# A query string inside a logged request line: `GET /x?token=... HTTP/1.1`.
-_QUERY = re.compile(r"(?<=[^\s'\"?])\?[^\s'\"]+")
+# A query string inside a logged request line: `GET /x?token=... HTTP/1.1`, up to the
+# next space (a quote inside it, `?a'token=...`, must not end it: the rest was logged).
+_QUERY = re.compile(r"(?<=[^\s'\"?])\?\S+")
 
 
 class QueryStringScrubber(logging.Filter):
