@@ -118,6 +118,7 @@ class Nginx(LocalNginx):
         conf = replaced(conf, r"listen 80;", f"listen 127.0.0.1:{self.http};")
         conf = replaced(conf, r"listen 443 ssl", f"listen 127.0.0.1:{self.https} ssl")
         conf = replaced(conf, re.escape("/etc/nginx/certs/"), f"{self.dir}/")
+        conf = replaced(conf, re.escape("/var/log/nginx/access.log"), f"{self.dir}/access.log")
         (self.dir / "ingestion.conf").write_text(for_installed_nginx(with_quick_timeouts(conf) if quick else conf))
         user = "user nobody nogroup;" if os.geteuid() == 0 else ""
         temp = " ".join(f"{kind}_temp_path {self.dir}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))

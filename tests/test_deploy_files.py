@@ -146,7 +146,7 @@ def assert_hardened_like_the_edge(conf: str, servers: list[str]) -> None:
     gunicorn_timeout = int(re.search(r'"GUNICORN_TIMEOUT", (\d+)', (DEPLOY.parent / "gunicorn.conf.py").read_text()).group(1))
     assert [int(v.removesuffix("s")) for v in directives(conf, "proxy_read_timeout")] == [35]
     assert 35 > gunicorn_timeout
-    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf
+    assert "proxy_set_header X-Forwarded-For " in conf  # (which entries: each file's own test)
     assert re.search(r"location = /metrics \{ return 404; \}", conf)
 
 
@@ -156,6 +156,12 @@ def test_nginx_limits_agree_with_the_app():
     assert len(servers) == 2  # :80 (redirect and /health) and :443
     assert_hardened_like_the_edge(conf, servers)
     assert all(directives(server, "server_tokens") == ["off"] for server in servers)
+    # The peer appended (TRUSTED_PROXY_COUNT=1), in both servers: port 80's /health passed
+    # the client's own header on, and the app logged whatever address it wrote.
+    assert all("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in server for server in servers)
+    # nginx's own access lines name the path, never the query string (its default logs $request).
+    assert all(directives(server, "access_log") == ["/var/log/nginx/access.log ingestion"] for server in servers)
+    assert "$uri" in conf.split("log_format ingestion")[1].split(";")[0] and "$request\"" not in conf
     # HTTP/2 with nginx >= 1.25.1's directive (compose runs nginx:1.27-alpine), not
     # `listen ... http2` (tests/test_multi_instance.py rewrites it for an older nginx).
     assert directives(conf, "http2") == ["on"]
@@ -246,6 +252,10 @@ def test_the_kubernetes_sidecar_is_hardened_like_the_edge_nginx():
     assert directives(public, "real_ip_header") == ["X-Forwarded-For"]
     assert not directives(metrics, "real_ip_header") and not directives(metrics, "set_real_ip_from")
     assert not directives(conf, "real_ip_recursive")
+    # The client realip found, then the peer: a client's own X-Forwarded-For never reaches
+    # the app (passed on, a pod reached directly let the client pick its rate-limit address).
+    assert 'proxy_set_header X-Forwarded-For "$remote_addr, $realip_remote_addr";' in public
+    assert "$proxy_add_x_forwarded_for" not in conf
     # The scraper's own address reaches the app as the client (METRICS_ALLOWED_NETWORKS),
     # never an X-Forwarded-For it sent: the header is replaced, in both entries the app reads.
     assert directives(metrics, "proxy_set_header") == ['X-Forwarded-For "$remote_addr, $remote_addr"',

@@ -208,6 +208,65 @@ def test_the_sidecars_metrics_port_believes_no_forwarded_header(database_url, re
     assert re.search(r"403", front.app.log())
 
 
+def client_the_app_saw(front: Front, request_id: str) -> str:
+    """The client address the app logged for the request with this id (its access line)."""
+    deadline = time.monotonic() + 10
+    while True:
+        for line in front.app.log().splitlines():
+            if request_id in line and line.startswith("{"):
+                record = json.loads(line)
+                if record.get("request_id") == request_id and "remote_addr" in record:
+                    return record["remote_addr"]
+        assert time.monotonic() < deadline, f"no access line for {request_id}"
+        time.sleep(0.1)
+
+
+def test_a_client_outside_the_trusted_proxies_is_its_own_address_whatever_it_forwards(front):
+    """A review's case: the sidecar passed a direct client's own X-Forwarded-For on, and the
+    app (trusting two hops) read its rate-limit address from it. 127.0.0.3 stands for a
+    client reaching nginx directly (the harness trusts 127.0.0.1 as the ingress)."""
+    session = client_at("127.0.0.3")
+    for n, forged in enumerate(("6.6.6.6", "6.6.6.6, 7.7.7.7", "10.1.2.3, 10.1.2.4, 10.1.2.5")):
+        request_id = f"forged-{front.nginx.__class__.__name__}-{n}-{time.monotonic_ns()}"
+        session.post(front.url + FRESHDESK_URL, data=b"{}", verify=front.nginx.verify, timeout=10,
+                     headers={"X-Forwarded-For": forged, "X-Request-ID": request_id})
+        assert client_the_app_saw(front, request_id) == "127.0.0.3", forged
+
+
+def test_behind_a_trusted_ingress_the_client_is_the_one_it_appended(database_url, redis_server, workdir):
+    """The sidecar behind the cluster's ingress (127.0.0.1 in the harness): the client is
+    the right-most X-Forwarded-For entry, the ingress's own, never one a client wrote."""
+    front = start_front("sidecar", database_url, redis_server.url(), workdir)
+    try:
+        request_id = f"ingress-{time.monotonic_ns()}"
+        requests.post(front.url + FRESHDESK_URL, data=b"{}", timeout=10,
+                      headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9", "X-Request-ID": request_id})
+        assert client_the_app_saw(front, request_id) == "203.0.113.9"
+    finally:
+        front.stop()
+
+
+def test_the_edges_plain_http_health_check_forwards_the_client_as_443_does(database_url, redis_server, workdir):
+    """A review's case: port 80's /health passed the client's X-Forwarded-For on unchanged,
+    so the app logged whatever address the client wrote (and no request id of nginx's)."""
+    front = start_front("edge", database_url, redis_server.url(), workdir)
+    try:
+        request_id = f"plain-health-{time.monotonic_ns()}"
+        answer = requests.get(f"http://127.0.0.1:{front.nginx.http}/health", timeout=10,
+                              headers={"X-Forwarded-For": "6.6.6.6", "X-Request-ID": request_id})
+        assert answer.status_code == 200
+        assert client_the_app_saw(front, request_id) == "127.0.0.1"
+        assert front.get("/api/v1/tickets/freshdesk/1?token=EDGEQTOKEN").status_code == 401
+        time.sleep(0.2)
+        access = (front.nginx.dir / "access.log").read_text()
+    finally:
+        front.stop()
+    # nginx's own access log is JSON with the path, never the query string
+    requests_logged = [json.loads(line) for line in access.splitlines() if line.strip()]
+    assert requests_logged and all("uri" in entry and "?" not in entry["uri"] for entry in requests_logged)
+    assert "EDGEQTOKEN" not in access and "/api/v1/tickets/freshdesk/1" in access
+
+
 def test_a_body_over_the_limit_is_a_json_413_over_http2_too(front, tmp_path):
     """Over HTTP/2 (what curl speaks to https by default) the redirect to nginx's JSON
     error page met the body limit again and nginx answered its HTML page instead."""
