@@ -365,3 +365,56 @@ def test_a_payload_postgresql_writes_back_with_a_5001_digit_number_is_still_read
     summary = run(app)
     assert (summary.changed, summary.skipped_events) == (1, 0)
     assert tickets(db)["long-n"]["type"] == "question"
+
+
+def rebuilt_unchanged(app, db, external_id):
+    before = tickets(db)[external_id]
+    summary = run(app)
+    after = tickets(db)[external_id]
+    assert summary.changed == 0, summary.as_json()
+    assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    return after
+
+
+@pytest.mark.parametrize("role", ["requester", "assignee"])
+def test_retention_then_another_person_by_id_never_takes_the_previous_ones_name_in_a_rebuild(client, app, db, role):
+    """A review's case: retention emptied the first event's person; a name arrived, then
+    another person by id alone. Live cleared the previous person's name and address; the
+    rebuild compared with the emptied id, kept them, and gave them to the new person."""
+    storage = app.extensions["ingestion"].storage
+    post(client, "freshdesk", {"ticket": {"id": f"ret-{role}", "subject": "Printer", f"{role}_id": "5",
+                                          f"{role}_name": "Ana Perez", f"{role}_email": "ana@example.com"}})
+    assert storage.prune_event_payloads(-1) == 1
+    post(client, "freshdesk", {"ticket": {"id": f"ret-{role}", f"{role}_name": "Ana P."}})
+    post(client, "freshdesk", {"ticket": {"id": f"ret-{role}", f"{role}_id": "9"}})  # another person, by id
+    after = rebuilt_unchanged(app, db, f"ret-{role}")
+    assert (after[f"{role}_id"], after[f"{role}_name"], after[f"{role}_email"]) == ("9", None, None)
+
+
+def test_retention_then_another_address_drops_the_previous_id_in_a_rebuild_too(client, app, db):
+    """The other person rule: another address without an id is another person, so the
+    known id goes. After retention the rebuild compared with an emptied address and kept it."""
+    storage = app.extensions["ingestion"].storage
+    zendesk = {"X-Zendesk-Account-Id": "99"}
+    post(client, "zendesk", {"ticket": {"id": "ret-id", "requester_id": "5", "requester_email": "ana@example.com"}},
+         **zendesk)
+    assert storage.prune_event_payloads(-1) == 1
+    post(client, "zendesk", {"ticket": {"id": "ret-id", "requester_id": "5"}}, **zendesk)
+    post(client, "zendesk", {"ticket": {"id": "ret-id", "requester_email": "bo@example.org"}}, **zendesk)
+    after = rebuilt_unchanged(app, db, "ret-id")
+    assert (after["requester_id"], after["requester_email"]) == (None, "bo@example.org")
+
+
+@pytest.mark.parametrize("vendor, body, external_id", [
+    # n8n-style flattened keys, one path a prefix of another, the longer sent first
+    ("zendesk", '{"ticket.id": "flat-1", "ticket.requester.email": "bo@example.org", '
+                '"ticket.requester": "Ana Perez <ana@example.com>"}', "flat-1"),
+    ("freshdesk", '{"freshdesk_webhook": {"ticket_id": "cf-1", "ticket_cf_region": "EU", '
+                  '"TICKET_CF_region": "US"}}', "cf-1"),
+])
+def test_keys_whose_order_decides_a_value_read_alike_live_and_rebuilt(client, app, db, vendor, body, external_id):
+    """A review's cases: the live path read these bodies in the order they were sent, a
+    rebuild in jsonb's (shorter keys first), and the rebuild changed the ticket."""
+    assert post(client, vendor, body, **({"X-Zendesk-Account-Id": "99"} if vendor == "zendesk" else {})
+                ).status_code == 201
+    rebuilt_unchanged(app, db, external_id)

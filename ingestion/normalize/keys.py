@@ -16,11 +16,17 @@ def fold(key: str) -> str:
     return key.replace("_", "").replace("-", "").replace(" ", "").lower()
 
 
+def stored_order(key: str) -> tuple[int, bytes]:
+    """Where PostgreSQL's jsonb keeps a key among an object's: shorter first, then byte by
+    byte. A rebuild reads a payload back from jsonb, in that order, where the live path
+    reads the body as sent: wherever the order of keys decides a value, it is this one."""
+    encoded = key.encode("utf-8", "surrogatepass")
+    return len(encoded), encoded
+
+
 def _stored_first(a: str, b: str) -> bool:
-    """Whether PostgreSQL's jsonb keeps key `a` before key `b`: shorter first, then byte
-    by byte. A rebuild reads a payload back from jsonb, in that order."""
-    a_bytes, b_bytes = a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
-    return (len(a_bytes), a_bytes) < (len(b_bytes), b_bytes)
+    """Whether jsonb keeps key `a` before key `b`."""
+    return stored_order(a) < stored_order(b)
 
 
 class Keys:
@@ -61,7 +67,9 @@ class Keys:
 
     def starting_with(self, prefix: str) -> Iterable[tuple[str, str, Any]]:
         """(key as written, rest of the key after the prefix, value) for keys starting
-        with `prefix` (compared case-insensitively, as written otherwise)."""
-        for key, value in self.mapping.items():
-            if isinstance(key, str) and key.lower().startswith(prefix) and len(key) > len(prefix):
-                yield key, key[len(prefix):], value
+        with `prefix` (compared case-insensitively, as written otherwise), in jsonb's order
+        (`ticket_cf_region` and `TICKET_CF_region` in one body read alike live and rebuilt)."""
+        found = [key for key in self.mapping
+                 if isinstance(key, str) and key.lower().startswith(prefix) and len(key) > len(prefix)]
+        for key in sorted(found, key=stored_order) if len(found) > 1 else found:
+            yield key, key[len(prefix):], self.mapping[key]

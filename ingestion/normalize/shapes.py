@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .keys import fold
+from .keys import fold, stored_order
 
 TICKET_KEYS = ("ticket", "freshdesk_webhook")
 WRAPPER_KEYS = ("data", "detail", "ticket_event", "input", "payload", "body", "event")
@@ -73,9 +73,11 @@ def unflatten(body: Mapping[str, Any]) -> Mapping[str, Any]:
     if not any(_is_path(key) for key in body):
         return body
     result: dict[str, Any] = {key: value for key, value in body.items() if not _is_path(key)}
-    for key, value in body.items():
-        if not _is_path(key):
-            continue
+    # Placed in jsonb's order, not the body's: where one path runs into another
+    # (`ticket.requester` and `ticket.requester.email`), which is placed first decides,
+    # and a rebuild reads the body back from jsonb.
+    for key in sorted((key for key in body if _is_path(key)), key=stored_order):
+        value = body[key]
         *parents, leaf = key.split(".")
         node: dict[str, Any] | None = result
         for part in parents:

@@ -446,6 +446,8 @@ DECLARE
     key text;
     before jsonb;
     after jsonb;
+    role text;
+    people text[];
 BEGIN
     out_changes := '{}';
     out_partial := false;
@@ -497,6 +499,17 @@ BEGIN
                     IF opaque THEN
                         unknown := unknown || key;
                     END IF;
+                END IF;
+            END LOOP;
+            -- A person is one name, e-mail and id, and the merge's person rules compare an
+            -- event's with the ticket's (another id clears the name and address; another
+            -- address clears the id). While one of a role's three is unknown, the replay
+            -- cannot compare as the live path did: an event naming the role leaves all
+            -- three to the stored ticket (a later event that names them again decides).
+            FOREACH role IN ARRAY ARRAY['requester', 'assignee'] LOOP
+                people := ARRAY[role || '_name', role || '_email', role || '_id'];
+                IF unknown && people AND f ?| people THEN
+                    unknown := ARRAY(SELECT u FROM unnest(unknown) AS u WHERE u <> ALL (people)) || people;
                 END IF;
             END LOOP;
         END IF;
