@@ -161,7 +161,8 @@ def test_nginx_limits_agree_with_the_app():
     assert all("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in server for server in servers)
     # nginx's own access lines name the path, never the query string (its default logs $request).
     assert all(directives(server, "access_log") == ["/var/log/nginx/access.log ingestion"] for server in servers)
-    assert "$uri" in conf.split("log_format ingestion")[1].split(";")[0] and "$request\"" not in conf
+    log_format = re.search(r"^log_format ingestion (.*?);$", conf, re.M | re.S).group(1)
+    assert "$uri" in log_format and "$request\"" not in log_format
     # HTTP/2 with nginx >= 1.25.1's directive (compose runs nginx:1.27-alpine), not
     # `listen ... http2` (tests/test_multi_instance.py rewrites it for an older nginx).
     assert directives(conf, "http2") == ["on"]
