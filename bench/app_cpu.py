@@ -101,11 +101,7 @@ def main() -> None:
             migrate(url)
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(harness.PLAIN_TABLES)
-            env = {**os.environ, "DATABASE_URL": url, "APP_ENV": "production", "REDIS_URL": redis.url(),
-                   "RATE_LIMIT_PER_MINUTE": "1000000000", "FRESHDESK_WEBHOOK_SECRET": harness.FRESHDESK_SECRET,
-                   "ZENDESK_SIGNING_SECRET": harness.ZENDESK_SECRET,
-                   "PLAIN_BASIC_AUTH": f"{harness.PLAIN_USER}:{harness.PLAIN_PASSWORD}",
-                   "PLAIN_LIMIT": "100000000 per 6 second"}
+            env = {**os.environ, **harness.service_env(url, redis.url()), **harness.plain_env(url, redis.url())}
             per: dict[str, list[float]] = {"service": [], "plain": []}
             for round_ in range(args.rounds):
                 for target in (("service", "plain") if round_ % 2 == 0 else ("plain", "service")):

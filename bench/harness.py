@@ -150,15 +150,28 @@ class Bench:
     servers: list[Server] = field(default_factory=list)
 
 
+def service_env(url: str, redis_url: str) -> dict[str, str]:
+    """The service's settings in every bench: production mode, the bench's real secrets, a
+    rate limit too high to refuse anything."""
+    return {"DATABASE_URL": url, "APP_ENV": "production", "REDIS_URL": redis_url,
+            "RATE_LIMIT_PER_MINUTE": "1000000000", "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET,
+            "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET}
+
+
+def plain_env(url: str, redis_url: str) -> dict[str, str]:
+    """The plain reference's settings: its Basic credentials, a limit too high to refuse
+    anything, as the service's."""
+    return {"DATABASE_URL": url, "REDIS_URL": redis_url, "PLAIN_BASIC_AUTH": f"{PLAIN_USER}:{PLAIN_PASSWORD}",
+            "PLAIN_LIMIT": "100000000 per 6 second"}
+
+
 def start_service(url: str, redis: RedisServer, workers: int, log: Path, name: str = "service",
                   tree: Path = ROOT, env: dict[str, str] | None = None) -> Server:
     """The service under gunicorn.conf.py: production mode, real secrets, a rate limit too
     high to refuse anything. `tree`: another checkout of the service to run instead;
     `env`: more settings (API_TOKENS for the console)."""
     return Server(name, [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], {
-        "DATABASE_URL": url, "GUNICORN_WORKERS": str(workers), "APP_ENV": "production", "REDIS_URL": redis.url(),
-        "RATE_LIMIT_PER_MINUTE": "1000000000", "PYTHONPATH": str(tree),
-        "FRESHDESK_WEBHOOK_SECRET": FRESHDESK_SECRET, "ZENDESK_SIGNING_SECRET": ZENDESK_SECRET, **(env or {}),
+        **service_env(url, redis.url()), "GUNICORN_WORKERS": str(workers), "PYTHONPATH": str(tree), **(env or {}),
     }, tree, log)
 
 
@@ -203,9 +216,7 @@ def bench_setup(prefix: str, workers: int, with_reference: bool = True) -> Itera
             metrics_dir.mkdir()
             servers.append(Server("plain", [sys.executable, "-m", "gunicorn", "-c", "plain.gunicorn.conf.py",
                                             "plain_app:app"],
-                                  {**common, "REDIS_URL": redis.url(), "PLAIN_BASIC_AUTH": f"{PLAIN_USER}:{PLAIN_PASSWORD}",
-                                   # a limit too high to refuse anything, as the service's
-                                   "PLAIN_LIMIT": "100000000 per 6 second", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                                  {**common, **plain_env(url, redis.url()), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
                                    "PLAIN_METRICS_PORT": str(free_port())},
                                   ROOT / "bench", work / "plain.log"))
         yield Bench(work, pg, redis, url, servers[0], servers[1] if with_reference else None,

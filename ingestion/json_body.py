@@ -12,7 +12,6 @@ import json
 import math
 import re
 import secrets
-import sys
 from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
@@ -135,10 +134,6 @@ class _Numbers:
         return _number(text)
 
 
-#: The longest integer Python converts from text (sys.set_int_max_str_digits).
-_INT_DIGITS = sys.get_int_max_str_digits() or 10**9
-
-
 def _reject_constant(name: str) -> None:
     # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
     raise ValueError(f"{name} is not valid JSON")
@@ -162,8 +157,10 @@ def loads(text: str | bytes) -> Any:
 
 
 def _integer(text: str) -> int | float:
-    if len(text.lstrip("-")) <= _INT_DIGITS:
+    try:
         return int(text)
+    except ValueError:  # past sys.get_int_max_str_digits()
+        pass
     number = BigNumber(float("-inf") if text.startswith("-") else float("inf"))
     number.text = text
     return number

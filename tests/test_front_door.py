@@ -210,15 +210,10 @@ def test_the_sidecars_metrics_port_believes_no_forwarded_header(database_url, re
 
 def client_the_app_saw(front: Front, request_id: str) -> str:
     """The client address the app logged for the request with this id (its access line)."""
-    deadline = time.monotonic() + 10
-    while True:
-        for line in front.app.log().splitlines():
-            if request_id in line and line.startswith("{"):
-                record = json.loads(line)
-                if record.get("request_id") == request_id and "remote_addr" in record:
-                    return record["remote_addr"]
-        assert time.monotonic() < deadline, f"no access line for {request_id}"
-        time.sleep(0.1)
+    records = front.app.wait_for_log(lambda r: r.get("request_id") == request_id and "remote_addr" in r)
+    found = [r["remote_addr"] for r in records if r.get("request_id") == request_id and "remote_addr" in r]
+    assert found, f"no access line for {request_id}"
+    return found[0]
 
 
 def test_a_client_outside_the_trusted_proxies_is_its_own_address_whatever_it_forwards(front):

@@ -71,5 +71,5 @@ class Keys:
         (`ticket_cf_region` and `TICKET_CF_region` in one body read alike live and rebuilt)."""
         found = [key for key in self.mapping
                  if isinstance(key, str) and key.lower().startswith(prefix) and len(key) > len(prefix)]
-        for key in sorted(found, key=stored_order) if len(found) > 1 else found:
+        for key in sorted(found, key=stored_order):
             yield key, key[len(prefix):], self.mapping[key]

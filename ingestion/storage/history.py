@@ -13,7 +13,6 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from ..json_body import dumps as json_text
 from . import partitions
 from .pool import Database
 from .tickets import TICKET_COLUMNS, dicts
@@ -207,7 +206,7 @@ class HistoryStore:
                 on_locked()
                 events = dicts(conn, REBUILD_EVENTS, {"id": ticket_id}).fetchall()
                 readings, skipped = read(ticket, events)
-                changes, partial, _ = conn.execute(REBUILD, {"id": ticket_id, "readings": Jsonb(readings, dumps=json_text)}).fetchone()
+                changes, partial, _ = conn.execute(REBUILD, {"id": ticket_id, "readings": Jsonb(readings)}).fetchone()
                 conn.execute(REBUILD_ADVANCE, {"scope": scope, "last": ticket_id})
                 return Rebuilt(changes, partial, skipped)
 

@@ -13,13 +13,20 @@ from typing import TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.types.json import set_json_dumps
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import Settings
 from ..errors import DatabaseUnavailable, SchemaMissing, UnstorablePayload
+from ..json_body import dumps as json_text
 from ..metrics import DB_DURATION, DB_OPERATIONS, child
 
 log = logging.getLogger(__name__)
+#: Every JSON value the service sends PostgreSQL (Jsonb: a ticket's fields and changes, a
+#: rebuild's readings, summaries) is written as the body sent it: a number past a float's
+#: range (`1e400`, a BigNumber) as its text, where psycopg's default json.dumps wrote
+#: `Infinity`, which PostgreSQL refuses (a 422 "database refused" for a valid body).
+set_json_dumps(json_text)
 T = TypeVar("T")
 #: While the database is known to be down (the last operation could not reach it), a
 #: request waits this long for a connection instead of DB_POOL_TIMEOUT. Vendors retry

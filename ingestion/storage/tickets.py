@@ -15,7 +15,6 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from ..json_body import dumps as json_text
 from ..tickets import Outcome, StoredDelivery, TicketEvent
 from .pool import Database
 from .replica import Reads
@@ -160,12 +159,12 @@ def ingest_params(event: TicketEvent, dedup_key: str, window_seconds: int | None
     comment = event.comment
     return {
         "vendor": event.vendor, "account": event.account, "external_id": event.external_id,
-        "fields": Jsonb(event.fields_json(), dumps=json_text), "dedup_key": dedup_key,
+        "fields": Jsonb(event.fields_json()), "dedup_key": dedup_key,
         "horizon": timedelta(seconds=window_seconds) if window_seconds is not None else None,
         "event_type": event.event_type, "vendor_event_id": event.vendor_event_id,
         "comment_body": comment.body if comment else None, "comment_author": comment.author if comment else None,
         "comment_public": comment.public if comment else None,
-        "changes": Jsonb(event.changes, dumps=json_text) if event.changes is not None else None,
+        "changes": Jsonb(event.changes) if event.changes is not None else None,
         "payload": raw_json, "request_id": request_id, "credential": credential,
         "comment_key": comment.key if comment else None,
     }
