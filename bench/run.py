@@ -68,10 +68,24 @@ def show(title: str, rows: dict[str, list[dict]]) -> None:
         print(f"  {name:<26}{m['rps']:>10.0f}{m['p50']:>10.2f}{m['p99']:>10.2f}   {detail}; {statuses}")
 
 
+def paired(runs: list[dict], over: list[dict]) -> str:
+    """The ratio round by round (each pair ran minutes apart at most, so a slower spell of
+    the shared machine falls on both): its median and quartiles. On this machine the
+    ratio of medians moved between 0.75x and 1.09x from one run to the next at the same
+    commit (docs/performance.md, stop 40); the spread says how far to trust one run."""
+    ratios = sorted(a["rps"] / b["rps"] for a, b in zip(runs, over))
+    if len(ratios) < 4:
+        return f"median {statistics.median(ratios):.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})"
+    low, mid, high = statistics.quantiles(ratios, n=4)
+    return f"median {mid:.2f}x, quartiles {low:.2f}-{high:.2f}, {sum(r >= 1 for r in ratios)} of {len(ratios)} rounds >= 1.0"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # Five rounds of 15 s: on a shared 2-core machine single rounds of the same pair vary by
-    # about +-25% (docs/performance.md); the median of five is stable to a few percent.
+    # Five rounds of 15 s by default: on a shared 2-core machine single rounds of the same
+    # pair vary by about +-25%, and even medians of 5-7 rounds moved by +-15% between runs
+    # (docs/performance.md, stop 40): for a ratio near a target, run 15-20 rounds and read
+    # the paired line's quartiles.
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
@@ -149,6 +163,7 @@ def main() -> None:
 
         if all(results["creates"].values()):
             print(f"  creates: service / plain              {ratio('creates', plain):.2f}x   (target >= 1.0)")
+            print(f"           paired by round              {paired(results['creates'][svc], results['creates'][plain])}")
             print(f"  creates: service / bare               {ratio('creates', bare):.2f}x")
         if all(results["redeliveries"].values()):
             print(f"  redeliveries: service / plain         {ratio('redeliveries', plain):.2f}x")
