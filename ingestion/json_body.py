@@ -74,13 +74,15 @@ class BigNumber(float):
     text: str
 
 
-def _number(text: str) -> float:
-    value = float(text)
-    if math.isfinite(value):
-        return value
+def _kept_as_sent(value: float, text: str) -> BigNumber:
     number = BigNumber(value)
     number.text = text
     return number
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else _kept_as_sent(value, text)
 
 
 def dumps(value: Any) -> str:
@@ -160,10 +162,7 @@ def _integer(text: str) -> int | float:
     try:
         return int(text)
     except ValueError:  # past sys.get_int_max_str_digits()
-        pass
-    number = BigNumber(float("-inf") if text.startswith("-") else float("inf"))
-    number.text = text
-    return number
+        return _kept_as_sent(float("-inf") if text.startswith("-") else float("inf"), text)
 
 
 def check_storable(text: str, where: str = "") -> None:

@@ -210,8 +210,10 @@ def test_the_sidecars_metrics_port_believes_no_forwarded_header(database_url, re
 
 def client_the_app_saw(front: Front, request_id: str) -> str:
     """The client address the app logged for the request with this id (its access line)."""
-    records = front.app.wait_for_log(lambda r: r.get("request_id") == request_id and "remote_addr" in r)
-    found = [r["remote_addr"] for r in records if r.get("request_id") == request_id and "remote_addr" in r]
+    def access_line(record: dict) -> bool:
+        return record.get("request_id") == request_id and "remote_addr" in record
+
+    found = [r["remote_addr"] for r in front.app.wait_for_log(access_line) if access_line(r)]
     assert found, f"no access line for {request_id}"
     return found[0]
 
