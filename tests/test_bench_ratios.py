@@ -29,3 +29,14 @@ def test_pairs_are_by_position_not_by_sorted_rates():
 
 def test_too_few_rounds_for_quartiles_list_the_ratios():
     assert paired(rounds(500, 1500), rounds(1000, 1000)) == "median 1.00x (0.50, 1.50)"
+
+
+def test_every_cpu_target_sends_ids_the_service_accepts():
+    # `bench/cpu.py --compare-tree /tmp/before` names its target `at before`; its space
+    # went into every ticket id, so that target's "creates" were all 422 quarantines.
+    from bench.cpu import id_prefix
+    from ingestion.normalize.values import ticket_id
+
+    for target in ("service", "plain", "at before", "at v 41/x"):
+        ticket = f"{id_prefix(target, 3)}-2999"
+        assert ticket_id(ticket, "ticket.id") == ticket
