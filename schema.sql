@@ -168,6 +168,16 @@ CREATE TABLE quarantine (
 );
 CREATE INDEX quarantine_vendor ON quarantine (vendor, id);
 CREATE INDEX quarantine_received_at ON quarantine (received_at);
+-- A source's entries, oldest first: what the bound evicts (storage/quarantine.py).
+CREATE INDEX quarantine_source ON quarantine (vendor, account, id);
+-- How many entries each source holds, kept by the triggers of functions.sql
+-- (quarantine_counts_keep): the bound reads these rows, never the whole quarantine.
+CREATE TABLE quarantine_counts (
+    vendor  text   NOT NULL,
+    account text   NOT NULL,
+    entries bigint NOT NULL,
+    CONSTRAINT quarantine_counts_pkey PRIMARY KEY (vendor, account)
+);
 
 -- The console's bulk replays of the quarantine: the filter and scope confirmed, the id
 -- range snapshotted then, where each stands, its counts and state

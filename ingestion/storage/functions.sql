@@ -557,3 +557,50 @@ CREATE OR REPLACE FUNCTION ticket_fields_json(t tickets) RETURNS jsonb LANGUAGE 
         'vendor_created_at', t.vendor_created_at, 'vendor_updated_at', t.vendor_updated_at,
         'deleted_at', t.deleted_at)
 $$;
+
+-- The quarantine's entries per source (quarantine_counts), kept by triggers on the
+-- quarantine itself, so that every path adding or removing entries keeps them: a
+-- delivery, the bound's eviction, replay, retention, redaction, the console's bulk
+-- actions, an operator's DELETE or TRUNCATE. The bound (storage/quarantine.py: QUARANTINE
+-- and EVICT) then reads a row per source where it counted and grouped the whole
+-- quarantine at every delivery once full (docs/performance.md, stop 41). Row triggers:
+-- a delivery adds one entry, and a statement trigger's transition table cost it more
+-- (measured); an UPDATE counts only when it moves an entry to another source. A count
+-- that reaches 0 keeps its row (removing it would race a delivery of that source).
+CREATE OR REPLACE FUNCTION quarantine_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM quarantine_counts;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE quarantine_counts SET entries = entries - 1 WHERE vendor = OLD.vendor AND account = OLD.account;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO quarantine_counts AS c (vendor, account, entries) VALUES (NEW.vendor, NEW.account, 1)
+        ON CONFLICT (vendor, account) DO UPDATE SET entries = c.entries + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- The triggers, and the counts taken afresh whenever this file is applied (an upgrade
+-- never leaves a count behind), with no entry added or removed meanwhile. Only once
+-- migration 16 made the table: migration 14 applies this file too, before it exists.
+DO $$
+BEGIN
+    IF to_regclass('quarantine_counts') IS NULL THEN
+        RETURN;
+    END IF;
+    CREATE OR REPLACE TRIGGER quarantine_counts_changed AFTER INSERT OR DELETE ON quarantine
+        FOR EACH ROW EXECUTE FUNCTION quarantine_counts_keep();
+    CREATE OR REPLACE TRIGGER quarantine_counts_moved AFTER UPDATE OF vendor, account ON quarantine
+        FOR EACH ROW WHEN (OLD.vendor IS DISTINCT FROM NEW.vendor OR OLD.account IS DISTINCT FROM NEW.account)
+        EXECUTE FUNCTION quarantine_counts_keep();
+    CREATE OR REPLACE TRIGGER quarantine_counts_emptied AFTER TRUNCATE ON quarantine
+        FOR EACH STATEMENT EXECUTE FUNCTION quarantine_counts_keep();
+    LOCK TABLE quarantine IN SHARE ROW EXCLUSIVE MODE;
+    DELETE FROM quarantine_counts;
+    INSERT INTO quarantine_counts (vendor, account, entries)
+    SELECT vendor, account, count(*) FROM quarantine GROUP BY vendor, account;
+END
+$$;

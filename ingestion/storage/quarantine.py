@@ -4,39 +4,76 @@ replayed (ingestion/quarantine.py says why; ingestion/replaying.py replays)."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
+import psycopg
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from ..errors import DatabaseUnavailable
 from .pool import Database
 from .tickets import PAGE_BUDGET_BYTES, bounded_page, dicts
 
-#: Quarantine one authentic delivery the normalizer could not read, and evict what falls
-#: past the bound: the oldest entries of the account holding the most, so that one
-#: source flooding the quarantine evicts its own entries, not another account's. The
-#: per-account count is only taken once the id range passes the bound (ids only grow:
-#: below it there cannot be more than `max` entries), so a quarantine under its bound
-#: costs an index lookup, not a scan.
+log = logging.getLogger(__name__)
+
+#: Quarantine one authentic delivery the normalizer could not read. Returns its id and
+#: how far the quarantine is now over its bound (EVICT's work when above 0). The entries
+#: are counted per source by the table's own triggers (quarantine_counts, functions.sql),
+#: so this reads a row per source, never the whole quarantine. The counts are the
+#: statement's snapshot, without the entry it adds: hence the + 1.
 QUARANTINE = """
 WITH added AS (
     INSERT INTO quarantine (vendor, account, status, reason, error, body, headers, auth_method, request_id)
     VALUES (%(vendor)s, %(account)s, %(status)s, %(reason)s, %(error)s, %(body)s, %(headers)s,
             %(auth_method)s, %(request_id)s)
     RETURNING id
-), evicted AS (
-    DELETE FROM quarantine
-     WHERE (SELECT id FROM added) - %(max_entries)s >= (SELECT min(id) FROM quarantine)
-       AND id IN (SELECT q.id FROM quarantine q
-                   WHERE (q.vendor, q.account) = (SELECT vendor, account FROM quarantine
-                                                   GROUP BY vendor, account ORDER BY count(*) DESC, min(id) LIMIT 1)
-                   ORDER BY q.id
-                   LIMIT greatest(0, (SELECT count(*) FROM quarantine) + 1 - %(max_entries)s))
-    RETURNING 1
 )
-SELECT (SELECT id FROM added), (SELECT count(*) FROM evicted)
+SELECT (SELECT id FROM added),
+       (SELECT coalesce(sum(entries), 0) + 1 - %(max_entries)s FROM quarantine_counts)::bigint
 """
+
+#: Evict what is past the bound: the oldest entries of the source (vendor and account)
+#: holding the most, the one whose oldest entry is oldest among equals, so that one
+#: source flooding the quarantine evicts its own entries, not another account's. Run
+#: after QUARANTINE, in a transaction of its own, only when it found the quarantine over
+#: its bound; it counts again (the entry just added included), so what a failed or
+#: concurrent eviction left over goes too. One count row per transaction (the trigger's,
+#: for the evicted source; QUARANTINE's own took its source's), so deliveries at once never
+#: deadlock on them. The entries are found through quarantine_source and deleted by id:
+#: `id = ANY(ARRAY(...))`, since `id IN (subquery)` with a LIMIT the planner cannot know
+#: was a hash join over every entry. Never prepared (evict_over): a plan made while the
+#: quarantine was small scans it whole, and would be kept for the connection's life.
+EVICT = """
+WITH over AS (
+    SELECT coalesce(sum(entries), 0) - %(max_entries)s AS entries FROM quarantine_counts
+), top AS (
+    SELECT c.vendor, c.account FROM quarantine_counts c
+     WHERE c.entries = (SELECT max(entries) FROM quarantine_counts)
+     ORDER BY (SELECT x.id FROM quarantine x WHERE x.vendor = c.vendor AND x.account = c.account
+               ORDER BY x.vendor, x.account, x.id LIMIT 1)
+     LIMIT 1
+)
+DELETE FROM quarantine
+ WHERE (SELECT entries FROM over) > 0
+   AND id = ANY(ARRAY(SELECT q.id FROM quarantine q
+                       WHERE (q.vendor, q.account) = (SELECT vendor, account FROM top)
+                       ORDER BY q.vendor, q.account, q.id LIMIT greatest(0, (SELECT entries FROM over))))
+"""
+
+
+def add_entry(conn: psycopg.Connection, params: dict[str, Any]) -> tuple[int, int]:
+    """QUARANTINE: (the entry's id, how many entries the quarantine holds past its bound)."""
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        added, over = cursor.execute(QUARANTINE, params).fetchone()
+    return added, over
+
+
+def evict_over(conn: psycopg.Connection, max_entries: int) -> int:
+    """EVICT, planned for the quarantine as it is now (never prepared): how many went."""
+    return conn.execute(EVICT, {"max_entries": max_entries}, prepare=False).rowcount
+
 
 #: The read API: quarantined deliveries, oldest first, after a cursor (an id).
 QUARANTINE_LIST = """
@@ -98,7 +135,15 @@ class QuarantineStore:
         params = {"vendor": vendor, "account": account, "status": status, "reason": reason, "error": error,
                   "body": body, "headers": Jsonb(headers), "auth_method": auth_method, "request_id": request_id,
                   "max_entries": max_entries}
-        return self.database.run("quarantine", lambda conn: tuple(conn.execute(QUARANTINE, params).fetchone()))
+        added, over = self.database.run("quarantine", lambda conn: add_entry(conn, params))
+        if over <= 0:
+            return added, 0
+        try:
+            return added, self.database.run("quarantine_evict", lambda conn: evict_over(conn, max_entries))
+        except DatabaseUnavailable:
+            # The entry is kept, and answered as kept; the next delivery evicts what is over.
+            log.warning("could not evict past the quarantine bound", extra={"over": over})
+            return added, 0
 
     def quarantine_entries(self, vendor: str | None, after: int, limit: int, account: str | None = None,
                            budget: int = PAGE_BUDGET_BYTES) -> tuple[list[dict[str, Any]], bool]:
