@@ -113,9 +113,11 @@ UPDATE quarantine SET error = %(error)s, reason = %(reason)s, status = %(status)
  WHERE id = %(id)s
 """
 
-#: The gauges: entries waiting, and the age of the oldest (the alert's input).
+#: The gauges: entries waiting (the counts the bound keeps, not a count of the table at
+#: every scrape), and the age of the oldest (the alert's input, by quarantine_received_at).
 QUARANTINE_STATS = """
-SELECT count(*), extract(epoch FROM now() - min(received_at)) FROM quarantine
+SELECT (SELECT coalesce(sum(entries), 0) FROM quarantine_counts)::bigint,
+       extract(epoch FROM now() - (SELECT min(received_at) FROM quarantine))
 """
 
 #: Retention: entries older than QUARANTINE_RETENTION_DAYS, in batches.
