@@ -80,7 +80,11 @@ BEGIN
     applied := true;
     -- Every field named like its column in one step (absent keys keep the column's value;
     -- the other keys are not columns, or are merged by their own rules below).
-    merged := jsonb_populate_record(t, p_fields - '{id,vendor,account,external_id,group,tags,custom_fields,deletion,deleted_at,purged_at,revision,created_at,updated_at}'::text[]);
+    -- Tags too: a JSON array becomes the text[] column here, without a query of its own
+    -- (the normalizer sends strings); anything else given as tags empties them.
+    merged := jsonb_populate_record(t, CASE WHEN jsonb_typeof(p_fields->'tags') <> 'array' THEN p_fields || '{"tags": []}'
+                                            ELSE p_fields END
+                                       - '{id,vendor,account,external_id,group,custom_fields,deletion,deleted_at,purged_at,revision,created_at,updated_at}'::text[]);
     -- A person is one name, e-mail and id: when an event puts another person in the role
     -- (an id other than the known one) without saying their name or e-mail, the previous
     -- person's stay no longer (they would name one person with another's address).
@@ -107,10 +111,6 @@ BEGIN
         merged.assignee_id := NULL;
     END IF;
     IF p_fields ? 'group' THEN merged.group_name := p_fields->>'group'; END IF;
-    IF p_fields ? 'tags' THEN
-        merged.tags := CASE WHEN jsonb_typeof(p_fields->'tags') = 'array'
-                            THEN ARRAY(SELECT jsonb_array_elements_text(p_fields->'tags')) ELSE '{}' END;
-    END IF;
     IF jsonb_typeof(p_fields->'custom_fields') = 'object' THEN
         merged.custom_fields := t.custom_fields || (p_fields->'custom_fields');
     END IF;
