@@ -19,12 +19,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PERSONAL = ("payload", "comment_body", "comment_author", "comment_public", "changes")
 
 
-# Where a test counts what prune() empties, its events are aged to a minute past the line
-# it tests (the retention cut-off, or the week after it), never days past: prune() first
-# drops whole every month that ended before that line (storage/partitions.py), events and
-# all, so an event aged days past it sat in such a month on some days of every month (10
-# days back with a 7-day retention failed from the 8th to the 10th) and the test counted
-# a row that no longer existed.
+def just_past(line: str) -> str:
+    """SQL for a moment just older than `line` (an interval back from now) and still in
+    the month (UTC) the line falls in: a minute older, or less in a month's first minute.
+
+    Why: prune() first drops whole every month that ended before its line
+    (storage/partitions.py), events and all. An event aged days past the line sat in such
+    a month on some days of every month (10 days back with a 7-day retention failed from
+    the 8th to the 10th), and the test counted a row that no longer existed."""
+    moment = f"(now() - interval '{line}')"
+    return f"{moment} - least(interval '1 minute', ({moment} - date_trunc('month', {moment}, 'UTC')) / 2)"
 
 
 def pruned(kind: str) -> float:
@@ -35,7 +39,7 @@ def test_event_retention_empties_old_events_personal_data_and_keeps_the_rows(app
     for n in range(3):
         post(client, "zendesk", {"ticket": {"id": f"ret-{n}", "requester": "Ana <ana@example.com>",
                                             "latest_comment": f"comment {n}"}})
-    db.execute("UPDATE events SET received_at = now() - interval '90 days 1 minute' "
+    db.execute(f"UPDATE events SET received_at = {just_past('90 days')} "
                "WHERE ticket_id IN (SELECT id FROM tickets WHERE external_id IN ('ret-0', 'ret-1'))")
     db.execute("UPDATE deliveries SET received_at = now() - interval '91 days'")
     before_rows = db.execute("SELECT id, outcome, revision, event_type FROM events ORDER BY id").fetchall()
@@ -62,7 +66,7 @@ def test_event_retention_empties_old_events_personal_data_and_keeps_the_rows(app
 
 def test_the_prune_command_reports_each_kind(database_url, client, db):
     post(client, "freshdesk", {"ticket": {"id": "cmd", "subject": "old"}})
-    db.execute("UPDATE events SET received_at = now() - interval '7 days 1 minute'")
+    db.execute(f"UPDATE events SET received_at = {just_past('7 days')}")
     result = subprocess.run([sys.executable, "-m", "ingestion", "prune"], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, **make_env(database_url, EVENT_RETENTION_DAYS="7")}, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -76,7 +80,7 @@ def test_with_a_stream_retention_waits_for_the_relay_to_publish_an_event(app, cl
     stream entry is made from them: a restore went out as a plain update, a redaction's
     entry without what consumers are to forget. Months were already kept (partitions)."""
     post(client, "zendesk", {"ticket": {"id": "late-relay", "requester": "Ana <ana@example.com>"}})
-    db.execute("UPDATE events SET received_at = now() - interval '90 days 1 minute'")
+    db.execute(f"UPDATE events SET received_at = {just_past('90 days')}")
     storage = app.extensions["ingestion"].storage
     streamed = load_settings(make_env(app.extensions["ingestion"].settings.database_url,
                                       EVENT_RETENTION_DAYS="90", REDIS_URL=redis_url))
@@ -86,7 +90,7 @@ def test_with_a_stream_retention_waits_for_the_relay_to_publish_an_event(app, cl
     assert prune(storage, streamed)["event_payloads"] == 1
     unstreamed = load_settings(make_env(app.extensions["ingestion"].settings.database_url, EVENT_RETENTION_DAYS="90"))
     post(client, "zendesk", {"ticket": {"id": "no-relay", "requester": "Bo <bo@example.com>"}})
-    db.execute("UPDATE events SET received_at = now() - interval '90 days 1 minute' WHERE published_at IS NULL")
+    db.execute(f"UPDATE events SET received_at = {just_past('90 days')} WHERE published_at IS NULL")
     assert not unstreamed.has_stream and prune(storage, unstreamed)["event_payloads"] == 1  # nothing waits for it
 
 
@@ -100,6 +104,6 @@ def test_with_redis_but_no_relay_retention_waits_a_week_past_its_date_then_goes_
                                       EVENT_RETENTION_DAYS="90", REDIS_URL=redis_url))
     db.execute("UPDATE events SET received_at = now() - interval '95 days'")
     assert prune(storage, streamed)["event_payloads"] == 0  # within the week: a relay may still publish it
-    db.execute("UPDATE events SET received_at = now() - interval '97 days 1 minute'")  # just past the week
+    db.execute(f"UPDATE events SET received_at = {just_past('97 days')}")  # just past the week
     assert prune(storage, streamed)["event_payloads"] == 1
     assert db.execute("SELECT payload FROM events").fetchone()["payload"] is None
